@@ -1,0 +1,97 @@
+"""Stand-in for ``detectron2._C`` when Detectron2's C++/CUDA kernels were not compiled.
+
+``scripts/install_detectron2.py`` installs this file as ``detectron2/_C.py`` into a Detectron2
+installed from Python sources only. Detectron2 imports ``_C`` at module level in a few places
+(``layers/rotated_boxes.py``, ``layers/deform_conv.py``, ``layers/roi_align_rotated.py``,
+``evaluation/fast_eval_api.py``), so without it ``import detectron2.modeling`` fails. Everything
+Faster/Mask R-CNN and RetinaNet need on axis-aligned boxes goes through torchvision ops and works;
+each op below needs a compiled kernel and raises an error that names it.
+
+This module must not import ``ddw_detectron``: it is loaded by Detectron2 itself.
+"""
+
+import torch
+
+IS_FALLBACK = True
+
+_OPS = {
+    "box_iou_rotated": "rotated box IoU (RotatedBoxes pairwise_iou)",
+    "nms_rotated": "rotated non-maximum suppression (batched_nms_rotated)",
+    "roi_align_rotated_forward": "ROIAlignRotated",
+    "roi_align_rotated_backward": "ROIAlignRotated",
+    "deform_conv_forward": "deformable convolution (DeformConv)",
+    "deform_conv_backward_input": "deformable convolution (DeformConv)",
+    "deform_conv_backward_filter": "deformable convolution (DeformConv)",
+    "modulated_deform_conv_forward": "modulated deformable convolution (ModulatedDeformConv)",
+    "modulated_deform_conv_backward": "modulated deformable convolution (ModulatedDeformConv)",
+    "InstanceAnnotation": "the fast COCO evaluator (COCOeval_opt; use use_fast_impl=False)",
+    "ImageEvaluation": "the fast COCO evaluator (COCOeval_opt; use use_fast_impl=False)",
+    "COCOevalEvaluateImages": "the fast COCO evaluator (COCOeval_opt; use use_fast_impl=False)",
+    "COCOevalAccumulate": "the fast COCO evaluator (COCOeval_opt; use use_fast_impl=False)",
+}
+
+
+class MissingCompiledOpError(NotImplementedError):
+    """Raised when an op needs Detectron2's compiled kernels, which this installation lacks."""
+
+
+def _message(name: str) -> str:
+    return (
+        f"detectron2._C.{name} ({_OPS.get(name, 'a compiled Detectron2 op')}) is not available: "
+        "this Detectron2 was installed from Python sources without its C++/CUDA kernels. "
+        "A full Detectron2 build (compiled from source, "
+        "https://detectron2.readthedocs.io/en/latest/tutorials/install.html) provides it."
+    )
+
+
+def _missing(name: str):
+    def op(*args, **kwargs):
+        raise MissingCompiledOpError(_message(name))
+
+    op.__name__ = name
+    op.__qualname__ = name
+    return op
+
+
+for _name in _OPS:
+    globals()[_name] = _missing(_name)
+
+
+def get_compiler_version() -> str:
+    return "not compiled (Python-only Detectron2)"
+
+
+def get_cuda_version() -> str:
+    return "not compiled"
+
+
+def has_cuda() -> bool:
+    return False
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _missing(name)
+
+
+def _register_torch_ops() -> None:
+    # Detectron2 calls torch.ops.detectron2.nms_rotated; give it a definition that raises the same
+    # clear error instead of "No such operator".
+    try:
+        torch.ops.detectron2.nms_rotated
+        return
+    except (AttributeError, RuntimeError):
+        pass
+    library = torch.library.Library("detectron2", "DEF")
+    library.define("nms_rotated(Tensor boxes, Tensor scores, float iou_threshold) -> Tensor")
+
+    def nms_rotated(boxes, scores, iou_threshold):
+        raise MissingCompiledOpError(_message("nms_rotated"))
+
+    for key in ("CPU", "CUDA", "Meta"):
+        library.impl("nms_rotated", nms_rotated, key)
+    globals()["_torch_library"] = library
+
+
+_register_torch_ops()

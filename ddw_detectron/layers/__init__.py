@@ -1,0 +1,15 @@
+"""The DDW core in pure PyTorch (no Detectron2 import): usable with any model's blocks."""
+
+from .aggregate import aggregate, weighted_sum
+from .dag_stage import GATES, DAGStage, collect_wiring, sparsity_loss
+from .router import Router
+
+__all__ = [
+    "aggregate",
+    "weighted_sum",
+    "DAGStage",
+    "collect_wiring",
+    "sparsity_loss",
+    "GATES",
+    "Router",
+]

@@ -1,0 +1,134 @@
+"""Weighted aggregation of node outputs, ``u = sum_i weights[:, i] * features[i]``.
+
+``aggregate`` is the buffered version used in training: a custom autograd function that
+allocates only its output in forward (in-place multiply-adds, no per-edge temporary of feature
+size), keeps nothing but references to its inputs for backward, and there computes
+``dL/dfeatures[i] = weights[:, i] * g`` and ``dL/dweights[:, i] = <g, features[i]>`` per sample.
+
+Without autograd (``torch.no_grad()``, inference) and while tracing or scripting it runs as the
+same plain tensor ops, so exported graphs contain standard operators only.
+"""
+
+from typing import List, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["aggregate", "weighted_sum"]
+
+
+def _check(features: Sequence[Tensor], weights: Tensor) -> None:
+    if len(features) == 0:
+        raise ValueError("aggregate: features must hold at least one tensor")
+    if weights.dim() != 2 or weights.shape[1] != len(features):
+        raise ValueError(
+            f"aggregate: weights must be [B, k] with k = len(features) = {len(features)}, "
+            f"got {tuple(weights.shape)}"
+        )
+    shape = features[0].shape
+    for i, feature in enumerate(features):
+        if feature.shape != shape:
+            raise ValueError(
+                f"aggregate: features[{i}] has shape {tuple(feature.shape)}, "
+                f"features[0] has {tuple(shape)}; all must agree"
+            )
+    if shape[0] != weights.shape[0]:
+        raise ValueError(
+            f"aggregate: batch size of features ({shape[0]}) and weights ({weights.shape[0]}) differ"
+        )
+
+
+def _per_sample(weights: Tensor, i: int, like: Tensor) -> Tensor:
+    """Column ``i`` of ``weights`` shaped to broadcast over ``like`` ([B, 1, 1, ...])."""
+    return weights[:, i].to(like.dtype).reshape((-1,) + (1,) * (like.dim() - 1))
+
+
+def weighted_sum(features: Sequence[Tensor], weights: Tensor) -> Tensor:
+    """``sum_i weights[:, i] * features[i]`` with in-place multiply-adds into one output.
+
+    Args:
+        features: ``k`` tensors ``[B, C, H, W]`` (any shape with batch first) of one shape.
+        weights: ``[B, k]``.
+    Returns:
+        ``[B, C, H, W]`` in the memory format of ``features[0]``.
+    """
+    out = features[0] * _per_sample(weights, 0, features[0])
+    for i in range(1, len(features)):
+        out.addcmul_(features[i], _per_sample(weights, i, features[i]))
+    return out
+
+
+def _flatten_like(t: Tensor, reference: Tensor) -> Tensor:
+    """``[B, N]`` of ``t`` in the element order of ``reference``'s memory layout.
+
+    A view when ``t`` is dense in that order (the usual case), else a copy.
+    """
+    if reference.dim() == 4 and not reference.is_contiguous() and reference.is_contiguous(
+        memory_format=torch.channels_last
+    ):
+        t = t.permute(0, 2, 3, 1)
+    return t.reshape(t.shape[0], -1)
+
+
+def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
+    """``[B, k]`` of per-sample ``<grad, features[i]>``, accumulated in at least fp32."""
+    acc_dtype = torch.promote_types(grad.dtype, torch.float32)
+    flat_grads = {}
+    columns: List[Tensor] = []
+    for feature in features:
+        layout = feature.dim() == 4 and not feature.is_contiguous() and feature.is_contiguous(
+            memory_format=torch.channels_last
+        )
+        if layout not in flat_grads:
+            flat_grads[layout] = _flatten_like(grad, feature).unsqueeze(1)
+        g = flat_grads[layout]
+        f = _flatten_like(feature, feature).unsqueeze(2)
+        if g.dtype in (torch.float16, torch.bfloat16) and g.device.type == "cpu":
+            g, f = g.float(), f.float()
+        columns.append(torch.bmm(g.to(f.dtype), f).reshape(-1).to(acc_dtype))
+    return torch.stack(columns, dim=1)
+
+
+class _BufferedAggregate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weights: Tensor, *features: Tensor) -> Tensor:
+        ctx.save_for_backward(weights, *features)
+        ctx.weights_dtype = weights.dtype
+        return weighted_sum(features, weights)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        weights, *features = ctx.saved_tensors
+        grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_weights = _inner_products(grad, features).to(ctx.weights_dtype)
+        grad_features = [
+            grad * _per_sample(weights, i, grad) if ctx.needs_input_grad[i + 1] else None
+            for i in range(len(features))
+        ]
+        return (grad_weights, *grad_features)
+
+
+def aggregate(features: Sequence[Tensor], weights: Tensor) -> Tensor:
+    """Buffered aggregation ``sum_i weights[:, i] * features[i]``.
+
+    Args:
+        features: sequence of ``k`` tensors ``[B, C, H, W]`` of one shape (contiguous,
+            channels_last or strided views).
+        weights: ``[B, k]`` per-sample edge weights.
+    Returns:
+        ``[B, C, H, W]``; differentiable w.r.t. both arguments.
+    """
+    features = list(features)
+    _check(features, weights)
+    needs_grad = torch.is_grad_enabled() and (
+        weights.requires_grad or any(f.requires_grad for f in features)
+    )
+    # Under autocast node outputs can differ in precision; sum in the widest one.
+    dtype = features[0].dtype
+    for feature in features[1:]:
+        dtype = torch.promote_types(dtype, feature.dtype)
+    features = [f.to(dtype) for f in features]
+    if not needs_grad or torch.jit.is_tracing() or torch.jit.is_scripting():
+        return weighted_sum(features, weights)
+    return _BufferedAggregate.apply(weights, *features)

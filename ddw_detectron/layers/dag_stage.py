@@ -1,0 +1,292 @@
+"""A stage of blocks as a complete DAG with per-sample, router-predicted edge weights.
+
+Node 0 takes the stage input. Node ``j >= 1`` aggregates ``u_j = sum_{i<j} A[b, i, j] * x_i``
+and computes ``x_j = node_j(u_j)``; the router of node ``i < n-1`` writes row ``i`` of the
+per-sample adjacency matrix ``A`` from ``x_i``. The stage output is ``x_{n-1}``.
+"""
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .aggregate import aggregate, weighted_sum
+from .router import Router
+
+__all__ = ["DAGStage", "collect_wiring", "sparsity_loss", "GATES"]
+
+GATES = ("ste", "soft")
+
+
+class _RecomputedInput:
+    """Saved-tensor hooks that store a node's aggregated input ``u_j`` as a recipe.
+
+    The node's first layer saves ``u_j`` for its backward. Kept, it would add one feature map per
+    node to the activations held for backward; instead the hooks save the references that
+    produced it (node outputs that are saved anyway, and the small weight column) and recompute
+    ``u_j`` bit-identically when backward unpacks it.
+    """
+
+    def __init__(self, target: Tensor, features: List[Tensor], weights: Tensor):
+        self.target = target
+        self.signature = self._signature(target)
+        self.features = features
+        self.versions = [f._version for f in features]
+        self.weights = weights.detach()
+
+    @staticmethod
+    def _signature(t: Tensor) -> Tuple:
+        return (t.data_ptr(), t.dtype, t.device, tuple(t.shape), t.stride(), t.storage_offset())
+
+    def pack(self, t: Tensor):
+        if self.target is not None and self._signature(t) == self.signature:
+            return self
+        return t
+
+    def unpack(self, saved):
+        if saved is not self:
+            return saved
+        if [f._version for f in self.features] != self.versions:
+            raise RuntimeError(
+                "DAGStage: a node output was modified in place after it was aggregated; "
+                "the aggregated input cannot be recomputed for backward"
+            )
+        with torch.no_grad():
+            return weighted_sum(self.features, self.weights)
+
+    def release_target(self) -> None:
+        # Drop the forward's reference so that u_j is freed once its node has consumed it.
+        self.target = None
+
+
+class DAGStage(nn.Module):
+    """A complete DAG over ``nodes`` with one router per node but the last.
+
+    The nodes are registered as children ``"0"``, ``"1"``, ... exactly as in an
+    ``nn.Sequential``, so a static stage's checkpoint keys load unchanged; routers live under
+    ``routers.<i>``.
+
+    Args:
+        nodes: ``n >= 1`` modules. Node 0 maps the stage input to ``[B, C, H, W]``; nodes
+            ``1..n-1`` map ``[B, C, H, W]`` to ``[B, C, H, W]`` (one shape for every output).
+        out_channels: ``C``, the channels of every node output (the routers' input).
+        threshold: ``tau`` in [0, 1); an edge whose weight is ``<= tau`` is dropped.
+        gate: ``"ste"`` (training forward uses ``A * [A > tau]``, backward treats the mask as 1)
+            or ``"soft"`` (no threshold in training). At inference the threshold always applies.
+        router_hidden_dim: 0 for single-FC routers, else the hidden width.
+        memory_efficient: buffered :func:`aggregate` with ``u_j`` recomputed in backward (True),
+            or plain autograd sums (False). Both compute the same values.
+        skip_unused_nodes: at inference with batch size 1, a node all of whose incoming edges are
+            dropped receives an all-zero input; its output then does not depend on the image and
+            is served from a per-node cache instead of being computed again.
+        init_edge_weights: optional ``(chain, other)``: routers start with edge ``i -> i+1`` at
+            weight ``chain`` and every other edge at ``other`` (for every input), e.g.
+            ``(0.99, 0.05)`` with ``tau = 0.1`` makes a fresh stage compute almost its static
+            chain, while the dropped edges can still come back through the ``ste`` gradient.
+
+    After each forward, ``adjacency`` holds the detached ``[B, n, n]`` matrix (strictly upper
+    triangular) of the weights actually used, and ``edge_weight_l1`` the mean over the batch of
+    the sum of the router outputs (differentiable, for a sparsity loss; None outside training).
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[nn.Module],
+        out_channels: int,
+        threshold: float = 0.0,
+        gate: str = "ste",
+        router_hidden_dim: int = 0,
+        memory_efficient: bool = True,
+        skip_unused_nodes: bool = False,
+        init_edge_weights: Optional[Tuple[float, float]] = None,
+    ):
+        super().__init__()
+        nodes = list(nodes)
+        if len(nodes) < 1:
+            raise ValueError("DAGStage: nodes must hold at least 1 module, got 0")
+        if not all(isinstance(node, nn.Module) for node in nodes):
+            raise ValueError("DAGStage: every entry of nodes must be an nn.Module")
+        if not (isinstance(threshold, (int, float)) and 0.0 <= threshold < 1.0):
+            raise ValueError(f"DAGStage: threshold must be in [0, 1), got {threshold!r}")
+        if gate not in GATES:
+            raise ValueError(f"DAGStage: gate must be one of {GATES}, got {gate!r}")
+        if out_channels < 1:
+            raise ValueError(f"DAGStage: out_channels must be >= 1, got {out_channels}")
+        if init_edge_weights is not None:
+            chain, other = init_edge_weights
+            if not 0.0 < other < 1.0 or not 0.0 < chain < 1.0:
+                raise ValueError(
+                    f"DAGStage: init_edge_weights must be two weights in (0, 1), got {init_edge_weights}"
+                )
+        for i, node in enumerate(nodes):
+            self.add_module(str(i), node)
+        self.num_nodes = len(nodes)
+        self.out_channels = out_channels
+        self.threshold = float(threshold)
+        self.gate = gate
+        self.memory_efficient = memory_efficient
+        self.skip_unused_nodes = skip_unused_nodes
+        self.routers = nn.ModuleList(
+            Router(
+                out_channels,
+                self.num_nodes - 1 - i,
+                hidden_dim=router_hidden_dim,
+                init_weights=None
+                if init_edge_weights is None
+                else [init_edge_weights[0]] + [init_edge_weights[1]] * (self.num_nodes - 2 - i),
+            )
+            for i in range(self.num_nodes - 1)
+        )
+        self.wiring_name: Optional[str] = None
+        self.adjacency: Optional[Tensor] = None
+        self.edge_weight_l1: Optional[Tensor] = None
+        self.skipped_nodes: List[int] = []
+        self._zero_input_cache: Dict[int, Tuple[Tuple, Tensor]] = {}
+
+    def node(self, i: int) -> nn.Module:
+        return self._modules[str(i)]
+
+    def __len__(self) -> int:
+        return self.num_nodes
+
+    def _gate(self, weights: Tensor) -> Tensor:
+        if self.training and self.gate == "soft":
+            return weights
+        kept = weights * (weights > self.threshold).to(weights.dtype)
+        if self.training and torch.is_grad_enabled():
+            # Straight-through: forward uses the thresholded weights, backward the identity.
+            return weights + (kept - weights).detach()
+        return kept
+
+    def _node_fingerprint(self, node: nn.Module, u: Tensor) -> Tuple:
+        tensors = list(node.parameters()) + list(node.buffers())
+        return (u.shape, u.dtype, u.device, tuple((id(t), t._version) for t in tensors))
+
+    def _zero_input_output(self, j: int, u: Tensor) -> Tensor:
+        node = self.node(j)
+        key = self._node_fingerprint(node, u)
+        cached = self._zero_input_cache.get(j)
+        if cached is None or cached[0] != key:
+            cached = (key, node(torch.zeros_like(u)))
+            self._zero_input_cache[j] = cached
+        return cached[1]
+
+    def train(self, mode: bool = True):
+        self._zero_input_cache.clear()
+        return super().train(mode)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """
+        Args:
+            x: the stage input, ``[B, C_in, H_in, W_in]``.
+        Returns:
+            the last node's output, ``[B, C, H, W]``.
+        """
+        n = self.num_nodes
+        tracing = torch.jit.is_tracing()
+        grad_graph = self.training and torch.is_grad_enabled()
+        inference = not grad_graph and not tracing
+        skip = inference and self.skip_unused_nodes and x.shape[0] == 1
+        recompute = grad_graph and self.memory_efficient
+
+        outputs: List[Tensor] = []
+        columns: List[List[Tensor]] = [[] for _ in range(n)]
+        rows: List[Tensor] = []
+        raw_rows: List[Tensor] = []
+        self.skipped_nodes = []
+        shape = None
+        for j in range(n):
+            node = self.node(j)
+            if j == 0:
+                out = node(x)
+                shape = out.shape
+            else:
+                weights = torch.stack(columns[j], dim=1)
+                features = outputs
+                if inference:
+                    # Dropped edges (zero for every sample) are not computed.
+                    active = (weights != 0).any(dim=0).tolist()
+                    index = [i for i, on in enumerate(active) if on]
+                    if len(index) < j:
+                        features = [outputs[i] for i in index]
+                        weights = weights[:, index]
+                if len(features) == 0:
+                    u = torch.zeros_like(outputs[0])
+                    if skip:
+                        out = self._zero_input_output(j, u)
+                        self.skipped_nodes.append(j)
+                    else:
+                        out = node(u)
+                elif recompute:
+                    u = aggregate(features, weights)
+                    hooks = _RecomputedInput(u, list(features), weights)
+                    with torch.autograd.graph.saved_tensors_hooks(hooks.pack, hooks.unpack):
+                        out = node(u)
+                    hooks.release_target()
+                    del u
+                elif self.memory_efficient or inference or tracing:
+                    out = node(aggregate(features, weights))
+                else:
+                    out = node(
+                        sum(
+                            weights[:, i].reshape(-1, 1, 1, 1).to(f.dtype) * f
+                            for i, f in enumerate(features)
+                        )
+                    )
+                if out.shape != shape:
+                    raise ValueError(
+                        f"DAGStage: nodes must all produce one output shape; node {j} gave "
+                        f"{tuple(out.shape)}, node 0 gave {tuple(shape)}"
+                    )
+            outputs.append(out)
+            if j < n - 1:
+                raw = self.routers[j](out)
+                row = self._gate(raw)
+                raw_rows.append(raw)
+                rows.append(row)
+                for offset, entry in enumerate(row.unbind(dim=1)):
+                    columns[j + 1 + offset].append(entry)
+
+        self._record(rows, raw_rows, x.shape[0], n, outputs[-1])
+        return outputs[-1]
+
+    def _record(self, rows, raw_rows, batch: int, n: int, like: Tensor) -> None:
+        adjacency = like.new_zeros((batch, n, n), dtype=torch.float32)
+        if rows:
+            upper = torch.triu_indices(n, n, offset=1, device=like.device)
+            adjacency[:, upper[0], upper[1]] = torch.cat(rows, dim=1).detach().float()
+        self.adjacency = adjacency
+        if self.training and torch.is_grad_enabled() and raw_rows:
+            self.edge_weight_l1 = torch.cat(raw_rows, dim=1).sum(dim=1).mean()
+        else:
+            self.edge_weight_l1 = None
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_nodes={self.num_nodes}, threshold={self.threshold}, gate={self.gate!r}, "
+            f"memory_efficient={self.memory_efficient}, skip_unused_nodes={self.skip_unused_nodes}"
+        )
+
+
+def collect_wiring(model: nn.Module) -> Dict[str, Tensor]:
+    """``{stage name: Tensor[B, n, n]}`` from the last forward of every :class:`DAGStage`.
+
+    The name is the one the backbone gave the stage (e.g. ``"res3"``) or else its module path.
+    Stages that have not run a forward yet are left out.
+    """
+    wiring = {}
+    for path, module in model.named_modules():
+        if isinstance(module, DAGStage) and module.adjacency is not None:
+            wiring[module.wiring_name or path] = module.adjacency
+    return wiring
+
+
+def sparsity_loss(model: nn.Module) -> Optional[Tensor]:
+    """Sum over the :class:`DAGStage` s of ``model`` of their last training forward's L1 of edge
+    weights (mean over the batch); None when no stage has one."""
+    terms = [
+        module.edge_weight_l1
+        for module in model.modules()
+        if isinstance(module, DAGStage) and module.edge_weight_l1 is not None
+    ]
+    return torch.stack(terms).sum() if terms else None

@@ -1,0 +1,225 @@
+import weakref
+
+import pytest
+import torch
+from torch import nn
+
+from ddw_detectron.layers import DAGStage, collect_wiring, sparsity_loss
+
+C = 8
+
+
+class Block(nn.Module):
+    """A small residual node; ``stride``/``in_channels`` let it serve as node 0."""
+
+    def __init__(self, in_channels=C, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, C, 3, stride, 1)
+        self.conv2 = nn.Conv2d(C, C, 3, 1, 1)
+        self.shortcut = nn.Conv2d(in_channels, C, 1, stride) if (in_channels != C or stride > 1) else None
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.conv2(torch.relu(self.conv1(x)))
+        return torch.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
+
+
+def make_stage(n=4, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    nodes = [Block(3, stride=2)] + [Block() for _ in range(n - 1)]
+    return DAGStage(nodes, C, **kwargs)
+
+
+def force_wiring(stage, edges_on):
+    """Routers output exactly 1 for edges in ``edges_on`` and exactly 0 for the others."""
+    n = len(stage)
+    with torch.no_grad():
+        for i, router in enumerate(stage.routers):
+            router.fc.weight.zero_()
+            for offset, j in enumerate(range(i + 1, n)):
+                router.fc.bias[offset] = 40.0 if (i, j) in edges_on else -40.0
+
+
+def chain(n):
+    return {(i, i + 1) for i in range(n - 1)}
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("memory_efficient", [True, False])
+def test_chain_wiring_equals_running_nodes_in_sequence(training, memory_efficient):
+    stage = make_stage(5, threshold=0.5, memory_efficient=memory_efficient)
+    force_wiring(stage, chain(5))
+    stage.train(training)
+    x = torch.randn(2, 3, 16, 16)
+    expected = x
+    for i in range(5):
+        expected = stage.node(i)(expected)
+    assert torch.equal(stage(x), expected)
+
+
+def test_adjacency_buffer_at_eval_is_thresholded_and_strictly_upper():
+    stage = make_stage(5, threshold=0.5).eval()
+    with torch.no_grad():
+        for router in stage.routers:
+            router.fc.weight.normal_(std=2.0)
+    stage(torch.randn(6, 3, 16, 16))
+    a = stage.adjacency
+    assert a.shape == (6, 5, 5) and not a.requires_grad
+    assert (a[a <= 0.5] == 0).all()
+    assert (a > 0.5).any() and (a == 0).sum() > torch.tril(torch.ones(5, 5)).sum() * 6
+    assert (torch.tril(a) == 0).all()
+
+
+def test_ste_gives_router_gradient_for_dropped_edges():
+    stage = make_stage(4, threshold=0.5, gate="ste").train()
+    with torch.no_grad():
+        for router in stage.routers:
+            router.fc.weight.zero_()
+            router.fc.bias.fill_(-1.0)  # sigmoid(-1) = 0.27 < tau: every non-chain edge dropped
+            router.fc.bias[0] = 3.0  # chain edges kept
+    out = stage(torch.randn(2, 3, 16, 16))
+    assert stage.adjacency[:, 0, 2].eq(0).all() and stage.adjacency[:, 0, 1].gt(0.5).all()
+    out.square().mean().backward()
+    dropped_bias_grads = stage.routers[0].fc.bias.grad[1:]
+    assert (dropped_bias_grads != 0).all()
+
+
+def test_soft_gate_trains_without_threshold_but_thresholds_at_eval():
+    stage = make_stage(4, threshold=0.5, gate="soft").train()
+    with torch.no_grad():
+        for router in stage.routers:
+            router.fc.bias.fill_(-1.0)
+    x = torch.randn(2, 3, 16, 16)
+    out = stage(x)
+    upper = stage.adjacency[:, 0, 1:]
+    assert ((upper > 0) & (upper < 0.5)).all()
+    out.mean().backward()
+    assert stage.routers[0].fc.bias.grad.abs().min() > 0
+    stage.eval()
+    with torch.no_grad():
+        stage(x)
+    assert (stage.adjacency == 0).all()
+
+
+def test_samples_with_different_wirings_get_their_own_output():
+    stage = make_stage(5, threshold=0.3).eval()
+    with torch.no_grad():
+        for router in stage.routers:
+            router.fc.weight.normal_(std=3.0)
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        batched = stage(x)
+        wirings = stage.adjacency.clone()
+        assert not torch.equal(wirings[0], wirings[1])
+        for b in range(4):
+            alone = stage(x[b : b + 1])
+            torch.testing.assert_close(alone, batched[b : b + 1], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(stage.adjacency[0], wirings[b])
+
+
+def test_skipping_unused_nodes_is_exact_and_really_skips():
+    n = 5
+    # Node 2 gets no kept edge (0->2 and 1->2 dropped): its input is all-zero.
+    on = {(0, 1), (0, 3), (1, 3), (2, 3), (3, 4), (2, 4)}
+    reference = make_stage(n, threshold=0.5).eval()
+    skipping = make_stage(n, threshold=0.5, skip_unused_nodes=True).eval()
+    skipping.load_state_dict(reference.state_dict())
+    force_wiring(reference, on)
+    force_wiring(skipping, on)
+    images = [torch.randn(1, 3, 16, 16) for _ in range(3)]
+    with torch.no_grad():
+        for x in images:
+            assert torch.equal(skipping(x), reference(x))
+            assert skipping.skipped_nodes == [2]
+    assert reference.node(2).calls == 3
+    assert skipping.node(2).calls == 1  # once, to fill the cache for its all-zero input
+    assert skipping.node(1).calls == 3
+    with torch.no_grad():
+        skipping.node(2).conv1.bias.add_(1.0)  # changed weights invalidate the cache
+        reference.node(2).conv1.bias.add_(1.0)
+        assert torch.equal(skipping(images[0]), reference(images[0]))
+    assert skipping.node(2).calls == 2
+
+
+def test_no_skipping_for_batches_or_training():
+    stage = make_stage(4, threshold=0.5, skip_unused_nodes=True).eval()
+    force_wiring(stage, {(0, 1), (0, 3), (1, 3), (2, 3)})
+    with torch.no_grad():
+        stage(torch.randn(2, 3, 16, 16))
+    assert stage.skipped_nodes == []
+
+
+def test_memory_efficient_matches_plain_and_frees_aggregated_inputs():
+    results = {}
+    for memory_efficient in (True, False):
+        stage = make_stage(4, threshold=0.2, memory_efficient=memory_efficient).train()
+        with torch.no_grad():
+            for router in stage.routers:
+                router.fc.weight.normal_(std=1.0)
+        inputs = []
+        stage.node(3).register_forward_pre_hook(lambda m, args: inputs.append(weakref.ref(args[0])))
+        x = torch.randn(2, 3, 16, 16)
+        out = stage(x)
+        alive_after_forward = inputs[0]() is not None
+        out.square().sum().backward()
+        grads = [p.grad.clone() for p in stage.parameters()]
+        results[memory_efficient] = (out.detach(), grads, alive_after_forward)
+    out_a, grads_a, alive_a = results[True]
+    out_b, grads_b, alive_b = results[False]
+    torch.testing.assert_close(out_a, out_b)
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(a, b)
+    assert not alive_a, "the buffered stage kept the aggregated input u_j alive for backward"
+    assert alive_b
+
+
+def test_collect_wiring_and_sparsity_loss():
+    model = nn.Sequential(make_stage(3), nn.Identity())
+    model[0].wiring_name = "res2"
+    assert collect_wiring(model) == {}
+    model.train()
+    model(torch.randn(2, 3, 16, 16))
+    wiring = collect_wiring(model)
+    assert list(wiring) == ["res2"] and wiring["res2"].shape == (2, 3, 3)
+    loss = sparsity_loss(model)
+    routers = model[0].routers
+    assert loss is not None and loss.requires_grad and loss > 0
+    loss.backward()
+    assert routers[0].fc.bias.grad.gt(0).all()
+    model.eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 16, 16))
+    assert sparsity_loss(model) is None
+
+
+def test_single_node_stage_is_its_node():
+    stage = make_stage(1)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(stage(x), stage.node(0)(x))
+    assert stage.adjacency.shape == (2, 1, 1) and len(stage.routers) == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(threshold=1.0), "threshold must be in \\[0, 1\\)"),
+        (dict(threshold=-0.1), "threshold"),
+        (dict(gate="hard"), "gate must be one of"),
+        (dict(init_edge_weights=(1.0, 0.05)), "init_edge_weights"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_stage(3, **kwargs)
+
+
+def test_no_nodes():
+    with pytest.raises(ValueError, match="nodes must hold at least 1"):
+        DAGStage([], C)
+
+
+def test_nodes_with_disagreeing_shapes():
+    stage = DAGStage([Block(3), Block(), nn.Conv2d(C, C, 3, stride=2, padding=1)], C)
+    with pytest.raises(ValueError, match="node 2 gave"):
+        stage(torch.randn(1, 3, 8, 8))
