@@ -3,8 +3,9 @@
 Importing this package registers the DDW backbones in Detectron2's ``BACKBONE_REGISTRY``.
 """
 
+from . import modeling  # noqa: F401  (registers the backbones)
 from .config import add_ddw_config
 from .layers import DAGStage, Router, aggregate, collect_wiring
 
 __version__ = "0.1.0"
-__all__ = ["add_ddw_config", "collect_wiring", "DAGStage", "Router", "aggregate"]
+__all__ = ["add_ddw_config", "collect_wiring", "DAGStage", "Router", "aggregate", "modeling"]

@@ -1,11 +1,120 @@
-"""Config keys of ddw_detectron (``MODEL.DDW.*``)."""
+"""Config keys of ddw_detectron.
+
+``add_ddw_config(cfg)`` adds ``MODEL.DDW.*`` (the dynamic wiring), ``MODEL.MOBILENETV2.*`` and
+``MODEL.REGNET.*`` (the two families Detectron2's ``get_cfg()`` has no keys for). ResNet and
+ResNeXt use Detectron2's own ``MODEL.RESNETS.*`` unchanged.
+"""
 
 from detectron2.config import CfgNode as CN
+
+from .layers import GATES
+
+__all__ = ["add_ddw_config", "check_ddw_config", "REGNET_PRESETS"]
+
+# RegNet generator parameters (Radosavovic et al., "Designing Network Design Spaces", 2020):
+# depth, w0, wa, wm, group width, SE ratio.
+REGNET_PRESETS = {
+    "RegNetX-400MF": dict(DEPTH=22, W0=24, WA=24.48, WM=2.54, GROUP_WIDTH=16, SE_RATIO=0.0),
+    "RegNetX-800MF": dict(DEPTH=16, W0=56, WA=35.73, WM=2.28, GROUP_WIDTH=16, SE_RATIO=0.0),
+    "RegNetX-1.6GF": dict(DEPTH=18, W0=80, WA=34.01, WM=2.25, GROUP_WIDTH=24, SE_RATIO=0.0),
+    "RegNetX-3.2GF": dict(DEPTH=25, W0=88, WA=26.31, WM=2.25, GROUP_WIDTH=48, SE_RATIO=0.0),
+    "RegNetX-4GF": dict(DEPTH=23, W0=96, WA=38.65, WM=2.43, GROUP_WIDTH=40, SE_RATIO=0.0),
+    "RegNetY-400MF": dict(DEPTH=16, W0=48, WA=27.89, WM=2.09, GROUP_WIDTH=8, SE_RATIO=0.25),
+    "RegNetY-800MF": dict(DEPTH=14, W0=56, WA=38.84, WM=2.4, GROUP_WIDTH=16, SE_RATIO=0.25),
+    "RegNetY-1.6GF": dict(DEPTH=27, W0=48, WA=20.71, WM=2.65, GROUP_WIDTH=24, SE_RATIO=0.25),
+    "RegNetY-3.2GF": dict(DEPTH=21, W0=80, WA=42.63, WM=2.66, GROUP_WIDTH=24, SE_RATIO=0.25),
+    "RegNetY-4GF": dict(DEPTH=22, W0=96, WA=31.41, WM=2.24, GROUP_WIDTH=64, SE_RATIO=0.25),
+}
 
 
 def add_ddw_config(cfg: CN) -> CN:
     """Add the DDW keys to a Detectron2 config in place (idempotent) and return it."""
     if "DDW" in cfg.MODEL:
         return cfg
+
     cfg.MODEL.DDW = CN()
+    # Names of the stages that become dynamic DAGs (ResNet: res2..res5, MobileNetV2: mb1..mb7,
+    # RegNet: s1..s4). [] keeps the static base architecture: the baseline of every comparison.
+    cfg.MODEL.DDW.DYNAMIC_STAGES = []
+    # tau: an edge whose weight is <= THRESHOLD is dropped for that image. In [0, 1).
+    cfg.MODEL.DDW.THRESHOLD = 0.1
+    # "ste": training forward uses the thresholded weights, backward passes through the mask, so
+    # a dropped edge can come back. "soft": no threshold in training. Inference always thresholds.
+    cfg.MODEL.DDW.GATE = "ste"
+    # 0: a router is GAP -> FC -> sigmoid; > 0: GAP -> FC(hidden) -> ReLU -> FC -> sigmoid.
+    cfg.MODEL.DDW.ROUTER_HIDDEN_DIM = 0
+    # Initial edge weights of every router, for every image: the chain edge i -> i+1 starts at
+    # ROUTER_INIT_CHAIN, every other edge at ROUTER_INIT_OTHER. With the defaults (0.99 and 0.05,
+    # under THRESHOLD) a fresh DDW network computes almost its static base, so fine-tuning from
+    # static ImageNet weights starts from the pretrained function, and the other edges are
+    # dropped at first but can come back through the straight-through gradient. Set
+    # ROUTER_INIT_CHAIN to 0 for a plain random router initialisation (all edges near 0.5).
+    cfg.MODEL.DDW.ROUTER_INIT_CHAIN = 0.99
+    cfg.MODEL.DDW.ROUTER_INIT_OTHER = 0.05
+    # > 0 adds loss_ddw_sparsity = weight * sum over stages of the mean L1 of edge weights.
+    cfg.MODEL.DDW.SPARSITY_LOSS_WEIGHT = 0.0
+    # True: buffered aggregation, the aggregated node inputs recomputed in backward (saves about
+    # one feature map per node); False: plain autograd sums. Same values either way.
+    cfg.MODEL.DDW.MEMORY_EFFICIENT = True
+    # At inference with batch size 1, a node that receives no kept edge gets an all-zero input;
+    # its output then does not depend on the image and comes from a cache. Exact.
+    cfg.MODEL.DDW.SKIP_UNUSED_NODES = True
+
+    cfg.MODEL.MOBILENETV2 = CN()
+    cfg.MODEL.MOBILENETV2.WIDTH_MULT = 1.0
+    cfg.MODEL.MOBILENETV2.NORM = "BN"
+    # Stages mb1..mb7 (strides 2, 4, 8, 16, 16, 32, 32) and "last" (the 1x1 conv to 1280
+    # channels at stride 32, built only when asked for).
+    cfg.MODEL.MOBILENETV2.OUT_FEATURES = ["mb2", "mb3", "mb5", "mb7"]
+
+    cfg.MODEL.REGNET = CN()
+    # A name of REGNET_PRESETS fills DEPTH/W0/WA/WM/GROUP_WIDTH/SE_RATIO; "" uses the keys below.
+    cfg.MODEL.REGNET.PRESET = "RegNetX-1.6GF"
+    cfg.MODEL.REGNET.DEPTH = 18
+    cfg.MODEL.REGNET.W0 = 80
+    cfg.MODEL.REGNET.WA = 34.01
+    cfg.MODEL.REGNET.WM = 2.25
+    cfg.MODEL.REGNET.GROUP_WIDTH = 24
+    cfg.MODEL.REGNET.SE_RATIO = 0.0
+    cfg.MODEL.REGNET.BOTTLENECK_RATIO = 1.0
+    cfg.MODEL.REGNET.STEM_WIDTH = 32
+    cfg.MODEL.REGNET.NORM = "BN"
+    cfg.MODEL.REGNET.OUT_FEATURES = ["s1", "s2", "s3", "s4"]
     return cfg
+
+
+def _fail(key: str, value, allowed: str) -> None:
+    raise ValueError(f"{key} = {value!r} is invalid: {allowed}")
+
+
+def check_ddw_config(cfg: CN, stage_names) -> None:
+    """Validate ``MODEL.DDW.*`` for a backbone with the given stage names; raise ValueError."""
+    if "DDW" not in cfg.MODEL:
+        raise ValueError(
+            "the config has no MODEL.DDW keys: call ddw_detectron.add_ddw_config(cfg) before "
+            "merging a DDW config file"
+        )
+    ddw = cfg.MODEL.DDW
+    unknown = [s for s in ddw.DYNAMIC_STAGES if s not in stage_names]
+    if unknown or len(set(ddw.DYNAMIC_STAGES)) != len(ddw.DYNAMIC_STAGES):
+        _fail(
+            "MODEL.DDW.DYNAMIC_STAGES",
+            list(ddw.DYNAMIC_STAGES),
+            f"allowed stage names of this backbone are {list(stage_names)}, each at most once",
+        )
+    if not 0.0 <= ddw.THRESHOLD < 1.0:
+        _fail("MODEL.DDW.THRESHOLD", ddw.THRESHOLD, "must be in [0, 1)")
+    if ddw.GATE not in GATES:
+        _fail("MODEL.DDW.GATE", ddw.GATE, f"allowed values are {list(GATES)}")
+    if ddw.ROUTER_HIDDEN_DIM < 0:
+        _fail("MODEL.DDW.ROUTER_HIDDEN_DIM", ddw.ROUTER_HIDDEN_DIM, "must be >= 0")
+    if ddw.ROUTER_INIT_CHAIN != 0 and not (
+        0.0 < ddw.ROUTER_INIT_CHAIN < 1.0 and 0.0 < ddw.ROUTER_INIT_OTHER < 1.0
+    ):
+        _fail(
+            "MODEL.DDW.ROUTER_INIT_CHAIN/ROUTER_INIT_OTHER",
+            (ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER),
+            "both must be in (0, 1), or ROUTER_INIT_CHAIN = 0 for a plain initialisation",
+        )
+    if ddw.SPARSITY_LOSS_WEIGHT < 0:
+        _fail("MODEL.DDW.SPARSITY_LOSS_WEIGHT", ddw.SPARSITY_LOSS_WEIGHT, "must be >= 0")

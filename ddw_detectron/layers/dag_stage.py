@@ -5,7 +5,7 @@ and computes ``x_j = node_j(u_j)``; the router of node ``i < n-1`` writes row ``
 per-sample adjacency matrix ``A`` from ``x_i``. The stage output is ``x_{n-1}``.
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -63,11 +63,11 @@ class DAGStage(nn.Module):
     """A complete DAG over ``nodes`` with one router per node but the last.
 
     The nodes are registered as children ``"0"``, ``"1"``, ... exactly as in an
-    ``nn.Sequential``, so a static stage's checkpoint keys load unchanged; routers live under
-    ``routers.<i>``.
+    ``nn.Sequential`` (or under the names of a mapping), so a static stage's checkpoint keys load
+    unchanged; routers live under ``routers.<i>``.
 
     Args:
-        nodes: ``n >= 1`` modules. Node 0 maps the stage input to ``[B, C, H, W]``; nodes
+        nodes: ``n >= 1`` modules, a sequence or an ordered mapping of names to modules. Node 0 maps the stage input to ``[B, C, H, W]``; nodes
             ``1..n-1`` map ``[B, C, H, W]`` to ``[B, C, H, W]`` (one shape for every output).
         out_channels: ``C``, the channels of every node output (the routers' input).
         threshold: ``tau`` in [0, 1); an edge whose weight is ``<= tau`` is dropped.
@@ -91,7 +91,7 @@ class DAGStage(nn.Module):
 
     def __init__(
         self,
-        nodes: Sequence[nn.Module],
+        nodes: Union[Sequence[nn.Module], Mapping[str, nn.Module]],
         out_channels: int,
         threshold: float = 0.0,
         gate: str = "ste",
@@ -101,7 +101,11 @@ class DAGStage(nn.Module):
         init_edge_weights: Optional[Tuple[float, float]] = None,
     ):
         super().__init__()
-        nodes = list(nodes)
+        if isinstance(nodes, Mapping):
+            names, nodes = list(nodes.keys()), list(nodes.values())
+        else:
+            nodes = list(nodes)
+            names = [str(i) for i in range(len(nodes))]
         if len(nodes) < 1:
             raise ValueError("DAGStage: nodes must hold at least 1 module, got 0")
         if not all(isinstance(node, nn.Module) for node in nodes):
@@ -118,8 +122,9 @@ class DAGStage(nn.Module):
                 raise ValueError(
                     f"DAGStage: init_edge_weights must be two weights in (0, 1), got {init_edge_weights}"
                 )
-        for i, node in enumerate(nodes):
-            self.add_module(str(i), node)
+        for name, node in zip(names, nodes):
+            self.add_module(name, node)
+        self._node_names = names
         self.num_nodes = len(nodes)
         self.out_channels = out_channels
         self.threshold = float(threshold)
@@ -144,7 +149,10 @@ class DAGStage(nn.Module):
         self._zero_input_cache: Dict[int, Tuple[Tuple, Tensor]] = {}
 
     def node(self, i: int) -> nn.Module:
-        return self._modules[str(i)]
+        return self._modules[self._node_names[i]]
+
+    def nodes(self) -> List[nn.Module]:
+        return [self._modules[name] for name in self._node_names]
 
     def __len__(self) -> int:
         return self.num_nodes

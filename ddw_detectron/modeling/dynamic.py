@@ -1,0 +1,98 @@
+"""Glue shared by the DDW backbones: stages to DAGs from ``cfg``, freezing, FPN builders."""
+
+from typing import Mapping, Sequence, Union
+
+from detectron2.layers import FrozenBatchNorm2d
+from detectron2.modeling.backbone import FPN, Backbone
+from detectron2.modeling.backbone.fpn import LastLevelMaxPool, LastLevelP6P7
+from torch import nn
+
+from ..config import check_ddw_config
+from ..layers import DAGStage
+
+__all__ = ["make_dag_stage", "freeze_stage", "build_rcnn_fpn", "build_retinanet_fpn"]
+
+
+def make_dag_stage(
+    cfg, name: str, nodes: Union[Sequence[nn.Module], Mapping[str, nn.Module]], out_channels: int
+) -> DAGStage:
+    """A :class:`DAGStage` named ``name`` over ``nodes``, configured by ``MODEL.DDW.*``."""
+    ddw = cfg.MODEL.DDW
+    init = None
+    if ddw.ROUTER_INIT_CHAIN > 0:
+        init = (ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER)
+    stage = DAGStage(
+        nodes,
+        out_channels,
+        threshold=ddw.THRESHOLD,
+        gate=ddw.GATE,
+        router_hidden_dim=ddw.ROUTER_HIDDEN_DIM,
+        memory_efficient=ddw.MEMORY_EFFICIENT,
+        skip_unused_nodes=ddw.SKIP_UNUSED_NODES,
+        init_edge_weights=init,
+    )
+    stage.wiring_name = name
+    return stage
+
+
+def dynamic_stage_names(cfg, stage_names: Sequence[str]):
+    """The validated ``MODEL.DDW.DYNAMIC_STAGES`` for a backbone with ``stage_names``."""
+    check_ddw_config(cfg, stage_names)
+    return list(cfg.MODEL.DDW.DYNAMIC_STAGES)
+
+
+def freeze_stage(stage: nn.Module) -> None:
+    """Freeze a stage the Detectron2 way: every node's ``freeze()`` (no gradients, BN to
+    FrozenBN), and a DAG stage's routers too."""
+    nodes = stage.nodes() if isinstance(stage, DAGStage) else list(stage.children())
+    for node in nodes:
+        if hasattr(node, "freeze"):
+            node.freeze()
+        else:
+            for p in node.parameters():
+                p.requires_grad = False
+            FrozenBatchNorm2d.convert_frozen_batchnorm(node)
+    if isinstance(stage, DAGStage):
+        for p in stage.routers.parameters():
+            p.requires_grad = False
+
+
+def _fpn_in_features(cfg, bottom_up: Backbone):
+    in_features = list(cfg.MODEL.FPN.IN_FEATURES)
+    available = bottom_up.output_shape()
+    missing = [f for f in in_features if f not in available]
+    if missing:
+        raise ValueError(
+            f"MODEL.FPN.IN_FEATURES = {in_features} is invalid: {missing} are not outputs of "
+            f"the bottom-up backbone, whose outputs are {list(available)} (set its OUT_FEATURES)"
+        )
+    return in_features
+
+
+def build_rcnn_fpn(cfg, bottom_up: Backbone) -> FPN:
+    """Detectron2's ``FPN`` with ``LastLevelMaxPool`` (P2-P6 for R-CNN) over ``bottom_up``."""
+    return FPN(
+        bottom_up=bottom_up,
+        in_features=_fpn_in_features(cfg, bottom_up),
+        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
+        norm=cfg.MODEL.FPN.NORM,
+        top_block=LastLevelMaxPool(),
+        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
+    )
+
+
+def build_retinanet_fpn(cfg, bottom_up: Backbone) -> FPN:
+    """Detectron2's ``FPN`` with ``LastLevelP6P7`` (P3-P7 for RetinaNet) over ``bottom_up``;
+    P6 is computed from the last bottom-up feature, as Detectron2 does with res5."""
+    in_features = _fpn_in_features(cfg, bottom_up)
+    out_channels = cfg.MODEL.FPN.OUT_CHANNELS
+    in_channels_p6p7 = bottom_up.output_shape()[in_features[-1]].channels
+    return FPN(
+        bottom_up=bottom_up,
+        in_features=in_features,
+        out_channels=out_channels,
+        norm=cfg.MODEL.FPN.NORM,
+        top_block=LastLevelP6P7(in_channels_p6p7, out_channels),
+        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
+    )
+

@@ -1,0 +1,230 @@
+"""DDW MobileNetV2 (Sandler et al., 2018) as a Detectron2 backbone.
+
+Stages are the runs of inverted-residual blocks with one output width (width multiplier 1.0):
+
+====== ======= ====== ======== ======
+stage  blocks  width  expand   stride
+====== ======= ====== ======== ======
+stem   conv    32              2
+mb1    1       16     1        2
+mb2    2       24     6        4
+mb3    3       32     6        8
+mb4    4       64     6        16
+mb5    3       96     6        16
+mb6    3       160    6        32
+mb7    1       320    6        32
+last   conv    1280            32
+====== ======= ====== ======== ======
+
+``last`` is the final 1x1 convolution; like unused ResNet stages it is built only when it is in
+``MODEL.MOBILENETV2.OUT_FEATURES`` (and stages after the last requested feature are not built).
+"""
+
+from functools import partial
+from typing import Callable, List, Optional, Sequence
+
+import torch.nn.functional as F
+from detectron2.layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
+from detectron2.modeling.backbone import BACKBONE_REGISTRY, Backbone
+from torch import Tensor, nn
+
+from .dynamic import build_rcnn_fpn, build_retinanet_fpn, dynamic_stage_names, freeze_stage, make_dag_stage
+
+__all__ = [
+    "InvertedResidual",
+    "DDWMobileNetV2",
+    "build_ddw_mobilenetv2_backbone",
+    "build_ddw_mobilenetv2_fpn_backbone",
+    "build_retinanet_ddw_mobilenetv2_fpn_backbone",
+]
+
+# (expand ratio t, width c, blocks n, stride s of the first block)
+SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+STAGE_NAMES = tuple(f"mb{i}" for i in range(1, len(SETTINGS) + 1))
+StageFactory = Callable[[str, List[nn.Module], int], nn.Module]
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of ``divisor`` without going more than 10% below ``value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+class InvertedResidual(CNNBlockBase):
+    """1x1 expansion (skipped when ``expand_ratio == 1``), 3x3 depthwise, linear 1x1 projection;
+    identity shortcut when stride is 1 and widths agree.
+
+    Shapes: ``[N, in_channels, H, W]`` to ``[N, out_channels, H / stride, W / stride]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, stride: int, expand_ratio: int, norm="BN"):
+        super().__init__(in_channels, out_channels, stride)
+        hidden = int(round(in_channels * expand_ratio))
+        self.use_shortcut = stride == 1 and in_channels == out_channels
+        self.expand = None
+        if expand_ratio != 1:
+            self.expand = Conv2d(
+                in_channels, hidden, 1, bias=False, norm=get_norm(norm, hidden), activation=F.relu6
+            )
+        self.depthwise = Conv2d(
+            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False,
+            norm=get_norm(norm, hidden), activation=F.relu6,
+        )
+        self.project = Conv2d(hidden, out_channels, 1, bias=False, norm=get_norm(norm, out_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.expand(x) if self.expand is not None else x
+        out = self.project(self.depthwise(out))
+        return out + x if self.use_shortcut else out
+
+
+class MobileNetV2Stem(CNNBlockBase):
+    """3x3 convolution, stride 2, with norm and ReLU6. ``[N, 3, H, W]`` to ``[N, C, H/2, W/2]``."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm="BN"):
+        super().__init__(in_channels, out_channels, 2)
+        self.conv = Conv2d(
+            in_channels, out_channels, 3, stride=2, padding=1, bias=False,
+            norm=get_norm(norm, out_channels), activation=F.relu6,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class DDWMobileNetV2(Backbone):
+    """MobileNetV2 with the stages in ``dynamic_stages`` made :class:`DAGStage` s.
+
+    Args:
+        width_mult: width multiplier (channels rounded to multiples of 8, as in the paper).
+        norm: Detectron2 norm name ("BN", "SyncBN", "FrozenBN", "GN", ...).
+        out_features: among ``stem``, ``mb1``..``mb7``, ``last``.
+        freeze_at: 1 freezes the stem, ``k`` the stem and ``mb1``..``mb{k-1}``.
+        dynamic_stages, stage_factory: as for :class:`DDWResNet`.
+
+    Forward: ``[N, 3, H, W]`` to ``{name: [N, C_name, H / stride_name, W / stride_name]}``.
+    """
+
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        norm="BN",
+        out_features: Sequence[str] = ("mb2", "mb3", "mb5", "mb7"),
+        freeze_at: int = 0,
+        dynamic_stages: Sequence[str] = (),
+        stage_factory: Optional[StageFactory] = None,
+    ):
+        super().__init__()
+        names = ("stem",) + STAGE_NAMES + ("last",)
+        unknown = [f for f in out_features if f not in names]
+        if unknown or not out_features:
+            raise ValueError(
+                f"MODEL.MOBILENETV2.OUT_FEATURES = {list(out_features)} is invalid: allowed names are {list(names)}"
+            )
+        if width_mult <= 0:
+            raise ValueError(f"MODEL.MOBILENETV2.WIDTH_MULT = {width_mult} is invalid: must be > 0")
+        self._out_features = list(out_features)
+        num_stages = max(names.index(f) for f in out_features)
+
+        channels = make_divisible(32 * width_mult)
+        self.stem = MobileNetV2Stem(3, channels, norm)
+        stride = self.stem.stride
+        self._out_feature_channels = {"stem": channels}
+        self._out_feature_strides = {"stem": stride}
+        self.stage_names, self.stages = [], []
+        for (t, c, n, s), name in zip(SETTINGS[:num_stages], STAGE_NAMES):
+            width = make_divisible(c * width_mult)
+            blocks = []
+            for i in range(n):
+                blocks.append(
+                    InvertedResidual(channels, width, stride=s if i == 0 else 1, expand_ratio=t, norm=norm)
+                )
+                channels = width
+            stride *= s
+            stage = nn.Sequential(*blocks)
+            if name in dynamic_stages:
+                stage = stage_factory(name, blocks, width)
+            self.add_module(name, stage)
+            self.stage_names.append(name)
+            self.stages.append(stage)
+            self._out_feature_channels[name] = width
+            self._out_feature_strides[name] = stride
+        self.last = None
+        if "last" in out_features:
+            width = make_divisible(1280 * max(1.0, width_mult))
+            self.last = Conv2d(channels, width, 1, bias=False, norm=get_norm(norm, width), activation=F.relu6)
+            self._out_feature_channels["last"] = width
+            self._out_feature_strides["last"] = stride
+        self.stage_names = tuple(self.stage_names)
+        self._init_weights()
+        self.freeze(freeze_at)
+
+    def _init_weights(self) -> None:
+        for name, module in self.named_modules():
+            if ".routers." in f".{name}.":
+                continue
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: Tensor):
+        if x.dim() != 4:
+            raise ValueError(f"DDWMobileNetV2 takes [N, C, H, W] input, got shape {tuple(x.shape)}")
+        outputs = {}
+        x = self.stem(x)
+        if "stem" in self._out_features:
+            outputs["stem"] = x
+        for name, stage in zip(self.stage_names, self.stages):
+            x = stage(x)
+            if name in self._out_features:
+                outputs[name] = x
+        if self.last is not None:
+            outputs["last"] = self.last(x)
+        return outputs
+
+    def output_shape(self):
+        return {
+            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
+            for name in self._out_features
+        }
+
+    def freeze(self, freeze_at: int = 0):
+        """Freeze the stem (``freeze_at >= 1``) and ``mb1..mb{freeze_at - 1}``, routers included."""
+        if freeze_at >= 1:
+            self.stem.freeze()
+        for index, stage in enumerate(self.stages, start=2):
+            if freeze_at >= index:
+                freeze_stage(stage)
+        return self
+
+
+@BACKBONE_REGISTRY.register()
+def build_ddw_mobilenetv2_backbone(cfg, input_shape: ShapeSpec) -> DDWMobileNetV2:
+    """DDW MobileNetV2 from ``MODEL.MOBILENETV2.*``, ``MODEL.BACKBONE.FREEZE_AT``, ``MODEL.DDW.*``."""
+    if input_shape.channels != 3:
+        raise ValueError(f"MobileNetV2 takes 3-channel images, got input_shape.channels = {input_shape.channels}")
+    m = cfg.MODEL.MOBILENETV2
+    return DDWMobileNetV2(
+        width_mult=m.WIDTH_MULT,
+        norm=m.NORM,
+        out_features=list(m.OUT_FEATURES),
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+        dynamic_stages=dynamic_stage_names(cfg, STAGE_NAMES),
+        stage_factory=partial(make_dag_stage, cfg),
+    )
+
+
+@BACKBONE_REGISTRY.register()
+def build_ddw_mobilenetv2_fpn_backbone(cfg, input_shape: ShapeSpec):
+    """DDW MobileNetV2 + Detectron2's FPN with P2-P6 (``LastLevelMaxPool``), for R-CNN."""
+    return build_rcnn_fpn(cfg, build_ddw_mobilenetv2_backbone(cfg, input_shape))
+
+
+@BACKBONE_REGISTRY.register()
+def build_retinanet_ddw_mobilenetv2_fpn_backbone(cfg, input_shape: ShapeSpec):
+    """DDW MobileNetV2 + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
+    return build_retinanet_fpn(cfg, build_ddw_mobilenetv2_backbone(cfg, input_shape))

@@ -1,0 +1,127 @@
+"""DDW RegNetX / RegNetY: Detectron2's RegNet whose chosen stages are DAGs of its blocks.
+
+Nodes are Detectron2's ``ResBottleneckBlock`` (with squeeze-excitation for RegNetY). Stages
+``s1``..``s4`` have strides 4, 8, 16, 32; block names inside a stage stay ``b1``, ``b2``, ...
+so static and dynamic checkpoints share keys.
+"""
+
+from collections import OrderedDict
+from functools import partial
+from typing import Callable, Mapping, Optional, Sequence
+
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.backbone import BACKBONE_REGISTRY
+from detectron2.modeling.backbone.regnet import RegNet, ResBottleneckBlock, SimpleStem
+from torch import nn
+
+from ..config import REGNET_PRESETS
+from .dynamic import build_rcnn_fpn, build_retinanet_fpn, dynamic_stage_names, freeze_stage, make_dag_stage
+
+__all__ = [
+    "DDWRegNet",
+    "regnet_parameters",
+    "build_ddw_regnet_backbone",
+    "build_ddw_regnet_fpn_backbone",
+    "build_retinanet_ddw_regnet_fpn_backbone",
+]
+
+StageFactory = Callable[[str, Mapping[str, nn.Module], int], nn.Module]
+STAGE_NAMES = ("s1", "s2", "s3", "s4")
+
+
+class DDWRegNet(RegNet):
+    """Detectron2's ``RegNet`` with the stages in ``dynamic_stages`` made :class:`DAGStage` s.
+
+    Args:
+        dynamic_stages: names (``"s1"``..``"s4"``) of the stages to make dynamic.
+        stage_factory: ``(name, {block name: block}, out_channels) -> DAGStage``.
+        freeze_at: as for ``RegNet``; routers of frozen stages are frozen too.
+        **kwargs: Detectron2 ``RegNet`` arguments (depth, w_a, w_0, w_m, group_width, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        dynamic_stages: Sequence[str] = (),
+        stage_factory: Optional[StageFactory] = None,
+        freeze_at: int = 0,
+        **kwargs,
+    ):
+        super().__init__(freeze_at=0, **kwargs)
+        for index, (stage, name) in enumerate(self.stages_and_names):
+            if name in dynamic_stages:
+                blocks = OrderedDict(stage.named_children())
+                dag = stage_factory(name, blocks, self._out_feature_channels[name])
+                setattr(self, name, dag)
+                self.stages_and_names[index] = (dag, name)
+        self.freeze(freeze_at)
+
+    def freeze(self, freeze_at: int = 0):
+        """Freeze the stem (``freeze_at >= 1``) and stages ``s1..s{freeze_at - 1}``, routers
+        included."""
+        if freeze_at >= 1:
+            self.stem.freeze()
+        for index, (stage, _) in enumerate(self.stages_and_names, start=2):
+            if freeze_at >= index:
+                freeze_stage(stage)
+        return self
+
+
+def regnet_parameters(cfg) -> dict:
+    """The generator parameters from ``MODEL.REGNET.PRESET`` or the explicit keys."""
+    regnet = cfg.MODEL.REGNET
+    if regnet.PRESET:
+        if regnet.PRESET not in REGNET_PRESETS:
+            raise ValueError(
+                f"MODEL.REGNET.PRESET = {regnet.PRESET!r} is invalid: allowed values are "
+                f"{sorted(REGNET_PRESETS)} or '' to use MODEL.REGNET.DEPTH/W0/WA/WM/GROUP_WIDTH"
+            )
+        values = REGNET_PRESETS[regnet.PRESET]
+    else:
+        values = {k: regnet[k] for k in ("DEPTH", "W0", "WA", "WM", "GROUP_WIDTH", "SE_RATIO")}
+    return dict(
+        depth=values["DEPTH"],
+        w_0=values["W0"],
+        w_a=values["WA"],
+        w_m=values["WM"],
+        group_width=values["GROUP_WIDTH"],
+        se_ratio=values["SE_RATIO"],
+    )
+
+
+@BACKBONE_REGISTRY.register()
+def build_ddw_regnet_backbone(cfg, input_shape: ShapeSpec) -> DDWRegNet:
+    """DDW RegNet from ``MODEL.REGNET.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.DDW.*``."""
+    regnet = cfg.MODEL.REGNET
+    if input_shape.channels != 3:
+        raise ValueError(f"RegNet takes 3-channel images, got input_shape.channels = {input_shape.channels}")
+    unknown = [f for f in regnet.OUT_FEATURES if f not in ("stem",) + STAGE_NAMES]
+    if unknown:
+        raise ValueError(
+            f"MODEL.REGNET.OUT_FEATURES = {list(regnet.OUT_FEATURES)} is invalid: allowed names "
+            f"are {['stem', *STAGE_NAMES]}"
+        )
+    return DDWRegNet(
+        stem_class=SimpleStem,
+        stem_width=regnet.STEM_WIDTH,
+        block_class=ResBottleneckBlock,
+        bottleneck_ratio=regnet.BOTTLENECK_RATIO,
+        norm=regnet.NORM,
+        out_features=list(regnet.OUT_FEATURES),
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+        dynamic_stages=dynamic_stage_names(cfg, STAGE_NAMES),
+        stage_factory=partial(make_dag_stage, cfg),
+        **regnet_parameters(cfg),
+    )
+
+
+@BACKBONE_REGISTRY.register()
+def build_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec):
+    """DDW RegNet + Detectron2's FPN with P2-P6 (``LastLevelMaxPool``), for R-CNN."""
+    return build_rcnn_fpn(cfg, build_ddw_regnet_backbone(cfg, input_shape))
+
+
+@BACKBONE_REGISTRY.register()
+def build_retinanet_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec):
+    """DDW RegNet + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
+    return build_retinanet_fpn(cfg, build_ddw_regnet_backbone(cfg, input_shape))

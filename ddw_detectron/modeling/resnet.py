@@ -1,0 +1,96 @@
+"""DDW ResNet and ResNeXt: Detectron2's ResNet whose chosen stages are DAGs of its blocks.
+
+Stage names, feature names (``stem``, ``res2``..``res5``), channels and strides are Detectron2's.
+``MODEL.RESNETS.*`` is read by Detectron2's own ``build_resnet_backbone``, so every key means
+exactly what it means there (DEPTH 18/34/50/101/152, NUM_GROUPS and WIDTH_PER_GROUP for ResNeXt,
+NORM, STRIDE_IN_1X1, RES5_DILATION, OUT_FEATURES, ...).
+"""
+
+from functools import partial
+from typing import Callable, List, Optional, Sequence
+
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.backbone import BACKBONE_REGISTRY, ResNet
+from detectron2.modeling.backbone.resnet import build_resnet_backbone
+from torch import nn
+
+from .dynamic import build_rcnn_fpn, build_retinanet_fpn, dynamic_stage_names, freeze_stage, make_dag_stage
+
+__all__ = [
+    "DDWResNet",
+    "build_ddw_resnet_backbone",
+    "build_ddw_resnet_fpn_backbone",
+    "build_retinanet_ddw_resnet_fpn_backbone",
+]
+
+StageFactory = Callable[[str, List[nn.Module], int], nn.Module]
+
+
+class DDWResNet(ResNet):
+    """Detectron2's ``ResNet`` with the stages in ``dynamic_stages`` made :class:`DAGStage` s.
+
+    Args:
+        stem, stages, out_features: as for Detectron2's ``ResNet``.
+        freeze_at: as for ``ResNet``; routers of frozen stages are frozen too.
+        dynamic_stages: names (``"res2"``..``"res5"``) of the stages to make dynamic.
+        stage_factory: ``(name, blocks, out_channels) -> DAGStage``.
+
+    Forward: ``[N, 3, H, W]`` to ``{name: [N, C_name, H / stride_name, W / stride_name]}``.
+    """
+
+    def __init__(
+        self,
+        stem: nn.Module,
+        stages: List[List[nn.Module]],
+        out_features: Optional[Sequence[str]] = None,
+        freeze_at: int = 0,
+        dynamic_stages: Sequence[str] = (),
+        stage_factory: Optional[StageFactory] = None,
+    ):
+        super().__init__(stem, stages, out_features=out_features, freeze_at=0)
+        for index, name in enumerate(self.stage_names):
+            if name in dynamic_stages:
+                blocks = list(getattr(self, name).children())
+                dag = stage_factory(name, blocks, self._out_feature_channels[name])
+                setattr(self, name, dag)
+                self.stages[index] = dag
+        self.freeze(freeze_at)
+
+    def freeze(self, freeze_at: int = 0):
+        """Freeze the stem (``freeze_at >= 1``) and stages ``res2..res{freeze_at}``, routers
+        included: no gradients, BatchNorm converted to FrozenBatchNorm2d."""
+        if freeze_at >= 1:
+            self.stem.freeze()
+        for index, stage in enumerate(self.stages, start=2):
+            if freeze_at >= index:
+                freeze_stage(stage)
+        return self
+
+
+@BACKBONE_REGISTRY.register()
+def build_ddw_resnet_backbone(cfg, input_shape: ShapeSpec) -> DDWResNet:
+    """DDW ResNet/ResNeXt from ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.DDW.*``."""
+    static_cfg = cfg.clone()
+    static_cfg.defrost()
+    static_cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    base = build_resnet_backbone(static_cfg, input_shape)
+    return DDWResNet(
+        base.stem,
+        [list(stage.children()) for stage in base.stages],
+        out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+        dynamic_stages=dynamic_stage_names(cfg, base.stage_names),
+        stage_factory=partial(make_dag_stage, cfg),
+    )
+
+
+@BACKBONE_REGISTRY.register()
+def build_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
+    """DDW ResNet + Detectron2's FPN with P2-P6 (``LastLevelMaxPool``), for R-CNN."""
+    return build_rcnn_fpn(cfg, build_ddw_resnet_backbone(cfg, input_shape))
+
+
+@BACKBONE_REGISTRY.register()
+def build_retinanet_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
+    """DDW ResNet + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
+    return build_retinanet_fpn(cfg, build_ddw_resnet_backbone(cfg, input_shape))
