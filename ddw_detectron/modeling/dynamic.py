@@ -92,7 +92,7 @@ def build_retinanet_fpn(cfg, bottom_up: Backbone) -> FPN:
         in_features=in_features,
         out_channels=out_channels,
         norm=cfg.MODEL.FPN.NORM,
-        top_block=LastLevelP6P7(in_channels_p6p7, out_channels),
+        top_block=LastLevelP6P7(in_channels_p6p7, out_channels, in_feature=in_features[-1]),
         fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
     )
 

@@ -1,0 +1,214 @@
+"""Static ImageNet checkpoints to Detectron2 checkpoints of DDW backbones.
+
+The converted file holds the backbone's keys without a model prefix (``stem.conv1.weight``,
+``res2.0.conv1.weight``, ...) and asks Detectron2's ``DetectionCheckpointer`` for its
+name-matching heuristics, so it loads into any model that contains the backbone (plain,
+FPN, RetinaNet, the classification model). Routers are not in it: they keep their fresh
+initialisation.
+"""
+
+import pickle
+import re
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "FAMILIES",
+    "backbone_family",
+    "convert_torchvision",
+    "convert_detectron2_pkl",
+    "convert_ddw",
+    "match_backbone",
+    "save_detectron2_checkpoint",
+]
+
+FAMILIES = ("resnet", "mobilenetv2", "regnet")
+_MOBILENETV2_BLOCKS = (1, 2, 3, 4, 3, 3, 1)
+_MOBILENETV2_EXPAND = (1, 6, 6, 6, 6, 6, 6)
+
+
+def backbone_family(cfg) -> str:
+    """``"resnet"``, ``"mobilenetv2"`` or ``"regnet"`` from ``MODEL.BACKBONE.NAME``."""
+    name = cfg.MODEL.BACKBONE.NAME.lower()
+    for family in FAMILIES:
+        if family in name:
+            return family
+    raise ValueError(
+        f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} is not a DDW backbone "
+        f"(expected a name containing one of {list(FAMILIES)})"
+    )
+
+
+def describe_state_dict(state: Dict[str, Tensor]) -> str:
+    """A short name of the architecture a torchvision-style state dict belongs to."""
+    keys = set(state)
+    if "layer1.0.conv1.weight" in keys:
+        blocks = [len({k.split(".")[1] for k in keys if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
+        bottleneck = "layer1.0.conv3.weight" in keys
+        groups = 1
+        if bottleneck:
+            conv2 = state["layer1.0.conv2.weight"]
+            groups = conv2.shape[0] // conv2.shape[1]
+        kind = "Bottleneck" if bottleneck else "BasicBlock"
+        return f"ResNet ({kind}, blocks {blocks}, groups {groups})"
+    if "features.0.0.weight" in keys and any(k.startswith("features.17.") for k in keys):
+        return f"MobileNetV2 (stem width {state['features.0.0.weight'].shape[0]})"
+    if "stem.0.weight" in keys and any(k.startswith("trunk_output.") for k in keys):
+        blocks = len({k.split(".")[2] for k in keys if k.startswith("trunk_output.")})
+        se = any(".se." in k for k in keys)
+        return f"RegNet{'Y' if se else 'X'} ({blocks} blocks, stem width {state['stem.0.weight'].shape[0]})"
+    if any(k.startswith("res2.") for k in keys):
+        return "Detectron2 ResNet"
+    return "an unknown architecture"
+
+
+def _resnet_key(key: str):
+    if key.startswith("fc."):
+        return None
+    key = re.sub(r"^conv1\.", "stem.conv1.", key)
+    key = re.sub(r"^bn1\.", "stem.conv1.norm.", key)
+    key = re.sub(r"^layer(\d)\.", lambda m: f"res{int(m.group(1)) + 1}.", key)
+    key = re.sub(r"\.bn(\d)\.", r".conv\1.norm.", key)
+    key = key.replace(".downsample.0.", ".shortcut.").replace(".downsample.1.", ".shortcut.norm.")
+    return key
+
+
+def _mobilenetv2_key(key: str):
+    if key.startswith("classifier."):
+        return None
+    m = re.match(r"features\.(\d+)\.(.*)", key)
+    if m is None:
+        return key
+    index, rest = int(m.group(1)), m.group(2)
+    if index == 0:
+        return "stem.conv." + rest.replace("0.", "", 1).replace("1.", "norm.", 1)
+    if index == sum(_MOBILENETV2_BLOCKS) + 1:
+        return "last." + rest.replace("0.", "", 1).replace("1.", "norm.", 1)
+    block = index - 1
+    for stage, count in enumerate(_MOBILENETV2_BLOCKS):
+        if block < count:
+            break
+        block -= count
+    prefix = f"mb{stage + 1}.{block}."
+    if _MOBILENETV2_EXPAND[stage] == 1:
+        table = {"conv.0.0.": "depthwise.", "conv.0.1.": "depthwise.norm.", "conv.1.": "project.", "conv.2.": "project.norm."}
+    else:
+        table = {
+            "conv.0.0.": "expand.", "conv.0.1.": "expand.norm.", "conv.1.0.": "depthwise.",
+            "conv.1.1.": "depthwise.norm.", "conv.2.": "project.", "conv.3.": "project.norm.",
+        }
+    for source, target in table.items():
+        if rest.startswith(source):
+            return prefix + target + rest[len(source):]
+    return key
+
+
+def _regnet_key(key: str):
+    if key.startswith("fc."):
+        return None
+    key = key.replace("stem.0.", "stem.conv.").replace("stem.1.", "stem.bn.")
+    key = re.sub(
+        r"^trunk_output\.block(\d+)\.block\d+-(\d+)\.",
+        lambda m: f"s{m.group(1)}.b{int(m.group(2)) + 1}.",
+        key,
+    )
+    key = key.replace(".proj.0.", ".proj.").replace(".proj.1.", ".bn.")
+    key = re.sub(r"\.f\.([abc])\.0\.", r".f.\1.", key)
+    key = re.sub(r"\.f\.([abc])\.1\.", r".f.\1_bn.", key)
+    return key.replace(".se.fc1.", ".se.f_ex.0.").replace(".se.fc2.", ".se.f_ex.2.")
+
+
+_TORCHVISION_KEYS = {"resnet": _resnet_key, "mobilenetv2": _mobilenetv2_key, "regnet": _regnet_key}
+
+
+def convert_torchvision(state: Dict[str, Tensor], family: str) -> Tuple[Dict[str, Tensor], List[str]]:
+    """Rename a torchvision ``state_dict`` to the DDW backbone of ``family``.
+
+    Returns the converted dict and the source keys it dropped (the classifier).
+    """
+    rename = _TORCHVISION_KEYS[family]
+    converted, dropped = {}, []
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        target = rename(key)
+        if target is None:
+            dropped.append(key)
+        else:
+            converted[target] = value
+    return converted, dropped
+
+
+def convert_detectron2_pkl(path: str) -> Tuple[Dict[str, Tensor], List[str]]:
+    """Read a Detectron2 model-zoo ``.pkl`` (Detectron2 format, or Caffe2/MSRA names as in
+    ``ImageNetPretrained/MSRA/R-50.pkl``) and return its ResNet backbone weights."""
+    from detectron2.checkpoint.c2_model_loading import convert_c2_detectron_names
+
+    with open(path, "rb") as f:
+        data = pickle.load(f, encoding="latin1")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a Detectron2 .pkl checkpoint (it holds a {type(data).__name__})")
+    if "model" in data and "__author__" in data:
+        weights = data["model"]
+    else:
+        weights = data.get("blobs", data)
+        weights = {k: v for k, v in weights.items() if not k.endswith("_momentum")}
+        weights, _ = convert_c2_detectron_names(weights)
+    converted, dropped = {}, []
+    for key, value in weights.items():
+        key = re.sub(r"^(backbone\.)?(bottom_up\.)?", "", key)
+        if key.startswith(("stem.", "res")) and re.match(r"^(stem|res\d)\.", key):
+            converted[key] = torch.as_tensor(np.asarray(value)) if not isinstance(value, Tensor) else value
+        else:
+            dropped.append(key)
+    return converted, dropped
+
+
+def convert_ddw(checkpoint: dict) -> Tuple[Dict[str, Tensor], List[str]]:
+    """The backbone of a DDW checkpoint: a classification checkpoint of
+    ``scripts/pretrain_imagenet.py`` (``backbone.*`` + ``head.*``) or a detector's
+    (``backbone.bottom_up.*``). Routers are kept."""
+    state = checkpoint.get("model", checkpoint)
+    converted, dropped = {}, []
+    for key, value in state.items():
+        m = re.match(r"^(?:module\.)?backbone\.(?:bottom_up\.)?(.*)$", key)
+        if m is None or key.endswith("num_batches_tracked"):
+            dropped.append(key)
+        else:
+            converted[m.group(1)] = value
+    return converted, dropped
+
+
+def match_backbone(
+    converted: Dict[str, Tensor], backbone_state: Dict[str, Tensor], source: str, target: str
+) -> List[str]:
+    """Check ``converted`` against the target backbone's state dict.
+
+    Raises ValueError naming both architectures when a converted key is not in the target or
+    has another shape. Returns the target keys the checkpoint does not provide (routers, or
+    whatever a partial checkpoint lacks).
+    """
+    unexpected = [k for k in converted if k not in backbone_state]
+    mismatched = [
+        f"{k}: {tuple(converted[k].shape)} vs {tuple(backbone_state[k].shape)}"
+        for k in converted
+        if k in backbone_state and tuple(converted[k].shape) != tuple(backbone_state[k].shape)
+    ]
+    if unexpected or mismatched or not converted:
+        details = "; ".join((mismatched + [f"{k} not in the target" for k in unexpected])[:5])
+        raise ValueError(
+            f"the checkpoint is {source}, which does not match the config's backbone ({target}): "
+            f"{details or 'no backbone weights found'}"
+        )
+    return [k for k in backbone_state if k not in converted and not k.endswith("num_batches_tracked")]
+
+
+def save_detectron2_checkpoint(weights: Dict[str, Tensor], path: str, author: str) -> None:
+    """Write a checkpoint that ``DetectionCheckpointer`` loads with name matching."""
+    torch.save(
+        {"model": {k: v.detach().cpu() for k, v in weights.items()}, "__author__": author, "matching_heuristics": True},
+        path,
+    )
