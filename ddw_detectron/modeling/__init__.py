@@ -19,3 +19,19 @@ from .resnet import (
     build_ddw_resnet_fpn_backbone,
     build_retinanet_ddw_resnet_fpn_backbone,
 )
+
+__all__ = [
+    "DDWMobileNetV2",
+    "DDWRegNet",
+    "DDWResNet",
+    "InvertedResidual",
+    "build_ddw_mobilenetv2_backbone",
+    "build_ddw_mobilenetv2_fpn_backbone",
+    "build_retinanet_ddw_mobilenetv2_fpn_backbone",
+    "build_ddw_regnet_backbone",
+    "build_ddw_regnet_fpn_backbone",
+    "build_retinanet_ddw_regnet_fpn_backbone",
+    "build_ddw_resnet_backbone",
+    "build_ddw_resnet_fpn_backbone",
+    "build_retinanet_ddw_resnet_fpn_backbone",
+]

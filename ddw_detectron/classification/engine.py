@@ -1,0 +1,341 @@
+"""ImageNet-style pretraining of DDW backbones: one process, ``torchrun`` DDP (NCCL on GPUs,
+gloo on CPUs), resumable, with tqdm progress, TensorBoard scalars and a JSON line per epoch."""
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from detectron2.config import CfgNode as CN
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from ..checkpoint import convert_ddw, save_detectron2_checkpoint
+from .data import ImageFolderDataset, build_transforms, check_layout, collate_skipping
+from .model import build_classifier
+
+__all__ = ["add_classification_config", "topk_correct", "Pretrainer", "parameter_groups"]
+
+logger = logging.getLogger("ddw_detectron.pretrain")
+
+
+def add_classification_config(cfg: CN) -> CN:
+    """Add ``CLS.*`` (pretraining) keys; the backbone is configured by the usual ``MODEL.*``."""
+    if "CLS" in cfg:
+        return cfg
+    cfg.CLS = CN()
+    cfg.CLS.DATA_ROOT = "datasets/imagenet"  # ImageFolder layout: train/<class>/*, val/<class>/*
+    cfg.CLS.NUM_CLASSES = 1000
+    cfg.CLS.EPOCHS = 100
+    cfg.CLS.BATCH_SIZE = 64  # per process
+    cfg.CLS.BASE_LR = 0.1  # per 256 images; the lr used is BASE_LR * total batch / 256
+    cfg.CLS.MOMENTUM = 0.9
+    cfg.CLS.NESTEROV = False
+    cfg.CLS.WEIGHT_DECAY = 1e-4  # 4e-5 for MobileNetV2 (its configs set it)
+    # Norm weights, biases and router parameters get no weight decay unless this is True.
+    cfg.CLS.WEIGHT_DECAY_ALL = False
+    cfg.CLS.WARMUP_EPOCHS = 5
+    cfg.CLS.WARMUP_FACTOR = 0.1
+    cfg.CLS.LABEL_SMOOTHING = 0.1
+    cfg.CLS.INPUT_SIZE = 224
+    cfg.CLS.RESIZE_SIZE = 256  # val: resize the short side, then center crop INPUT_SIZE
+    cfg.CLS.CROP_SCALE_MIN = 0.08  # RandomResizedCrop's smallest area share (ImageNet: 0.08)
+    cfg.CLS.HFLIP = True  # random horizontal flips in training
+    cfg.CLS.NUM_WORKERS = 8
+    cfg.CLS.SEED = 0
+    cfg.CLS.AMP = True  # used on CUDA only
+    cfg.CLS.CHANNELS_LAST = True  # used on CUDA only
+    return cfg
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] = (1, 5)) -> List[int]:
+    """Number of samples whose target is among the ``k`` highest logits, for each ``k``
+    (``k`` capped at the number of classes)."""
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    hits = top == targets[:, None]
+    return [int(hits[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, decay_all: bool):
+    """Two groups: with weight decay, and without it for norm weights, biases and routers."""
+    if decay_all:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+    norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+    no_decay = set()
+    for module_name, module in model.named_modules():
+        for name, p in module.named_parameters(recurse=False):
+            full = f"{module_name}.{name}" if module_name else name
+            if isinstance(module, norm_types) or name == "bias" or ".routers." in f".{full}":
+                no_decay.add(id(p))
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if id(p) not in no_decay], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0},
+    ]
+
+
+def _architecture(model: nn.Module) -> Dict[str, List[int]]:
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
+class Pretrainer:
+    """Trains ``build_classifier(cfg)`` on ``CLS.DATA_ROOT``. Call :meth:`train`."""
+
+    def __init__(self, cfg, resume: bool = False):
+        self.cfg = cfg
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world_size = dist.get_world_size() if self.distributed else 1
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self._seed(cfg.CLS.SEED + self.rank)
+
+        check_layout(cfg.CLS.DATA_ROOT)
+        fmt = cfg.INPUT.FORMAT
+        self.train_set = ImageFolderDataset(
+            os.path.join(cfg.CLS.DATA_ROOT, "train"), build_transforms(
+                True, cfg.CLS.INPUT_SIZE, cfg.CLS.RESIZE_SIZE, fmt, cfg.CLS.CROP_SCALE_MIN, cfg.CLS.HFLIP
+            )
+        )
+        self.val_set = ImageFolderDataset(
+            os.path.join(cfg.CLS.DATA_ROOT, "val"),
+            build_transforms(False, cfg.CLS.INPUT_SIZE, cfg.CLS.RESIZE_SIZE, fmt),
+            classes=self.train_set.classes,
+        )
+        if len(self.train_set.classes) != cfg.CLS.NUM_CLASSES:
+            raise ValueError(
+                f"CLS.NUM_CLASSES = {cfg.CLS.NUM_CLASSES} but {cfg.CLS.DATA_ROOT}/train has "
+                f"{len(self.train_set.classes)} class folders"
+            )
+        self.train_sampler = DistributedSampler(
+            self.train_set, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=cfg.CLS.SEED
+        )
+        val_sampler = DistributedSampler(self.val_set, num_replicas=self.world_size, rank=self.rank, shuffle=False)
+        loader_args = dict(
+            batch_size=cfg.CLS.BATCH_SIZE, num_workers=cfg.CLS.NUM_WORKERS, collate_fn=collate_skipping,
+            pin_memory=self.device.type == "cuda", persistent_workers=cfg.CLS.NUM_WORKERS > 0,
+        )
+        self.train_loader = DataLoader(self.train_set, sampler=self.train_sampler, drop_last=True, **loader_args)
+        self.val_loader = DataLoader(self.val_set, sampler=val_sampler, **loader_args)
+        if len(self.train_loader) == 0:
+            raise ValueError(
+                f"{len(self.train_set)} training images give no full batch of CLS.BATCH_SIZE = "
+                f"{cfg.CLS.BATCH_SIZE} per process on {self.world_size} process(es)"
+            )
+
+        model = build_classifier(cfg).to(self.device)
+        self.cuda_extras = self.device.type == "cuda"
+        if self.cuda_extras and cfg.CLS.CHANNELS_LAST:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        total_batch = cfg.CLS.BATCH_SIZE * self.world_size
+        self.base_lr = cfg.CLS.BASE_LR * total_batch / 256
+        self.optimizer = torch.optim.SGD(
+            parameter_groups(model, cfg.CLS.WEIGHT_DECAY, cfg.CLS.WEIGHT_DECAY_ALL),
+            lr=self.base_lr, momentum=cfg.CLS.MOMENTUM, nesterov=cfg.CLS.NESTEROV,
+        )
+        iters = len(self.train_loader)
+        warmup, total = cfg.CLS.WARMUP_EPOCHS * iters, cfg.CLS.EPOCHS * iters
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor(warmup, total, cfg.CLS.WARMUP_FACTOR))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda_extras and cfg.CLS.AMP)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.CLS.LABEL_SMOOTHING)
+        self.ddp = DistributedDataParallel(model, device_ids=[self.device.index] if self.cuda_extras else None) if self.distributed else model
+        self.start_epoch = 0
+        self.best_top1 = 0.0
+        self.output_dir = cfg.OUTPUT_DIR
+        os.makedirs(self.output_dir, exist_ok=True)
+        self.writer = None
+        if self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(self.output_dir)
+        if resume:
+            self.resume()
+
+    @staticmethod
+    def _seed(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    @staticmethod
+    def _lr_factor(warmup: int, total: int, warmup_factor: float):
+        def factor(it: int) -> float:
+            if it < warmup:
+                return warmup_factor + (1 - warmup_factor) * it / warmup
+            progress = (it - warmup) / max(1, total - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+        return factor
+
+    # --- checkpoints -------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.output_dir, "last.pth")
+
+    def save(self, epoch: int) -> None:
+        if self.rank != 0:
+            return
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "best_top1": self.best_top1,
+            "backbone": self.cfg.MODEL.BACKBONE.NAME,
+            "architecture": _architecture(self.model),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+        partial = self.checkpoint_path + ".incomplete"
+        torch.save(state, partial)
+        os.replace(partial, self.checkpoint_path)
+
+    def resume(self) -> None:
+        path = self.checkpoint_path
+        if not os.path.isfile(path):
+            logger.info(f"no checkpoint at {path}; starting from scratch")
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state.get("architecture") != _architecture(self.model):
+            ours = _architecture(self.model)
+            differing = [k for k in ours if state.get("architecture", {}).get(k) != ours[k]][:3]
+            raise ValueError(
+                f"{path} is a checkpoint of another architecture ({state.get('backbone', 'unknown')}; "
+                f"differs at {differing or 'its keys'}) than the config's {self.cfg.MODEL.BACKBONE.NAME}; "
+                "cannot resume. Use another OUTPUT_DIR or the matching config."
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = state["epoch"]
+        self.best_top1 = state["best_top1"]
+        if self.world_size == 1:
+            torch.set_rng_state(state["rng"]["torch"])
+            np.random.set_state(state["rng"]["numpy"])
+            random.setstate(state["rng"]["python"])
+        logger.info(f"resumed from {path}: {self.start_epoch} epochs done, best top-1 {self.best_top1:.2f}")
+        if self.rank == 0:
+            print(f"resumed from {path} after epoch {self.start_epoch}", flush=True)
+
+    def export_backbone(self) -> Optional[str]:
+        """Write ``OUTPUT_DIR/backbone_detectron2.pth`` for ``MODEL.WEIGHTS`` (rank 0)."""
+        if self.rank != 0:
+            return None
+        weights, _ = convert_ddw({"model": self.model.state_dict()})
+        path = os.path.join(self.output_dir, "backbone_detectron2.pth")
+        save_detectron2_checkpoint(weights, path, author="ddw_detectron pretrain_imagenet")
+        return path
+
+    def check_replicas_agree(self) -> None:
+        """With DDP, every process must end with the same weights; raise if not."""
+        if not self.distributed:
+            return
+        sums = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).to(self.device)
+        gathered = [torch.empty_like(sums) for _ in range(self.world_size)]
+        dist.all_gather(gathered, sums)
+        for rank, other in enumerate(gathered):
+            if not torch.equal(other, gathered[0]):
+                raise RuntimeError(f"process {rank} ended with other weights than process 0")
+        if self.rank == 0:
+            print(f"weights identical across {self.world_size} processes", flush=True)
+
+    # --- loops -------------------------------------------------------------------------
+    def _to_device(self, images, targets):
+        images = images.to(self.device, non_blocking=True)
+        if self.cuda_extras and self.cfg.CLS.CHANNELS_LAST:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, targets.to(self.device, non_blocking=True)
+
+    def train_one_epoch(self, epoch: int) -> Dict[str, float]:
+        self.ddp.train()
+        self.train_sampler.set_epoch(epoch)
+        bar = tqdm(
+            self.train_loader, desc=f"epoch {epoch + 1}/{self.cfg.CLS.EPOCHS}", disable=self.rank != 0,
+            dynamic_ncols=True, unit="it",
+        )
+        total_loss, seen, skipped, start = 0.0, 0, 0, time.perf_counter()
+        for images, targets, n_skipped in bar:
+            skipped += n_skipped
+            if len(targets) == 0:
+                continue
+            images, targets = self._to_device(images, targets)
+            with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
+                loss = self.criterion(self.ddp(images), targets)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}; last complete checkpoint: {self.checkpoint_path}")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            total_loss += loss.item() * len(targets)
+            seen += len(targets)
+            rate = seen * self.world_size / (time.perf_counter() - start)
+            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.1f}", lr=f"{self.scheduler.get_last_lr()[0]:.4f}")
+        stats = torch.tensor([total_loss, seen, skipped], dtype=torch.float64, device=self.device)
+        if self.distributed:
+            dist.all_reduce(stats)
+        elapsed = time.perf_counter() - start
+        return {"train_loss": float(stats[0] / max(1, stats[1])), "images_per_sec": float(stats[1] / elapsed), "skipped_images": int(stats[2])}
+
+    @torch.no_grad()
+    def evaluate(self) -> Dict[str, float]:
+        self.ddp.eval()
+        counts = torch.zeros(4, dtype=torch.float64, device=self.device)  # top1, top5, n, skipped
+        for images, targets, n_skipped in self.val_loader:
+            counts[3] += n_skipped
+            if len(targets) == 0:
+                continue
+            images, targets = self._to_device(images, targets)
+            with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
+                logits = self.ddp(images)
+            top1, top5 = topk_correct(logits.float(), targets)
+            counts[0] += top1
+            counts[1] += top5
+            counts[2] += len(targets)
+        if self.distributed:
+            dist.all_reduce(counts)
+        n = max(1.0, float(counts[2]))
+        return {"top1": 100.0 * float(counts[0]) / n, "top5": 100.0 * float(counts[1]) / n, "val_skipped_images": int(counts[3])}
+
+    def train(self) -> Dict[str, float]:
+        result: Dict[str, float] = {}
+        for epoch in range(self.start_epoch, self.cfg.CLS.EPOCHS):
+            start = time.perf_counter()
+            result = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self.evaluate()}
+            self.best_top1 = max(self.best_top1, result["top1"])
+            result.update(best_top1=self.best_top1, lr=self.scheduler.get_last_lr()[0], seconds=time.perf_counter() - start)
+            skipped = result["skipped_images"] + result["val_skipped_images"]
+            if skipped:
+                logger.warning(f"epoch {epoch + 1}: {skipped} unreadable images were skipped")
+            self.save(epoch + 1)
+            if self.rank == 0:
+                line = json.dumps(result)
+                print(line, flush=True)
+                with open(os.path.join(self.output_dir, "log.jsonl"), "a") as f:
+                    f.write(line + "\n")
+                for key, value in result.items():
+                    if key != "epoch":
+                        self.writer.add_scalar(f"pretrain/{key}", value, epoch + 1)
+                self.writer.flush()
+        self.check_replicas_agree()
+        path = self.export_backbone()
+        if path:
+            print(f"backbone for Detectron2 (MODEL.WEIGHTS): {path}", flush=True)
+        if self.writer is not None:
+            self.writer.close()
+        return result

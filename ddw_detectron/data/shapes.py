@@ -1,0 +1,182 @@
+"""The embedded demo dataset: coloured, textured shapes on cluttered backgrounds, COCO layout.
+
+``ddw_shapes_train`` (320 images), ``ddw_shapes_val`` (64) and ``ddw_shapes_tiny`` (8, for smoke
+tests) are registered on import and generated
+deterministically on first use into ``$DDW_DATASETS_CACHE`` (default
+``~/.cache/ddw_detectron``), under ``shapes_v1/{train,val}/`` with ``annotations.json``.
+Generation is atomic (a temporary folder renamed into place, under a file lock), so two
+processes starting at once produce one copy.
+"""
+
+import fcntl
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = ["CLASSES", "SPLITS", "dataset_root", "ensure_shapes_split", "register_shapes"]
+
+CLASSES = ("circle", "square", "triangle", "star")
+VERSION = "shapes_v1"
+# split name -> (number of images, seed, image size); "tiny" is a smoke-test split.
+SPLITS = {"train": (320, 1, 160), "val": (64, 2, 160), "tiny": (8, 3, 160)}
+
+
+def dataset_root() -> Path:
+    return Path(os.environ.get("DDW_DATASETS_CACHE", Path.home() / ".cache" / "ddw_detectron")) / VERSION
+
+
+def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> List[float]:
+    if kind == "circle":
+        points = [(cx + r * math.cos(t), cy + r * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 32, endpoint=False)]
+    elif kind == "square":
+        points = [(cx + r * math.cos(angle + k * math.pi / 2), cy + r * math.sin(angle + k * math.pi / 2)) for k in range(4)]
+    elif kind == "triangle":
+        points = [(cx + r * math.cos(angle + k * 2 * math.pi / 3), cy + r * math.sin(angle + k * 2 * math.pi / 3)) for k in range(3)]
+    else:  # five-pointed star
+        points = []
+        for k in range(10):
+            radius = r if k % 2 == 0 else 0.45 * r
+            t = angle + k * math.pi / 5
+            points.append((cx + radius * math.cos(t), cy + radius * math.sin(t)))
+    return [float(v) for p in points for v in p]
+
+
+def _background(rng: np.random.Generator, size: int) -> Image.Image:
+    base = rng.uniform(60, 200, size=3)
+    ramp = np.linspace(-40, 40, size)[:, None, None] * rng.uniform(-1, 1, size=3)
+    noise = rng.normal(0, 12, size=(size, size, 3))
+    array = np.clip(base + ramp + ramp.transpose(1, 0, 2) + noise, 0, 255).astype(np.uint8)
+    image = Image.fromarray(array)
+    draw = ImageDraw.Draw(image)
+    for _ in range(rng.integers(6, 14)):  # clutter: lines and small blobs
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        x0, y0, x1, y1 = (float(v) for v in rng.uniform(0, size, size=4))
+        if rng.random() < 0.6:
+            draw.line([x0, y0, x1, y1], fill=colour, width=int(rng.integers(1, 4)))
+        else:
+            s = float(rng.uniform(2, 6))
+            draw.ellipse([x0 - s, y0 - s, x0 + s, y0 + s], fill=colour)
+    return image
+
+
+def _texture(rng: np.random.Generator, size: int) -> Image.Image:
+    colour = rng.integers(0, 256, size=3)
+    kind = rng.integers(0, 3)
+    array = np.empty((size, size, 3))
+    array[:] = colour
+    if kind == 1:  # stripes
+        period = int(rng.integers(4, 9))
+        stripes = (np.arange(size) // (period // 2)) % 2 == 0
+        other = rng.integers(0, 256, size=3)
+        array[stripes, :] = other
+        if rng.random() < 0.5:
+            array = array.transpose(1, 0, 2)
+    elif kind == 2:  # speckle
+        array += rng.normal(0, 40, size=(size, size, 3))
+    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+
+
+def _overlaps(box, boxes, limit=0.25) -> bool:
+    for other in boxes:
+        ix = max(0.0, min(box[0] + box[2], other[0] + other[2]) - max(box[0], other[0]))
+        iy = max(0.0, min(box[1] + box[3], other[1] + other[3]) - max(box[1], other[1]))
+        inter = ix * iy
+        if inter / min(box[2] * box[3], other[2] * other[3]) > limit:
+            return True
+    return False
+
+
+def _make_image(rng: np.random.Generator, size: int):
+    image = _background(rng, size)
+    annotations, boxes = [], []
+    for _ in range(int(rng.integers(1, 5))):
+        for _attempt in range(20):
+            kind = int(rng.integers(len(CLASSES)))
+            r = float(rng.uniform(10, 30))
+            cx, cy = (float(v) for v in rng.uniform(r, size - r, size=2))
+            polygon = _polygon(CLASSES[kind], cx, cy, r, float(rng.uniform(0, 2 * math.pi)))
+            xs, ys = polygon[0::2], polygon[1::2]
+            box = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+            if not _overlaps(box, boxes):
+                break
+        else:
+            continue
+        mask = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(mask).polygon(polygon, fill=255)
+        image.paste(_texture(rng, size), (0, 0), mask)
+        boxes.append(box)
+        area = float(np.asarray(mask, dtype=bool).sum())
+        annotations.append({"category_id": kind + 1, "bbox": box, "segmentation": [polygon], "area": area, "iscrowd": 0})
+    return image, annotations
+
+
+def _generate(split: str, target: Path) -> None:
+    count, seed, size = SPLITS[split]
+    rng = np.random.default_rng(seed)
+    (target / "images").mkdir(parents=True)
+    images, annotations = [], []
+    for index in range(count):
+        image, objects = _make_image(rng, size)
+        name = f"{index:05d}.jpg"
+        image.save(target / "images" / name, quality=95)
+        images.append({"id": index + 1, "file_name": name, "width": size, "height": size})
+        for obj in objects:
+            annotations.append({"id": len(annotations) + 1, "image_id": index + 1, **obj})
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(CLASSES)]
+    with open(target / "annotations.json", "w") as f:
+        json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
+
+
+def ensure_shapes_split(split: str) -> Path:
+    """Generate the split on first use and return its folder (``images/``, ``annotations.json``)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown shapes split {split!r}; available: {list(SPLITS)}")
+    root = dataset_root()
+    folder = root / split
+    if (folder / "annotations.json").is_file():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{split}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "annotations.json").is_file():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=root))
+            try:
+                _generate(split, tmp / split)
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(tmp / split, folder)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def register_shapes() -> None:
+    """Register ``ddw_shapes_{train,val,tiny}`` in Detectron2's catalogs (lazily
+    generated: nothing is written until a dataset is first loaded)."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.data.datasets import load_coco_json
+
+    for split in SPLITS:
+        name = f"ddw_shapes_{split}"
+        if name in DatasetCatalog.list():
+            continue
+        folder = dataset_root() / split
+
+        def load(split=split, name=name) -> List[Dict]:
+            path = ensure_shapes_split(split)
+            return load_coco_json(str(path / "annotations.json"), str(path / "images"), name)
+
+        DatasetCatalog.register(name, load)
+        MetadataCatalog.get(name).set(
+            json_file=str(folder / "annotations.json"),
+            image_root=str(folder / "images"),
+            evaluator_type="coco",
+            thing_classes=list(CLASSES),
+        )

@@ -1,0 +1,56 @@
+"""``DDWCheckpointer``: Detectron2's checkpointer with atomic saves and architecture checks."""
+
+import os
+
+from detectron2.checkpoint import DetectionCheckpointer
+
+__all__ = ["DDWCheckpointer"]
+
+
+class DDWCheckpointer(DetectionCheckpointer):
+    """``DetectionCheckpointer`` that
+
+    - writes each checkpoint to a temporary file and renames it into place, and only then
+      points ``last_checkpoint`` at it, so an interrupted run never leaves a truncated
+      checkpoint where ``--resume`` would look;
+    - refuses weights whose backbone does not fit the model (tensors of other shapes, or no
+      backbone tensor at all matched) with an error that names the file, instead of silently
+      skipping them. Head mismatches (another number of classes) are skipped as usual.
+    """
+
+    def save(self, name: str, **kwargs) -> None:
+        if not self.save_dir or not self.save_to_disk:
+            return
+        partial = f"{name}.incomplete"
+        super().save(partial, **kwargs)
+        os.replace(os.path.join(self.save_dir, f"{partial}.pth"), os.path.join(self.save_dir, f"{name}.pth"))
+        self.tag_last_checkpoint(f"{name}.pth")
+
+    def _load_model(self, checkpoint):
+        incompatible = super()._load_model(checkpoint)
+        source = getattr(self, "_loading", "the checkpoint")
+        wrong = [(k, a, b) for k, a, b in incompatible.incorrect_shapes if k.startswith("backbone.")]
+        if wrong:
+            key, shape_checkpoint, shape_model = wrong[0]
+            raise ValueError(
+                f"{source} does not match this model's backbone: {len(wrong)} tensors have other "
+                f"shapes (e.g. {key}: {tuple(shape_checkpoint)} in the checkpoint, "
+                f"{tuple(shape_model)} in the model); it is a checkpoint of another architecture"
+            )
+        backbone = [k for k, _ in self.model.named_parameters() if "backbone." in k and ".routers." not in k]
+        missing = set(incompatible.missing_keys)
+        unexpected_backbone = [k for k in incompatible.unexpected_keys if "backbone." in k]
+        if backbone and all(k.replace("module.", "", 1) in missing or k in missing for k in backbone) and unexpected_backbone:
+            raise ValueError(
+                f"{source} does not match this model's backbone: none of its "
+                f"{len(unexpected_backbone)} backbone tensors (e.g. {unexpected_backbone[0]}) exists in "
+                "the model; it is a checkpoint of another architecture"
+            )
+        return incompatible
+
+    def load(self, path, *args, **kwargs):
+        self._loading = path
+        try:
+            return super().load(path, *args, **kwargs)
+        finally:
+            self._loading = "the checkpoint"

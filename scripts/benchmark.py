@@ -1,0 +1,353 @@
+#!/usr/bin/env python
+"""Side-by-side cost of DDW against the static network, measured in one process.
+
+    python scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --json bench.json
+
+Builds the Faster R-CNN FPN detector three ways: Detectron2's own backbone (ResNet only), this
+project's static mode (DYNAMIC_STAGES []) and DDW on every stage, with node, FPN and head weights
+copied between them. Times are medians over interleaved repetitions after warm-up; every figure
+that matters is a ratio. Memory on CPU is the peak of bytes allocated during a training step
+(torch.profiler's memory events), on CUDA ``torch.cuda.max_memory_allocated``; the bytes saved
+for backward (saved-tensor hooks, unique storages) are printed beside it.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.analysis import FlopCountAnalysis as DetectronFlops
+from detectron2.utils.events import EventStorage
+
+import ddw_detectron
+from ddw_detectron.layers import DAGStage, aggregate
+from ddw_detectron.utils.flops import aggregation_flops, count_flops
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCHS = {
+    "R-18": ("resnet", {"MODEL.RESNETS.DEPTH": 18, "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}),
+    "R-50": ("resnet", {"MODEL.RESNETS.DEPTH": 50}),
+    "R-101": ("resnet", {"MODEL.RESNETS.DEPTH": 101}),
+    "X-101-32x8d": ("resnet", {"MODEL.RESNETS.DEPTH": 101, "MODEL.RESNETS.NUM_GROUPS": 32, "MODEL.RESNETS.WIDTH_PER_GROUP": 8}),
+    "MobileNetV2": ("mobilenetv2", {}),
+    "RegNetX-1.6GF": ("regnet", {"MODEL.REGNET.PRESET": "RegNetX-1.6GF"}),
+    "RegNetX-4GF": ("regnet", {"MODEL.REGNET.PRESET": "RegNetX-4GF"}),
+}
+FEATURES = {"resnet": ["res2", "res3", "res4", "res5"], "mobilenetv2": ["mb2", "mb3", "mb5", "mb7"], "regnet": ["s1", "s2", "s3", "s4"]}
+STAGES = {"resnet": ["res2", "res3", "res4", "res5"], "mobilenetv2": [f"mb{i}" for i in range(1, 8)], "regnet": ["s1", "s2", "s3", "s4"]}
+
+
+def make_cfg(arch: str, kind: str, device: str):
+    family, overrides = ARCHS[arch]
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    cfg.merge_from_file(str(ROOT / "configs" / "Base-DDW-RCNN-FPN.yaml"))
+    cfg.MODEL.DEVICE = device
+    cfg.MODEL.WEIGHTS = ""
+    for key, value in overrides.items():
+        node = cfg
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+    cfg.MODEL.FPN.IN_FEATURES = FEATURES[family]
+    cfg.MODEL.RESNETS.OUT_FEATURES = FEATURES[family]
+    cfg.MODEL.MOBILENETV2.OUT_FEATURES = FEATURES[family]
+    cfg.MODEL.REGNET.OUT_FEATURES = FEATURES[family]
+    if kind == "detectron2":
+        cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
+    else:
+        cfg.MODEL.BACKBONE.NAME = f"build_ddw_{family}_fpn_backbone"
+    cfg.MODEL.DDW.DYNAMIC_STAGES = STAGES[family] if kind == "ddw" else []
+    return cfg
+
+
+def build(arch, kind, device, reference=None):
+    torch.manual_seed(0)
+    model = build_model(make_cfg(arch, kind, device))
+    if reference is not None:
+        missing, unexpected = model.load_state_dict(reference.state_dict(), strict=False)
+        assert not unexpected, unexpected[:5]
+        assert all(".routers." in k for k in missing), [k for k in missing if ".routers." not in k][:5]
+    return model
+
+
+def batch(n, size, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(n):
+        h, w = size, int(size * 4 / 3) // 32 * 32
+        instances = Instances((h, w))
+        x0 = torch.rand(6, generator=g) * (w - 100)
+        y0 = torch.rand(6, generator=g) * (h - 100)
+        wh = 30 + torch.rand(6, 2, generator=g) * 70
+        instances.gt_boxes = Boxes(torch.stack([x0, y0, x0 + wh[:, 0], y0 + wh[:, 1]], 1))
+        instances.gt_classes = torch.randint(0, 80, (6,), generator=g)
+        samples.append({"image": (torch.rand(3, h, w, generator=g) * 255).to(device), "instances": instances.to(device), "height": h, "width": w})
+    return samples
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def train_step(model, optimizer, samples):
+    model.train()
+    with EventStorage():
+        losses = model(samples)
+        loss = sum(losses.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def inference(model, samples):
+    model.eval()
+    with torch.no_grad():
+        model([{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples])
+
+
+def backbone_inference(model, samples):
+    model.eval()
+    with torch.no_grad():
+        model.backbone(model.preprocess_image(samples).tensor)
+
+
+def interleaved(fns, repeats, warmup, device):
+    """Median seconds of each function, run in turns so that drifts hit all alike."""
+    times = {name: [] for name in fns}
+    for i in range(warmup + repeats):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def peak_training_bytes(model, optimizer, samples, device):
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        train_step(model, optimizer, samples)
+        sync(device)
+        return torch.cuda.max_memory_allocated() - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        train_step(model, optimizer, samples)
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    current = peak = 0
+    for event in events:
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
+
+
+def saved_bytes(fn):
+    storages = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+def aggregation_alone(device, repeats, warmup, k=6, shape=(2, 256, 128, 128)):
+    features = [torch.randn(shape, device=device, requires_grad=True) for _ in range(k)]
+    weights = torch.rand(shape[0], k, device=device, requires_grad=True)
+
+    def plain():
+        return sum(weights[:, i].reshape(-1, 1, 1, 1) * f for i, f in enumerate(features))
+
+    def buffered():
+        return aggregate(features, weights)
+
+    def step(fn):
+        return lambda: fn().sum().backward()
+
+    times = interleaved({"buffered": step(buffered), "plain": step(plain)}, repeats * 4, warmup, device)
+    return {
+        "time": times["buffered"] / times["plain"],
+        "saved_bytes": saved_bytes(buffered) / saved_bytes(plain),
+        "buffered_ms": times["buffered"] * 1e3,
+        "plain_ms": times["plain"] * 1e3,
+        "shape": f"{k} x {list(shape)}",
+    }
+
+
+def skipping_at_batch_one(arch, model, samples, repeats, warmup, device):
+    stages = [m for m in model.modules() if isinstance(m, DAGStage)]
+    single = samples[:1]
+
+    def run(skip):
+        for stage in stages:
+            stage.skip_unused_nodes = skip
+        return lambda: inference(model, single)
+
+    inference(model, single)
+    skipped = sum(len(s.skipped_nodes) for s in stages)
+    nodes = sum(s.num_nodes for s in stages)
+    times = interleaved({"skip": run(True), "no_skip": run(False)}, repeats, warmup, device)
+    for stage in stages:
+        stage.skip_unused_nodes = True
+    return {"share_skipped": skipped / nodes, "time_ratio": times["skip"] / times["no_skip"]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="R-50", choices=sorted(ARCHS))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--image-size", type=int, default=512, help="shorter side (the longer is 4/3 of it)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--weights", default="", help="optional DDW checkpoint (e.g. a trained model) for the skipping figures")
+    parser.add_argument("--json", default="", help="write the results here")
+    parser.add_argument("--markdown", default="", help="write a Markdown report here (BENCHMARKS.md)")
+    args = parser.parse_args(argv)
+
+    family = ARCHS[args.arch][0]
+    device = args.device
+    kinds = (["detectron2"] if family == "resnet" else []) + ["static", "ddw"]
+    models = {}
+    models["static"] = build(args.arch, "static", device)
+    for kind in kinds:
+        if kind != "static":
+            models[kind] = build(args.arch, kind, device, reference=models["static"])
+    if args.weights:
+        from detectron2.checkpoint import DetectionCheckpointer
+
+        DetectionCheckpointer(models["ddw"]).load(args.weights)
+    optimizers = {k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9) for k, m in models.items()}
+    samples = batch(args.batch_size, args.image_size, device)
+    x = models["static"].preprocess_image(samples).tensor
+
+    results = {k: {} for k in kinds}
+    for kind, model in models.items():
+        model.eval()
+        results[kind]["params"] = sum(p.numel() for p in model.backbone.bottom_up.parameters())
+        results[kind]["params_detector"] = sum(p.numel() for p in model.parameters())
+        results[kind]["flops_backbone"] = count_flops(model.backbone, (x,))["total"]
+        inputs = [{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples]
+        analysis = DetectronFlops(model, inputs)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+        results[kind]["flops"] = int(analysis.total()) + aggregation_flops(model.backbone, (x,))
+
+    train = interleaved({k: (lambda m=m, o=optimizers[k]: train_step(m, o, samples)) for k, m in models.items()}, args.repeats, args.warmup, device)
+    infer = interleaved({k: (lambda m=m: inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device)
+    infer_backbone = interleaved({k: (lambda m=m: backbone_inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device)
+    for kind, model in models.items():
+        results[kind]["train_step"] = train[kind]
+        results[kind]["inference"] = infer[kind]
+        results[kind]["inference_backbone"] = infer_backbone[kind]
+        results[kind]["peak_bytes"] = peak_training_bytes(model, optimizers[kind], samples, device)
+
+        def forward_only(m=model):
+            m.train()
+            with EventStorage():
+                return sum(m(samples).values())
+
+        results[kind]["hook_saved_bytes"] = saved_bytes(forward_only)
+
+    ddw, static = results["ddw"], results["static"]
+    ratios = {
+        "params": ddw["params"] / static["params"],
+        "flops": ddw["flops"] / static["flops"],
+        "flops_backbone": ddw["flops_backbone"] / static["flops_backbone"],
+        "train_step": ddw["train_step"] / static["train_step"],
+        "inference": ddw["inference"] / static["inference"],
+        "inference_backbone": ddw["inference_backbone"] / static["inference_backbone"],
+        "saved_bytes": ddw["peak_bytes"] / static["peak_bytes"],
+        "hook_saved_bytes": ddw["hook_saved_bytes"] / static["hook_saved_bytes"],
+    }
+    report = {
+        "arch": args.arch, "device": device, "batch_size": args.batch_size, "image_size": args.image_size,
+        "repeats": args.repeats, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+        "models": results, "ratios": ratios,
+        "aggregate": aggregation_alone(device, args.repeats, args.warmup),
+        "skipping_batch1": skipping_at_batch_one(args.arch, models["ddw"], samples, args.repeats, args.warmup, device),
+    }
+    if "detectron2" in results:
+        report["static_vs_detectron2"] = {k: static[k] / results["detectron2"][k] for k in ("params", "flops", "train_step", "inference")}
+
+    table = markdown_table(report)
+    print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.markdown:
+        write_markdown(args.markdown, report, table, argv)
+
+
+def markdown_table(report) -> str:
+    models = report["models"]
+    kinds = list(models)
+    names = {"detectron2": "Detectron2 static", "static": "ours, static", "ddw": "DDW (all stages)"}
+    rows = [
+        ("parameters (bottom-up)", "params", lambda v: f"{v / 1e6:.3f} M"),
+        ("FLOPs (detector, inference)", "flops", lambda v: f"{v / 1e9:.2f} G"),
+        ("FLOPs (backbone + FPN)", "flops_backbone", lambda v: f"{v / 1e9:.2f} G"),
+        ("training step", "train_step", lambda v: f"{v * 1e3:.0f} ms"),
+        ("inference (detector)", "inference", lambda v: f"{v * 1e3:.0f} ms"),
+        ("inference (backbone + FPN)", "inference_backbone", lambda v: f"{v * 1e3:.0f} ms"),
+        ("peak training memory", "peak_bytes", lambda v: f"{v / 2**20:.0f} MiB"),
+        ("saved for backward (hooks)", "hook_saved_bytes", lambda v: f"{v / 2**20:.0f} MiB"),
+    ]
+    header = "| | " + " | ".join(names[k] for k in kinds) + " | DDW / static |"
+    lines = [header, "|---" * (len(kinds) + 2) + "|"]
+    for label, key, fmt in rows:
+        ratio = models["ddw"][key] / models["static"][key]
+        lines.append(f"| {label} | " + " | ".join(fmt(models[k][key]) for k in kinds) + f" | x{ratio:.3f} |")
+    agg = report["aggregate"]
+    skip = report["skipping_batch1"]
+    lines += [
+        "",
+        f"Aggregation alone ({agg['shape']}, forward + backward): buffered / plain time x{agg['time']:.3f} "
+        f"({agg['buffered_ms']:.1f} vs {agg['plain_ms']:.1f} ms), saved bytes x{agg['saved_bytes']:.3f}.",
+        f"Batch-1 inference: {100 * skip['share_skipped']:.1f}% of nodes skipped; time with / without skipping x{skip['time_ratio']:.3f}.",
+    ]
+    if "static_vs_detectron2" in report:
+        s = report["static_vs_detectron2"]
+        lines.append(
+            f"Our static mode / Detectron2's backbone: params x{s['params']:.4f}, FLOPs x{s['flops']:.4f}, "
+            f"training step x{s['train_step']:.3f}, inference x{s['inference']:.3f}."
+        )
+    return "\n".join(lines)
+
+
+def write_markdown(path, report, table, argv) -> None:
+    command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench`; every ratio is measured side by side in one process run",
+        "(interleaved repetitions, median after warm-up), on random weights shared by the models.",
+        "",
+        f"## {report['arch']} Faster R-CNN FPN, {report['device']}, batch {report['batch_size']}, shorter side {report['image_size']}",
+        "",
+        f"- machine: {platform.machine()}, {torch.get_num_threads()} threads ({report['machine']})",
+        f"- torch {report['torch']}",
+        f"- command: `{command}`",
+        "",
+        table,
+        "",
+    ]
+    Path(path).write_text("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()

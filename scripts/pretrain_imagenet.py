@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""Pretrain a DDW backbone on ImageNet (ImageFolder layout) and export it for Detectron2.
+
+    python scripts/pretrain_imagenet.py --config-file configs/ImageNet/DDW_R_50.yaml CLS.DATA_ROOT /data/imagenet
+    torchrun --nproc_per_node 8 scripts/pretrain_imagenet.py --config-file configs/ImageNet/DDW_R_50.yaml
+    torchrun --nnodes 2 --node_rank 0 --master_addr HOST --master_port 29500 --nproc_per_node 8 \
+        scripts/pretrain_imagenet.py --config-file ...
+    python scripts/pretrain_imagenet.py --config-file ... --resume      # continue after the last epoch
+
+At the end, OUTPUT_DIR/backbone_detectron2.pth goes to train_net.py as MODEL.WEIGHTS.
+"""
+
+import argparse
+import json
+import logging
+import sys
+
+from detectron2.config import get_cfg
+from detectron2.utils.logger import setup_logger
+
+import ddw_detectron
+from ddw_detectron.classification import Pretrainer, add_classification_config
+
+
+def setup(args):
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    add_classification_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    return cfg
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate OUTPUT_DIR/last.pth on val/ and print top-1/top-5")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
+    args = parser.parse_args(argv)
+    cfg = setup(args)
+    setup_logger(name="ddw_detectron")
+    logging.getLogger("ddw_detectron").setLevel(logging.INFO)
+    try:
+        trainer = Pretrainer(cfg, resume=args.resume or args.eval_only)
+        if args.eval_only:
+            if trainer.start_epoch == 0:
+                raise FileNotFoundError(f"--eval-only needs a checkpoint at {trainer.checkpoint_path}")
+            result = trainer.evaluate()
+            if trainer.rank == 0:
+                print(json.dumps({"epoch": trainer.start_epoch, **result}), flush=True)
+        else:
+            trainer.train()
+    except (FileNotFoundError, ValueError) as exc:
+        sys.exit(f"pretrain_imagenet: error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Train and evaluate DDW detectors with Detectron2's engine.
+
+    python scripts/train_net.py --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.yaml
+    python scripts/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model_final.pth
+    python scripts/train_net.py --config-file CFG --num-gpus 8          # 8 GPUs (NCCL)
+    python scripts/train_net.py --config-file CFG --num-gpus 2 MODEL.DEVICE cpu   # 2 CPU processes (gloo)
+
+The command line is Detectron2's (``--resume``, ``--num-machines``, ``--machine-rank``,
+``--dist-url``, trailing ``KEY VALUE`` overrides). Without CUDA, ``--num-gpus N`` starts N
+CPU processes.
+"""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog, detection_utils
+from detectron2.engine import default_argument_parser, default_setup
+from detectron2.utils import comm
+
+import ddw_detectron
+from ddw_detectron.engine import DDWCheckpointer, DDWTrainer, check_datasets, check_replicas_agree, launch
+from ddw_detectron.utils.visualize import save_wiring
+
+logger = logging.getLogger("ddw_detectron")
+
+
+def setup(args):
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def write_wiring_pictures(cfg, model, count=4):
+    """Wiring heatmaps of the first ``count`` images of the first test dataset."""
+    if not cfg.DATASETS.TEST or not comm.is_main_process():
+        return
+    folder = Path(cfg.OUTPUT_DIR) / "wiring"
+    folder.mkdir(parents=True, exist_ok=True)
+    model = model.module if hasattr(model, "module") else model
+    was_training = model.training
+    model.eval()
+    records = DatasetCatalog.get(cfg.DATASETS.TEST[0])[:count]
+    with torch.no_grad():
+        for record in records:
+            image = detection_utils.read_image(record["file_name"], format=cfg.INPUT.FORMAT)
+            tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
+            model([{"image": tensor, "height": image.shape[0], "width": image.shape[1]}])
+            wiring = ddw_detectron.collect_wiring(model)
+            if wiring:
+                name = Path(record["file_name"]).stem
+                save_wiring(wiring, str(folder / f"{name}.png"), title=f"wiring of {name}")
+    model.train(was_training)
+    logger.info(f"wiring pictures of {len(records)} images written to {folder}")
+
+
+def summarise(results):
+    bbox = results.get("bbox") if isinstance(results, dict) else None
+    if bbox and comm.is_main_process():
+        print(f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}", flush=True)
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        check_datasets(cfg)
+        model = DDWTrainer.build_model(cfg)
+        DDWCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = DDWTrainer.test(cfg, model)
+        write_wiring_pictures(cfg, model)
+        summarise(results)
+        return results
+    trainer = DDWTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    results = trainer.train()
+    check_replicas_agree(trainer.model)
+    write_wiring_pictures(cfg, trainer.model)
+    summarise(results)
+    if comm.is_main_process() and results:
+        with open(os.path.join(cfg.OUTPUT_DIR, "final_results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))

@@ -1,0 +1,152 @@
+"""scripts/pretrain_imagenet.py on generated ImageFolders."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddw_detectron.classification import topk_correct
+from tests.classification.folders import make_image_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"
+SMALL = [
+    "CLS.NUM_CLASSES", "3", "CLS.BATCH_SIZE", "8", "CLS.INPUT_SIZE", "32", "CLS.RESIZE_SIZE", "36",
+    "CLS.NUM_WORKERS", "0", "CLS.WARMUP_EPOCHS", "0", "CLS.BASE_LR", "0.8",
+]
+
+
+def pretrain(data, output, *opts, args=(), check=True, launcher=None):
+    command = (launcher or [sys.executable]) + [str(ROOT / "scripts" / "pretrain_imagenet.py"), "--config-file", str(CONFIG), *args,
+                                              "CLS.DATA_ROOT", str(data), *SMALL, "OUTPUT_DIR", str(output), *opts]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if launcher else None
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def epochs(output):
+    return [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("folder"))
+
+
+def test_top_k_by_hand():
+    logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    targets = torch.tensor([1, 2, 2, 1])
+    # top-1 hits: rows 0 and 2; top-2 adds row 3 (0.3 is second); row 1's target is last.
+    assert topk_correct(logits, targets, ks=(1, 2, 5)) == [2, 3, 4]
+
+
+def test_training_lowers_the_loss_and_exports_the_backbone(data, tmp_path):
+    result = pretrain(data, tmp_path, "CLS.EPOCHS", "4")
+    log = epochs(tmp_path)
+    assert [e["epoch"] for e in log] == [1, 2, 3, 4]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert log[-1]["top1"] >= 2 * 100 / 3
+    assert "epoch 4/4" in result.stderr  # tqdm bar
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+    assert (tmp_path / "backbone_detectron2.pth").is_file()
+
+
+def test_exported_backbone_loads_into_the_fpn_backbone_with_every_key(data, tmp_path):
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    import ddw_detectron
+
+    pretrain(data, tmp_path, "CLS.EPOCHS", "1")
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    cfg.merge_from_file(str(ROOT / "configs" / "Base-DDW-RCNN-FPN.yaml"))
+    cfg.merge_from_file(str(CONFIG))
+    cfg.MODEL.BACKBONE.NAME = "build_ddw_resnet_fpn_backbone"
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg)
+    checkpointer = DetectionCheckpointer(model)
+    incompatible = checkpointer._load_model(checkpointer._load_file(str(tmp_path / "backbone_detectron2.pth")))
+    assert [k for k in incompatible.missing_keys if k.startswith("backbone.bottom_up.")] == []
+    assert incompatible.unexpected_keys == [] and incompatible.incorrect_shapes == []
+    exported = torch.load(tmp_path / "backbone_detectron2.pth", weights_only=True)["model"]
+    last = torch.load(tmp_path / "last.pth", weights_only=False)["model"]
+    torch.testing.assert_close(model.backbone.bottom_up.res3.routers[1].fc.weight, last["backbone.res3.routers.1.fc.weight"])
+    assert "res3.routers.1.fc.weight" in exported
+
+
+def test_killed_run_resumes_from_the_last_complete_epoch(data, tmp_path):
+    reference = tmp_path / "reference"
+    pretrain(data, reference, "CLS.EPOCHS", "3")
+    interrupted = tmp_path / "interrupted"
+    command = [sys.executable, str(ROOT / "scripts" / "pretrain_imagenet.py"), "--config-file", str(CONFIG),
+               "CLS.DATA_ROOT", str(data), *SMALL, "OUTPUT_DIR", str(interrupted), "CLS.EPOCHS", "3"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while time.time() < deadline and not ((interrupted / "log.jsonl").exists() and (interrupted / "log.jsonl").read_text().strip()):
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside epoch 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = torch.load(interrupted / "last.pth", weights_only=False)["epoch"]
+    assert done in (1, 2)
+    result = pretrain(data, interrupted, "CLS.EPOCHS", "3", args=["--resume"])
+    assert f"resumed from {interrupted / 'last.pth'} after epoch {done}" in result.stdout
+    assert [e["epoch"] for e in epochs(interrupted)] == [1, 2, 3][: done] + [e for e in [1, 2, 3] if e > done]
+    a = torch.load(reference / "last.pth", weights_only=False)
+    b = torch.load(interrupted / "last.pth", weights_only=False)
+    for key in a["model"]:
+        torch.testing.assert_close(b["model"][key], a["model"][key], rtol=1e-4, atol=1e-5, msg=key)
+    momentum_a = a["optimizer"]["state"]
+    momentum_b = b["optimizer"]["state"]
+    assert momentum_a.keys() == momentum_b.keys()
+    for key in momentum_a:
+        torch.testing.assert_close(momentum_b[key]["momentum_buffer"], momentum_a[key]["momentum_buffer"], rtol=1e-4, atol=1e-5)
+
+
+def test_two_process_torchrun_gloo(data, tmp_path):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0"]
+    result = pretrain(data, tmp_path, "CLS.EPOCHS", "1", "CLS.BATCH_SIZE", "4", launcher=launcher)
+    assert "weights identical across 2 processes" in result.stdout + result.stderr
+    evaluation = pretrain(data, tmp_path, "CLS.EPOCHS", "1", args=["--eval-only"])
+    metrics = json.loads([l for l in evaluation.stdout.splitlines() if l.startswith("{")][-1])
+    assert metrics["top1"] == pytest.approx(epochs(tmp_path)[-1]["top1"])
+
+
+def test_corrupt_image_is_skipped_and_counted(data, tmp_path):
+    broken = tmp_path / "data"
+    subprocess.run(["cp", "-r", str(data), str(broken)], check=True)
+    (broken / "train" / "class_0" / "zzz_truncated.png").write_bytes((data / "train" / "class_0" / "000.png").read_bytes()[:60])
+    result = pretrain(broken, tmp_path / "out", "CLS.EPOCHS", "1")
+    assert epochs(tmp_path / "out")[0]["skipped_images"] == 1
+    assert "zzz_truncated.png" in result.stderr and "1 unreadable images were skipped" in result.stderr
+
+
+@pytest.mark.parametrize("problem", ["empty class", "no val", "other architecture"])
+def test_bad_input_is_a_clear_error(data, tmp_path, problem):
+    root = tmp_path / "data"
+    subprocess.run(["cp", "-r", str(data), str(root)], check=True)
+    output = tmp_path / "out"
+    if problem == "empty class":
+        (root / "train" / "class_9").mkdir()
+        expected = f"class folder {root / 'train' / 'class_9'} has no images"
+    elif problem == "no val":
+        subprocess.run(["rm", "-r", str(root / "val")], check=True)
+        expected = f"CLS.DATA_ROOT/val ({root / 'val'}) does not exist"
+    else:
+        pretrain(root, output, "CLS.EPOCHS", "1")
+        expected = "is a checkpoint of another architecture"
+    extra = ["MODEL.RESNETS.DEPTH", "34"] if problem == "other architecture" else []
+    result = pretrain(root, output, "CLS.EPOCHS", "2", *extra, args=["--resume"], check=False)
+    assert result.returncode != 0
+    assert expected in result.stderr

@@ -1,0 +1,38 @@
+import pytest
+import torch
+from torch import nn
+
+from ddw_detectron.engine import DDWCheckpointer
+
+
+class Tiny(nn.Module):
+    def __init__(self, width=4):
+        super().__init__()
+        self.backbone = nn.Linear(3, width)
+
+
+def test_saves_are_atomic(tmp_path, monkeypatch):
+    checkpointer = DDWCheckpointer(Tiny(), save_dir=str(tmp_path))
+    checkpointer.save("model_0001")
+    good = (tmp_path / "model_0001.pth").read_bytes()
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0001.pth"
+    assert not list(tmp_path.glob("*.incomplete*"))
+
+    def interrupted(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        checkpointer.save("model_0002")
+    assert not (tmp_path / "model_0002.pth").exists()
+    assert (tmp_path / "model_0001.pth").read_bytes() == good
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0001.pth"
+
+
+def test_backbone_of_other_shapes_is_refused(tmp_path):
+    torch.save({"model": Tiny(width=5).state_dict()}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other.pth does not match this model's backbone: 2 tensors have other shapes"):
+        DDWCheckpointer(Tiny()).load(str(tmp_path / "other.pth"))
+    torch.save({"model": Tiny().state_dict()}, tmp_path / "same.pth")
+    DDWCheckpointer(Tiny()).load(str(tmp_path / "same.pth"))

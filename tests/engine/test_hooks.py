@@ -1,0 +1,38 @@
+import torch
+from torch import nn
+
+from ddw_detectron.engine import attach_sparsity_loss
+from ddw_detectron.layers import DAGStage
+from ddw_detectron.utils.wiring_stats import wiring_statistics
+
+
+def test_wiring_statistics_by_hand():
+    a = torch.zeros(2, 3, 3)
+    a[0, 0, 1], a[0, 0, 2], a[0, 1, 2] = 1.0, 0.0, 0.5
+    a[1, 0, 1], a[1, 0, 2], a[1, 1, 2] = 0.5, 0.5, 0.5
+    stats = wiring_statistics(a)
+    assert stats["mean_edge_weight"] == torch.tensor([1.0, 0.0, 0.5, 0.5, 0.5, 0.5]).mean().item()
+    assert abs(stats["kept"] - 5 / 6) < 1e-7
+    assert abs(stats["diversity"] - (0.5 + 0.5 + 0.0) / 3) < 1e-7
+    assert wiring_statistics(a[:1])["diversity"] == 0.0
+
+
+class LossModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stage = DAGStage([nn.Conv2d(3, 4, 1), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 1)], 4)
+
+    def forward(self, x):
+        return {"loss_main": self.stage(x).mean()}
+
+
+def test_sparsity_loss_is_added_in_training_only():
+    model = LossModel().train()
+    attach_sparsity_loss(model, 0.5)
+    losses = model(torch.randn(2, 3, 4, 4))
+    assert set(losses) == {"loss_main", "loss_ddw_sparsity"}
+    expected = 0.5 * model.stage.edge_weight_l1
+    torch.testing.assert_close(losses["loss_ddw_sparsity"], expected)
+    model.eval()
+    with torch.no_grad():
+        assert set(model(torch.randn(1, 3, 4, 4))) == {"loss_main"}

@@ -1,0 +1,153 @@
+"""scripts/train_net.py end to end on the tiny demo split: training, evaluation, telemetry,
+resume, eval-only, two CPU processes, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
+TINY = [
+    "DATASETS.TRAIN", "('ddw_shapes_tiny',)", "DATASETS.TEST", "('ddw_shapes_tiny',)",
+    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "()",
+    "SOLVER.BASE_LR", "0.01", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("datasets")
+
+
+def train_net(cache, output, *opts, args=(), config=DEMO, check=True, timeout=600):
+    env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_net.py"), "--config-file", str(config), *args,
+         *TINY, "OUTPUT_DIR", str(output), *opts],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def first_run(cache, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    result = train_net(cache, output, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2")
+    return output, result
+
+
+def read_metrics(output):
+    return [json.loads(line) for line in (output / "metrics.json").read_text().splitlines()]
+
+
+def test_training_writes_wiring_metrics_pictures_and_ap(first_run):
+    output, result = first_run
+    metrics = read_metrics(output)
+    keys = set().union(*metrics)
+    for stage in ("res2", "res3", "res4", "res5"):
+        for stat in ("mean_edge_weight", "kept", "diversity"):
+            assert f"ddw/{stage}/{stat}" in keys
+    last = [m for m in metrics if "ddw/res4/kept" in m][-1]
+    assert 0.0 < last["ddw/res4/kept"] <= 1.0 and 0.0 < last["ddw/res4/mean_edge_weight"] < 1.0
+    assert "box AP = " in result.stdout
+    assert "bbox" in json.loads((output / "final_results.json").read_text())
+    pictures = list((output / "wiring").glob("*.png"))
+    assert len(pictures) == 4 and all(p.stat().st_size > 5000 for p in pictures)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = output.glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0})
+    accumulator.Reload()
+    assert {f"ddw/wiring/{s}" for s in ("res2", "res3", "res4", "res5")} <= set(accumulator.Tags()["images"])
+    assert "ddw/res2/diversity" in accumulator.Tags()["scalars"]
+    assert (output / "model_final.pth").is_file()
+
+
+def test_eval_only_reproduces_the_run(first_run, cache, tmp_path):
+    output, result = first_run
+    evaluation = train_net(cache, tmp_path, "MODEL.WEIGHTS", str(output / "model_final.pth"), args=["--eval-only"])
+    ap_line = [l for l in result.stdout.splitlines() if l.startswith("box AP = ")][-1]
+    assert ap_line in evaluation.stdout
+    ours = json.loads((tmp_path / "inference" / "coco_instances_results.json").read_text())
+    theirs = json.loads((output / "inference" / "coco_instances_results.json").read_text())
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs):
+        assert a["category_id"] == b["category_id"]
+        assert a["bbox"] == pytest.approx(b["bbox"], abs=1e-3) and a["score"] == pytest.approx(b["score"], abs=1e-5)
+
+
+def test_resume_continues_from_the_last_checkpoint(first_run, cache, tmp_path):
+    output, _ = first_run
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(output), str(copy)], check=True)
+    result = train_net(cache, copy, "SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2", args=["--resume"])
+    log = result.stdout + result.stderr
+    assert "Starting training from iteration 4" in log
+    iterations = [m["iteration"] for m in read_metrics(copy) if "total_loss" in m]
+    assert iterations[-1] == 5
+
+
+def test_two_cpu_processes_train_with_identical_weights(cache, tmp_path):
+    result = train_net(cache, tmp_path, "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "4", args=["--num-gpus", "2"])
+    log = result.stdout + result.stderr
+    assert "weights identical across 2 processes" in log
+    assert (tmp_path / "model_final.pth").is_file()
+
+
+def test_missing_dataset_folder_is_named(cache, tmp_path):
+    env_root = tmp_path / "datasets"
+    env_root.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_net.py"), "--config-file", str(DEMO),
+         "DATASETS.TRAIN", "('coco_2017_train',)", "OUTPUT_DIR", str(tmp_path / "out")],
+        capture_output=True, text=True, env={**os.environ, "DETECTRON2_DATASETS": str(env_root)}, timeout=300,
+    )
+    assert result.returncode != 0
+    assert "dataset 'coco_2017_train'" in result.stderr and str(env_root) in result.stderr
+
+
+def test_unknown_config_key_is_named(cache, tmp_path):
+    result = train_net(cache, tmp_path, "MODEL.DDW.NOT_A_KEY", "1", check=False)
+    assert result.returncode != 0 and "Non-existent config key: MODEL.DDW.NOT_A_KEY" in result.stderr
+
+
+def test_nan_loss_is_named_and_keeps_the_last_checkpoint(first_run, cache, tmp_path):
+    output, _ = first_run
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(output), str(copy)], check=True)
+    before = {p.name: p.read_bytes() for p in copy.glob("*.pth")}
+    tag = (copy / "last_checkpoint").read_text()
+    # A zero pixel std turns every input into inf: the first step's loss is NaN.
+    result = train_net(
+        cache, copy, "SOLVER.MAX_ITER", "8", "SOLVER.CHECKPOINT_PERIOD", "1", "MODEL.PIXEL_STD", "[0.0, 0.0, 0.0]",
+        args=["--resume"], check=False,
+    )
+    assert result.returncode != 0
+    assert "Loss became infinite or NaN at iteration=4" in result.stderr
+    assert {p.name: p.read_bytes() for p in copy.glob("*.pth")} == before
+    assert (copy / "last_checkpoint").read_text() == tag
+
+
+def test_checkpoint_of_another_architecture_is_refused(cache, tmp_path):
+    import torch
+    from detectron2.modeling import build_model
+
+    from tests.helpers import ALL_STAGES, make_cfg
+
+    cfg = make_cfg("mobilenetv2")
+    cfg.merge_from_file(str(ROOT / "configs" / "Base-DDW-RCNN-FPN.yaml"))
+    cfg.MODEL.BACKBONE.NAME = "build_ddw_mobilenetv2_fpn_backbone"
+    cfg.MODEL.FPN.IN_FEATURES = ["mb2", "mb3", "mb5", "mb7"]
+    cfg.MODEL.DDW.DYNAMIC_STAGES = ALL_STAGES["mobilenetv2"]
+    weights = tmp_path / "mobilenetv2.pth"
+    torch.save({"model": build_model(cfg).state_dict()}, weights)
+    result = train_net(cache, tmp_path / "out", "MODEL.WEIGHTS", str(weights), args=["--eval-only"], check=False)
+    assert result.returncode != 0
+    assert f"{weights} does not match this model's backbone" in result.stderr
+    assert "another architecture" in result.stderr

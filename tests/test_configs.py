@@ -1,0 +1,93 @@
+"""Every shipped config builds and trains one step on a tiny COCO-layout dataset made in a
+temporary DETECTRON2_DATASETS (detection), or builds its classifier (ImageNet)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DETECTION = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if "ImageNet" not in p.parts)
+IMAGENET = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs" / "ImageNet").glob("*.yaml"))
+
+STEP = r'''
+import sys, torch
+import ddw_detectron
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.utils.events import EventStorage
+from ddw_detectron.engine import DDWTrainer
+for path in sys.argv[1:]:
+    cfg = get_cfg(); ddw_detectron.add_ddw_config(cfg); cfg.merge_from_file(path)
+    cfg.MODEL.DEVICE = "cpu"
+    if cfg.MODEL.MOBILENETV2.NORM == "SyncBN":
+        cfg.MODEL.MOBILENETV2.NORM = "BN"  # SyncBN needs a process group
+    cfg.DATASETS.TRAIN = ("coco_2017_train",)
+    cfg.SOLVER.IMS_PER_BATCH = 1
+    cfg.INPUT.MIN_SIZE_TRAIN = (96,)
+    cfg.INPUT.MAX_SIZE_TRAIN = 128
+    cfg.DATALOADER.NUM_WORKERS = 0
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    data = next(iter(DDWTrainer.build_train_loader(cfg)))
+    with EventStorage():
+        losses = model(data)
+    loss = sum(losses.values())
+    assert torch.isfinite(loss), (path, losses)
+    loss.backward()
+    print("ok", path, sorted(losses), flush=True)
+'''
+
+
+def tiny_coco(root: Path):
+    from PIL import Image
+
+    (root / "coco" / "annotations").mkdir(parents=True)
+    (root / "coco" / "train2017").mkdir()
+    images, annotations = [], []
+    for i in range(2):
+        Image.new("RGB", (128, 96), (100 + 50 * i, 80, 60)).save(root / "coco" / "train2017" / f"{i}.jpg")
+        images.append({"id": i + 1, "file_name": f"{i}.jpg", "width": 128, "height": 96})
+        polygon = [10.0, 10.0, 60.0, 10.0, 60.0, 70.0, 10.0, 70.0]
+        annotations.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [10.0, 10.0, 50.0, 60.0],
+                            "segmentation": [polygon], "area": 3000.0, "iscrowd": 0})
+    categories = [{"id": k + 1, "name": f"class{k}"} for k in range(80)]
+    (root / "coco" / "annotations" / "instances_train2017.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+
+
+@pytest.mark.parametrize("chunk", [DETECTION[i::4] for i in range(4)], ids=[f"part{i}" for i in range(4)])
+def test_detection_configs_train_one_step(tmp_path, chunk):
+    tiny_coco(tmp_path)
+    result = subprocess.run([sys.executable, "-c", STEP, *chunk], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path)}, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert result.stdout.count("ok ") == len(chunk)
+
+
+@pytest.mark.parametrize("path", IMAGENET)
+def test_imagenet_configs_build_their_classifier(path):
+    import torch
+    from detectron2.config import get_cfg
+
+    import ddw_detectron
+    from ddw_detectron.classification import add_classification_config, build_classifier
+
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    add_classification_config(cfg)
+    cfg.merge_from_file(str(ROOT / path))
+    cfg.CLS.NUM_CLASSES = 10
+    model = build_classifier(cfg).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 64, 64) * 255).shape == (1, 10)
+    dynamic = "DDW_" in Path(path).name
+    assert any(".routers." in k for k in model.state_dict()) == dynamic
+
+
+def test_configs_were_found():
+    assert len(DETECTION) >= 20 and len(IMAGENET) == 13
