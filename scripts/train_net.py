@@ -82,7 +82,9 @@ def main(args):
         return results
     trainer = DDWTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
-    results = trainer.train()
+    trainer.train()
+    # Detectron2's DefaultTrainer.train() returns the results only when EXPECTED_RESULTS is set.
+    results = getattr(trainer, "_last_eval_results", None)
     check_replicas_agree(trainer.model)
     write_wiring_pictures(cfg, trainer.model)
     summarise(results)

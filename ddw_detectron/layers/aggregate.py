@@ -14,7 +14,16 @@ from typing import List, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["aggregate", "weighted_sum"]
+__all__ = ["aggregate", "weighted_sum", "exporting"]
+
+
+def exporting() -> bool:
+    """True under ``torch.jit.trace``, ``torch.export`` and ``torch.compile``: DDW code then
+    runs plain tensor ops with no data-dependent branch (every edge computed, dropped ones with
+    weight 0)."""
+    compiler = getattr(torch, "compiler", None)
+    compiling = bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+    return torch.jit.is_tracing() or compiling
 
 
 def _check(features: Sequence[Tensor], weights: Tensor) -> None:
@@ -129,6 +138,6 @@ def aggregate(features: Sequence[Tensor], weights: Tensor) -> Tensor:
     for feature in features[1:]:
         dtype = torch.promote_types(dtype, feature.dtype)
     features = [f.to(dtype) for f in features]
-    if not needs_grad or torch.jit.is_tracing() or torch.jit.is_scripting():
+    if not needs_grad or exporting() or torch.jit.is_scripting():
         return weighted_sum(features, weights)
     return _BufferedAggregate.apply(weights, *features)

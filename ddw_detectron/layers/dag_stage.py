@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .aggregate import aggregate, weighted_sum
+from .aggregate import aggregate, exporting, weighted_sum
 from .router import Router
 
 __all__ = ["DAGStage", "collect_wiring", "sparsity_loss", "GATES"]
@@ -191,7 +191,7 @@ class DAGStage(nn.Module):
             the last node's output, ``[B, C, H, W]``.
         """
         n = self.num_nodes
-        tracing = torch.jit.is_tracing()
+        tracing = exporting()
         grad_graph = self.training and torch.is_grad_enabled()
         inference = not grad_graph and not tracing
         skip = inference and self.skip_unused_nodes and x.shape[0] == 1

@@ -32,10 +32,14 @@ def _numpy(a) -> np.ndarray:
 
 
 def draw_adjacency(ax, adjacency, title: str = "", colorbar: bool = False):
-    """Heatmap of one ``[n, n]`` adjacency matrix: rows are source nodes, columns targets."""
+    """Heatmap of one ``[n, n]`` adjacency matrix: rows are source nodes, columns targets.
+    Cells on and below the diagonal (edges that cannot exist) are left white."""
     a = _numpy(adjacency)
     n = a.shape[0]
-    image = ax.imshow(a, vmin=0.0, vmax=1.0, cmap=CMAP, interpolation="nearest")
+    cmap = plt.get_cmap(CMAP).copy()
+    cmap.set_bad("white")
+    masked = np.ma.masked_where(np.tril(np.ones((n, n), dtype=bool)), a)
+    image = ax.imshow(masked, vmin=0.0, vmax=1.0, cmap=cmap, interpolation="nearest")
     ticks = range(n) if n <= 12 else range(0, n, max(1, n // 8))
     ax.set_xticks(list(ticks))
     ax.set_yticks(list(ticks))
@@ -88,7 +92,17 @@ def wiring_figure(wiring: Dict[str, torch.Tensor], index: int = 0, title: Option
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    _shared_colorbar(fig, axes[0][-1])
     return fig
+
+
+def _shared_colorbar(fig, ax) -> None:
+    mappable = ax.images[0] if ax.images else None
+    if mappable is not None:
+        fig.subplots_adjust(right=0.9)
+        bar = fig.colorbar(mappable, cax=fig.add_axes([0.915, 0.25, 0.012, 0.5]))
+        bar.set_label("edge weight (0 = dropped)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
 
 
 def wiring_grid(
@@ -111,6 +125,7 @@ def wiring_grid(
         for column, name in enumerate(stages):
             draw_adjacency(axes[row][column + offset], wiring[name][index], name if row == 0 else "")
     fig.tight_layout()
+    _shared_colorbar(fig, axes[0][-1])
     return fig
 
 
