@@ -1,7 +1,7 @@
 """The DDW core in pure PyTorch (no Detectron2 import): usable with any model's blocks."""
 
 from .aggregate import aggregate, weighted_sum
-from .dag_stage import GATES, DAGStage, collect_wiring, sparsity_loss
+from .dag_stage import GATES, DAGStage, collect_wiring, freeze_wiring, sparsity_loss
 from .router import Router
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "weighted_sum",
     "DAGStage",
     "collect_wiring",
+    "freeze_wiring",
     "sparsity_loss",
     "GATES",
     "Router",

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .aggregate import aggregate, exporting, weighted_sum
 from .router import Router
 
-__all__ = ["DAGStage", "collect_wiring", "sparsity_loss", "GATES"]
+__all__ = ["DAGStage", "collect_wiring", "freeze_wiring", "sparsity_loss", "GATES"]
 
 GATES = ("ste", "soft")
 
@@ -298,3 +298,23 @@ def sparsity_loss(model: nn.Module) -> Optional[Tensor]:
         if isinstance(module, DAGStage) and module.edge_weight_l1 is not None
     ]
     return torch.stack(terms).sum() if terms else None
+
+
+def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
+    """Give ``stage`` one fixed wiring for every image: ``adjacency`` ``[n, n]`` (entries
+    ``<= threshold`` are dropped). Each router's FC weights become 0 and its biases the logits of
+    the fixed weights, so the stage, its checkpoint format and its exported graph stay as they
+    are, and the wiring no longer depends on the input."""
+    n = stage.num_nodes
+    if tuple(adjacency.shape) != (n, n):
+        raise ValueError(f"freeze_wiring: adjacency must be [{n}, {n}] for this stage, got {tuple(adjacency.shape)}")
+    weights = adjacency.detach().float().cpu().clamp(0.0, 1.0 - 1e-6)
+    with torch.no_grad():
+        for i, router in enumerate(stage.routers):
+            row = weights[i, i + 1 :]
+            logits = torch.where(row > stage.threshold, torch.logit(row.clamp_min(1e-6)), torch.full_like(row, -30.0))
+            if router.hidden is not None:
+                router.hidden.weight.zero_()
+                router.hidden.bias.zero_()
+            router.fc.weight.zero_()
+            router.fc.bias.copy_(logits.to(router.fc.bias))

@@ -1,6 +1,6 @@
 """Glue shared by the DDW backbones: stages to DAGs from ``cfg``, freezing, FPN builders."""
 
-from typing import Mapping, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence, Tuple, Union
 
 from detectron2.layers import FrozenBatchNorm2d
 from detectron2.modeling.backbone import FPN, Backbone
@@ -10,29 +10,50 @@ from torch import nn
 from ..config import check_ddw_config
 from ..layers import DAGStage
 
-__all__ = ["make_dag_stage", "freeze_stage", "build_rcnn_fpn", "build_retinanet_fpn"]
+__all__ = ["dag_stage_factory", "make_dag_stage", "freeze_stage", "build_rcnn_fpn", "build_retinanet_fpn"]
+
+Nodes = Union[Sequence[nn.Module], Mapping[str, nn.Module]]
 
 
-def make_dag_stage(
-    cfg, name: str, nodes: Union[Sequence[nn.Module], Mapping[str, nn.Module]], out_channels: int
-) -> DAGStage:
+def dag_stage_factory(
+    threshold: float = 0.1,
+    gate: str = "ste",
+    router_hidden_dim: int = 0,
+    memory_efficient: bool = True,
+    skip_unused_nodes: bool = True,
+    init_edge_weights: Optional[Tuple[float, float]] = (0.99, 0.05),
+) -> Callable[[str, Nodes, int], DAGStage]:
+    """``(name, nodes, out_channels) -> DAGStage`` with these settings (the defaults are those
+    of ``MODEL.DDW.*``): the ``stage_factory`` of the DDW backbone classes, for LazyConfig."""
+
+    def make(name: str, nodes: Nodes, out_channels: int) -> DAGStage:
+        stage = DAGStage(
+            nodes,
+            out_channels,
+            threshold=threshold,
+            gate=gate,
+            router_hidden_dim=router_hidden_dim,
+            memory_efficient=memory_efficient,
+            skip_unused_nodes=skip_unused_nodes,
+            init_edge_weights=None if init_edge_weights is None else tuple(init_edge_weights),
+        )
+        stage.wiring_name = name
+        return stage
+
+    return make
+
+
+def make_dag_stage(cfg, name: str, nodes: Nodes, out_channels: int) -> DAGStage:
     """A :class:`DAGStage` named ``name`` over ``nodes``, configured by ``MODEL.DDW.*``."""
     ddw = cfg.MODEL.DDW
-    init = None
-    if ddw.ROUTER_INIT_CHAIN > 0:
-        init = (ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER)
-    stage = DAGStage(
-        nodes,
-        out_channels,
+    return dag_stage_factory(
         threshold=ddw.THRESHOLD,
         gate=ddw.GATE,
         router_hidden_dim=ddw.ROUTER_HIDDEN_DIM,
         memory_efficient=ddw.MEMORY_EFFICIENT,
         skip_unused_nodes=ddw.SKIP_UNUSED_NODES,
-        init_edge_weights=init,
-    )
-    stage.wiring_name = name
-    return stage
+        init_edge_weights=(ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER) if ddw.ROUTER_INIT_CHAIN > 0 else None,
+    )(name, nodes, out_channels)
 
 
 def dynamic_stage_names(cfg, stage_names: Sequence[str]):

@@ -65,10 +65,12 @@ def test_exported_backbone_loads_into_the_fpn_backbone_with_every_key(data, tmp_
     from detectron2.modeling import build_model
 
     import ddw_detectron
+    from ddw_detectron.classification import add_classification_config
 
     pretrain(data, tmp_path, "CLS.EPOCHS", "1")
     cfg = get_cfg()
     ddw_detectron.add_ddw_config(cfg)
+    add_classification_config(cfg)
     cfg.merge_from_file(str(ROOT / "configs" / "Base-DDW-RCNN-FPN.yaml"))
     cfg.merge_from_file(str(CONFIG))
     cfg.MODEL.BACKBONE.NAME = "build_ddw_resnet_fpn_backbone"
@@ -115,7 +117,7 @@ def test_killed_run_resumes_from_the_last_complete_epoch(data, tmp_path):
 
 
 def test_two_process_torchrun_gloo(data, tmp_path):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = pretrain(data, tmp_path, "CLS.EPOCHS", "1", "CLS.BATCH_SIZE", "4", launcher=launcher)
     assert "weights identical across 2 processes" in result.stdout + result.stderr
     evaluation = pretrain(data, tmp_path, "CLS.EPOCHS", "1", args=["--eval-only"])

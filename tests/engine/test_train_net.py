@@ -151,3 +151,51 @@ def test_checkpoint_of_another_architecture_is_refused(cache, tmp_path):
     assert result.returncode != 0
     assert f"{weights} does not match this model's backbone" in result.stderr
     assert "another architecture" in result.stderr
+
+
+def run_script(cache, script, *args):
+    env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_demo_predictor_writes_detections_and_wirings(first_run, cache, tmp_path):
+    import cv2
+    import numpy as np
+
+    output, _ = first_run
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tiny = cache / "shapes_v1" / "tiny" / "images"
+    for name in ("00000.jpg", "00001.jpg"):
+        (inputs / name).write_bytes((tiny / name).read_bytes())
+    (inputs / "readme.txt").write_text("not an image")
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (160, 160))
+    for name in ("00000.jpg", "00001.jpg", "00002.jpg"):
+        writer.write(cv2.imread(str(tiny / name)))
+    writer.release()
+    result = run_script(cache, "demo.py", "--config-file", str(DEMO), "--input", str(inputs), "--video-input", str(video),
+                        "--output", str(tmp_path / "out"), "--confidence-threshold", "0.0", "--wiring-every", "2",
+                        "MODEL.WEIGHTS", str(output / "model_final.pth"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"skipping {inputs / 'readme.txt'}: not a readable image" in result.stderr
+    out = tmp_path / "out"
+    for name in ("00000.jpg", "00000_wiring.png", "00001.jpg", "00001_wiring.png", "clip.mp4", "clip_frame00000_wiring.png", "clip_frame00002_wiring.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 1000, name
+    drawn = cv2.imread(str(out / "00000.jpg"))
+    original = cv2.imread(str(tiny / "00000.jpg"))
+    assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original.astype(int)).mean() > 1.0
+    assert "3 frames" in result.stdout
+
+
+def test_freeze_wiring_reports_the_ap_of_both_models(first_run, cache, tmp_path):
+    output, _ = first_run
+    result = run_script(cache, "freeze_wiring.py", "--config-file", str(DEMO), "--dataset", "ddw_shapes_tiny",
+                        "--output", str(tmp_path / "frozen.pth"), "MODEL.WEIGHTS", str(output / "model_final.pth"),
+                        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "frozen.json").read_text())
+    assert set(report["dynamic"]) == {"AP", "AP50", "AP75"} and set(report["frozen"]) == {"AP", "AP50", "AP75"}
+    assert report["ap_loss"] == pytest.approx(report["dynamic"]["AP"] - report["frozen"]["AP"])
+    assert set(report["wiring"]) == {"res2", "res3", "res4", "res5"}
+    assert "box AP dynamic" in result.stdout and (tmp_path / "frozen.pth").is_file()

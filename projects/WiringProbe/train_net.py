@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Faster R-CNN with a DDW backbone and this project's wiring probe, on Detectron2's own
+DefaultTrainer (no ddw_detectron trainer involved).
+
+    python projects/WiringProbe/train_net.py --config-file projects/WiringProbe/configs/wiring_probe_DDW_R_18_FPN_shapes.yaml
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from detectron2.config import get_cfg
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+
+import ddw_detectron  # registers the DDW backbones and the demo datasets
+from ddw_detectron.compat import build_coco_evaluator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wiring_probe import add_wiring_probe_config  # noqa: E402  (also registers WiringProbeRCNN)
+
+
+class Trainer(DefaultTrainer):
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_coco_evaluator(dataset_name, output_dir=output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"))
+
+
+def main(args):
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    add_wiring_probe_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    trainer.train()
+    results = getattr(trainer, "_last_eval_results", {})
+    if "bbox" in results:
+        print(f"bbox AP = {results['bbox']['AP']:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))

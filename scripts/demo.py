@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""Run a DDW detector on images, folders or a video, and draw detections and wirings.
+
+    python scripts/demo.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
+        --input photos/ street.jpg --output out/ MODEL.WEIGHTS output/demo/model_final.pth
+    python scripts/demo.py --config-file CFG --video-input clip.mp4 --output out/ MODEL.WEIGHTS ...
+
+For every image, ``<name>.jpg`` holds the detections drawn by Detectron2's ``Visualizer`` and
+``<name>_wiring.png`` the image's own wiring (one heatmap and DAG per dynamic stage). For a video,
+``<name>.mp4`` holds the drawn frames and ``<name>_frame<k>_wiring.png`` the wiring of every
+``--wiring-every``-th frame. Files that are not readable images are skipped with a message.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import torch
+from detectron2.config import get_cfg
+from detectron2.data import MetadataCatalog
+from detectron2.data.detection_utils import read_image
+from detectron2.engine import DefaultPredictor
+from detectron2.utils.visualizer import Visualizer
+
+import ddw_detectron
+from ddw_detectron.utils.visualize import save_wiring
+
+
+def setup(args):
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    if not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = args.confidence_threshold
+    cfg.MODEL.RETINANET.SCORE_THRESH_TEST = args.confidence_threshold
+    cfg.freeze()
+    return cfg
+
+
+def expand(inputs):
+    files = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.is_file()))
+        elif path.exists():
+            files.append(path)
+        else:
+            print(f"skipping {path}: no such file", file=sys.stderr)
+    return files
+
+
+def draw(predictor, metadata, image_bgr):
+    """Predict on a BGR image; return the drawn RGB image and the image's wiring."""
+    predictions = predictor(image_bgr)
+    wiring = ddw_detectron.collect_wiring(predictor.model)
+    visualizer = Visualizer(image_bgr[:, :, ::-1], metadata)
+    drawn = visualizer.draw_instance_predictions(predictions["instances"].to("cpu")).get_image()
+    return drawn, wiring, len(predictions["instances"])
+
+
+def run_images(predictor, metadata, files, output: Path) -> int:
+    done = 0
+    for path in files:
+        try:
+            image = read_image(str(path), format="BGR")
+        except Exception as exc:  # PIL raises several kinds for files that are not images
+            print(f"skipping {path}: not a readable image ({type(exc).__name__})", file=sys.stderr)
+            continue
+        drawn, wiring, count = draw(predictor, metadata, image)
+        cv2.imwrite(str(output / f"{path.stem}.jpg"), drawn[:, :, ::-1])
+        if wiring:
+            save_wiring(wiring, str(output / f"{path.stem}_wiring.png"), title=f"wiring of {path.name}")
+        print(f"{path}: {count} detections -> {output / (path.stem + '.jpg')}")
+        done += 1
+    return done
+
+
+def run_video(predictor, metadata, path: Path, output: Path, wiring_every: int) -> int:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        print(f"skipping {path}: not a readable video", file=sys.stderr)
+        return 0
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    writer, frames = None, 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        drawn, wiring, _ = draw(predictor, metadata, frame)
+        if writer is None:
+            height, width = drawn.shape[:2]
+            writer = cv2.VideoWriter(str(output / f"{path.stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        writer.write(drawn[:, :, ::-1])
+        if wiring and frames % wiring_every == 0:
+            save_wiring(wiring, str(output / f"{path.stem}_frame{frames:05d}_wiring.png"), title=f"{path.name}, frame {frames}")
+        frames += 1
+    capture.release()
+    if writer is not None:
+        writer.release()
+    print(f"{path}: {frames} frames -> {output / (path.stem + '.mp4')}")
+    return frames
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--input", nargs="*", default=[], help="image files or folders")
+    parser.add_argument("--video-input", default="", help="a video file")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--wiring-every", type=int, default=25, help="video: wiring picture every N frames")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path")
+    args = parser.parse_args(argv)
+    if not args.input and not args.video_input:
+        parser.error("give --input and/or --video-input")
+
+    cfg = setup(args)
+    predictor = DefaultPredictor(cfg)
+    metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused")
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    done = run_images(predictor, metadata, expand(args.input), output) if args.input else 0
+    if args.video_input:
+        done += run_video(predictor, metadata, Path(args.video_input), output, args.wiring_every)
+    if done == 0:
+        sys.exit("demo: error: nothing readable among the inputs")
+
+
+if __name__ == "__main__":
+    main()

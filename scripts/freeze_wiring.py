@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Turn a trained DDW detector into one with a single, static wiring (beyond the paper).
+
+    python scripts/freeze_wiring.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
+        --dataset ddw_shapes_val --output frozen.pth MODEL.WEIGHTS output/demo/model_final.pth
+
+The wiring of every dynamic stage is collected over the dataset and fixed to its mean (``--mode
+mean``: the average of the weights each image used; edges whose average is under the threshold
+are dropped) or to the most frequent pattern of kept edges (``--mode mode``, with the mean
+weights of the images that had it). The frozen model keeps the checkpoint format (its routers
+output the fixed weights for every input), for hardware that wants one static graph. Both models
+are evaluated on the dataset and the AP loss of freezing is printed and written to JSON.
+"""
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.data import build_detection_test_loader
+
+import ddw_detectron
+from ddw_detectron.engine import DDWCheckpointer, DDWTrainer
+from ddw_detectron.layers import DAGStage, freeze_wiring
+
+
+def dataset_wiring(model, loader):
+    """``{stage: [N, n, n]}`` of the wirings the model uses on the loader's images."""
+    collected = {}
+    model.eval()
+    with torch.no_grad():
+        for inputs in loader:
+            model(inputs)
+            for stage, adjacency in ddw_detectron.collect_wiring(model).items():
+                collected.setdefault(stage, []).append(adjacency.cpu())
+    return {k: torch.cat(v) for k, v in collected.items()}
+
+
+def fixed_wiring(adjacency: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "mean":
+        return adjacency.mean(0)
+    patterns = Counter(tuple(a.flatten().tolist()) for a in (adjacency > 0))
+    pattern = torch.tensor(patterns.most_common(1)[0][0]).reshape(adjacency.shape[1:])
+    matching = (adjacency > 0).eq(pattern).flatten(1).all(1)
+    return adjacency[matching].mean(0) * pattern
+
+
+def box_ap(results):
+    return {k: results["bbox"][k] for k in ("AP", "AP50", "AP75")} if "bbox" in results else results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--dataset", required=True, help="registered dataset to collect wirings on and evaluate")
+    parser.add_argument("--mode", choices=["mean", "mode"], default="mean")
+    parser.add_argument("--output", required=True, help="checkpoint of the frozen model (.pth)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    cfg = get_cfg()
+    ddw_detectron.add_ddw_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.DATASETS.TEST = (args.dataset,)
+    if not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    model = DDWTrainer.build_model(cfg)
+    stages = {m.wiring_name: m for m in model.modules() if isinstance(m, DAGStage)}
+    if not stages:
+        raise SystemExit("freeze_wiring: error: the model has no DDW stages; its wiring is static already")
+    DDWCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+
+    dynamic = box_ap(DDWTrainer.test(cfg, model))
+    wirings = dataset_wiring(model, build_detection_test_loader(cfg, args.dataset))
+    fixed = {}
+    for name, stage in stages.items():
+        fixed[name] = fixed_wiring(wirings[name], args.mode)
+        freeze_wiring(stage, fixed[name])
+    frozen = box_ap(DDWTrainer.test(cfg, model))
+
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    DDWCheckpointer(model, save_dir=str(output.parent)).save(output.stem)
+    report = {"dataset": args.dataset, "mode": args.mode, "dynamic": dynamic, "frozen": frozen,
+              "wiring": {k: v.tolist() for k, v in fixed.items()}}
+    if "AP" in dynamic and "AP" in frozen:
+        report["ap_loss"] = dynamic["AP"] - frozen["AP"]
+        print(f"box AP dynamic {dynamic['AP']:.2f}, frozen ({args.mode}) {frozen['AP']:.2f}: loss {report['ap_loss']:.2f}")
+    output.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    print(f"frozen model: {output}")
+
+
+if __name__ == "__main__":
+    main()

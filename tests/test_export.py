@@ -1,0 +1,82 @@
+"""Export equals eager: the DDW detector traced to TorchScript and the backbone in ONNX, on
+several images, including images whose wirings differ."""
+
+import numpy as np
+import pytest
+import torch
+from detectron2.modeling import build_model
+
+from ddw_detectron import collect_wiring
+from ddw_detectron.export import export_backbone_onnx, trace_detector
+from tests.helpers import ALL_STAGES, make_cfg
+from tests.modeling.test_detectors import CONFIGS
+
+
+@pytest.fixture(scope="module")
+def model():
+    cfg = make_cfg("resnet")
+    cfg.merge_from_file(str(CONFIGS / "Base-DDW-RCNN-FPN.yaml"))
+    cfg.MODEL.DDW.DYNAMIC_STAGES = ALL_STAGES["resnet"]
+    cfg.MODEL.DDW.THRESHOLD = 0.4
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    with torch.no_grad():  # routers that react to the image, so that wirings differ
+        for name, p in model.named_parameters():
+            if ".routers." in name and name.endswith("fc.weight"):
+                p.normal_(std=1.0)
+            if ".routers." in name and name.endswith("fc.bias"):
+                p.zero_()
+    return model
+
+
+def images(count=3):
+    g = torch.Generator().manual_seed(1)
+    return [torch.rand(3, 96, 128, generator=g) * 255 * (0.3 + 0.35 * k) for k in range(count)]
+
+
+def test_wirings_of_the_test_images_differ(model):
+    wirings = []
+    with torch.no_grad():
+        for image in images():
+            model([{"image": image}])
+            wirings.append(torch.cat([a.flatten() for a in collect_wiring(model).values()]))
+    assert not torch.equal(wirings[0], wirings[1]) and not torch.equal(wirings[1], wirings[2])
+    assert any((w == 0).sum() > (wirings[0] == 0).sum() or (w == 0).sum() < (wirings[0] == 0).sum() for w in wirings[1:])
+
+
+def test_torchscript_detector_equals_eager(model):
+    example = images(1)[0]
+    traced, adapter = trace_detector(model, [{"image": example}])
+    for image in images():
+        with torch.no_grad():
+            eager = model.inference([{"image": image}], do_postprocess=False)[0]
+        exported = adapter.outputs_schema(traced(image))[0]["instances"]
+        assert len(exported) == len(eager)
+        torch.testing.assert_close(exported.pred_boxes.tensor, eager.pred_boxes.tensor, rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(exported.scores, eager.scores, rtol=1e-4, atol=1e-4)
+        assert torch.equal(exported.pred_classes, eager.pred_classes)
+
+
+def test_onnx_backbone_equals_eager_for_other_sizes_and_batches(model, tmp_path):
+    import onnxruntime
+
+    backbone = model.backbone.bottom_up
+    names = export_backbone_onnx(backbone, torch.rand(1, 3, 96, 128), str(tmp_path / "backbone.onnx"))
+    session = onnxruntime.InferenceSession(str(tmp_path / "backbone.onnx"))
+    x = torch.stack(images(3))[:, :, :64, :96] / 255.0
+    outputs = session.run(None, {"image": x.numpy()})
+    with torch.no_grad():
+        eager = backbone(x)
+    for name, value in zip(names, outputs):
+        np.testing.assert_allclose(value, eager[name].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_export_of_a_training_model_is_refused(model, tmp_path):
+    model.train()
+    try:
+        with pytest.raises(ValueError, match="export needs a model in eval mode"):
+            trace_detector(model, [{"image": images(1)[0]}])
+        with pytest.raises(ValueError, match="export needs a model in eval mode"):
+            export_backbone_onnx(model.backbone.bottom_up, torch.rand(1, 3, 64, 64), str(tmp_path / "x.onnx"))
+    finally:
+        model.eval()
