@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTION = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if "ImageNet" not in p.parts)
-IMAGENET = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs" / "ImageNet").glob("*.yaml"))
+IMAGENET = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs" / "ImageNet").glob("*.yaml") if not p.name.startswith("Base"))
 
 STEP = r'''
 import sys, torch
@@ -54,7 +54,9 @@ def tiny_coco(root: Path):
         polygon = [10.0, 10.0, 60.0, 10.0, 60.0, 70.0, 10.0, 70.0]
         annotations.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [10.0, 10.0, 50.0, 60.0],
                             "segmentation": [polygon], "area": 3000.0, "iscrowd": 0})
-    categories = [{"id": k + 1, "name": f"class{k}"} for k in range(80)]
+    from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
+
+    categories = [{"id": c["id"], "name": c["name"]} for c in COCO_CATEGORIES if c["isthing"]]
     (root / "coco" / "annotations" / "instances_train2017.json").write_text(
         json.dumps({"images": images, "annotations": annotations, "categories": categories})
     )
@@ -90,4 +92,4 @@ def test_imagenet_configs_build_their_classifier(path):
 
 
 def test_configs_were_found():
-    assert len(DETECTION) >= 20 and len(IMAGENET) == 13
+    assert len(DETECTION) >= 20 and len(IMAGENET) == 12

@@ -33,6 +33,7 @@ model.roi_heads.num_classes = 4
 model.roi_heads.batch_size_per_image = 64
 model.roi_heads.box_head.input_shape = ShapeSpec(channels=128, height=7, width=7)
 model.roi_heads.box_head.fc_dims = [256, 256]
+model.roi_heads.box_predictor.input_shape = ShapeSpec(channels=256)
 
 dataloader = get_config("common/data/coco.py").dataloader
 dataloader.train.dataset.names = "ddw_shapes_train"

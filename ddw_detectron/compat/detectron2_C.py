@@ -7,10 +7,20 @@ installed from Python sources only. Detectron2 imports ``_C`` at module level in
 Faster/Mask R-CNN and RetinaNet need on axis-aligned boxes goes through torchvision ops and works;
 each op below needs a compiled kernel and raises an error that names it.
 
+It also restores the numpy aliases ``np.bool``, ``np.int``, ``np.float``, ``np.object`` and
+``np.str`` (plain aliases of the Python builtins, removed in numpy 1.24) that Detectron2 v0.6 still
+uses (``PolygonMasks``, the semantic-segmentation and VOC evaluators); this environment pins
+numpy 1.26. Every ``detectron2.layers`` / ``detectron2.structures`` import loads this module.
+
 This module must not import ``ddw_detectron``: it is loaded by Detectron2 itself.
 """
 
+import numpy as np
 import torch
+
+for _alias, _builtin in (("bool", bool), ("int", int), ("float", float), ("object", object), ("str", str)):
+    if _alias not in np.__dict__:
+        setattr(np, _alias, _builtin)
 
 IS_FALLBACK = True
 

@@ -42,9 +42,8 @@ def check_replicas_agree(model: torch.nn.Module) -> None:
         if not torch.equal(other, gathered[0]):
             index = int((other != gathered[0]).nonzero()[0])
             raise RuntimeError(f"process {rank} ended with other weights than process 0 (first: {names[index]})")
-    logging.getLogger("ddw_detectron").info(
-        f"weights identical across {comm.get_world_size()} processes (rank {comm.get_rank()})"
-    )
+    if comm.is_main_process():
+        print(f"weights identical across {comm.get_world_size()} processes", flush=True)
 
 
 def check_datasets(cfg) -> None:

@@ -36,8 +36,7 @@ def draw_adjacency(ax, adjacency, title: str = "", colorbar: bool = False):
     Cells on and below the diagonal (edges that cannot exist) are left white."""
     a = _numpy(adjacency)
     n = a.shape[0]
-    cmap = plt.get_cmap(CMAP).copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap(CMAP).with_extremes(bad="white")
     masked = np.ma.masked_where(np.tril(np.ones((n, n), dtype=bool)), a)
     image = ax.imshow(masked, vmin=0.0, vmax=1.0, cmap=cmap, interpolation="nearest")
     ticks = range(n) if n <= 12 else range(0, n, max(1, n // 8))

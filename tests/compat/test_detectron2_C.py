@@ -63,3 +63,11 @@ def test_fast_coco_evaluator_is_named_and_ours_uses_pycocotools(tmp_path):
         '{"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}'
     )
     assert build_coco_evaluator(name, output_dir=str(tmp_path))._use_fast_impl is False
+
+
+def test_polygon_masks_work_with_current_numpy():
+    from detectron2.structures import PolygonMasks
+
+    triangle = [0.0, 0.0, 4.0, 0.0, 4.0, 4.0]
+    masks = PolygonMasks([[triangle], [triangle, triangle]])
+    assert masks.nonempty().tolist() == [True, True]  # Detectron2 v0.6 computes this with np.bool

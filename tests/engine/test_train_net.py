@@ -114,7 +114,7 @@ def test_missing_dataset_folder_is_named(cache, tmp_path):
 
 def test_unknown_config_key_is_named(cache, tmp_path):
     result = train_net(cache, tmp_path, "MODEL.DDW.NOT_A_KEY", "1", check=False)
-    assert result.returncode != 0 and "Non-existent config key: MODEL.DDW.NOT_A_KEY" in result.stderr
+    assert result.returncode != 0 and "Non-existent key: MODEL.DDW.NOT_A_KEY" in result.stderr
 
 
 def test_nan_loss_is_named_and_keeps_the_last_checkpoint(first_run, cache, tmp_path):
@@ -129,7 +129,10 @@ def test_nan_loss_is_named_and_keeps_the_last_checkpoint(first_run, cache, tmp_p
         args=["--resume"], check=False,
     )
     assert result.returncode != 0
-    assert "Loss became infinite or NaN at iteration=4" in result.stderr
+    # Detectron2 stops at the first place that sees it: the loss, or the predicted boxes.
+    assert "Loss became infinite or NaN at iteration=4" in result.stderr or (
+        "Predicted boxes or scores contain Inf/NaN. Training has diverged." in result.stderr
+    )
     assert {p.name: p.read_bytes() for p in copy.glob("*.pth")} == before
     assert (copy / "last_checkpoint").read_text() == tag
 
