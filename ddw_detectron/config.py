@@ -9,7 +9,7 @@ from detectron2.config import CfgNode as CN
 
 from .layers import GATES
 
-__all__ = ["add_ddw_config", "check_ddw_config", "REGNET_PRESETS"]
+__all__ = ["add_ddw_config", "check_ddw_config", "load_config", "REGNET_PRESETS"]
 
 # RegNet generator parameters (Radosavovic et al., "Designing Network Design Spaces", 2020):
 # depth, w0, wa, wm, group width, SE ratio.
@@ -118,3 +118,21 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
         )
     if ddw.SPARSITY_LOSS_WEIGHT < 0:
         _fail("MODEL.DDW.SPARSITY_LOSS_WEIGHT", ddw.SPARSITY_LOSS_WEIGHT, "must be >= 0")
+
+
+def load_config(config_file: str, opts=(), extra=()) -> CN:
+    """Detectron2's config with the DDW keys (and those added by the ``extra`` functions),
+    merged with ``config_file`` and ``KEY VALUE`` overrides; ``MODEL.DEVICE`` falls back to the
+    CPU when CUDA is not available."""
+    import torch
+    from detectron2.config import get_cfg
+
+    cfg = get_cfg()
+    add_ddw_config(cfg)
+    for add in extra:
+        add(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
+        cfg.MODEL.DEVICE = "cpu"
+    return cfg

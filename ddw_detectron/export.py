@@ -8,10 +8,6 @@ eager-mode optimisations and are not in the graph.
 """
 
 import copy
-import importlib.util
-import sys
-import types
-from pathlib import Path
 from typing import Dict, List, Sequence
 
 import torch
@@ -30,24 +26,6 @@ def check_exportable(model: nn.Module) -> None:
         )
 
 
-def _tracing_adapter():
-    """Detectron2's ``TracingAdapter``. Detectron2 v0.6's ``detectron2/export/__init__.py`` also
-    imports its Caffe2 exporter, which needs ``caffe2`` (not shipped with PyTorch 2); the tracing
-    adapter does not, so when that import fails the ``detectron2.export`` package is entered
-    without its ``__init__`` (the Caffe2 exporter stays unavailable, with its own error)."""
-    try:
-        from detectron2.export import TracingAdapter
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not exc.name.startswith("caffe2"):
-            raise
-        sys.modules.pop("detectron2.export", None)
-        package = types.ModuleType("detectron2.export")
-        package.__path__ = [str(Path(importlib.util.find_spec("detectron2").origin).parent / "export")]
-        sys.modules["detectron2.export"] = package
-        from detectron2.export.flatten import TracingAdapter
-    return TracingAdapter
-
-
 def _detector_inference(model, inputs):
     instances = model.inference(inputs, do_postprocess=False)[0]
     return [{"instances": instances}]
@@ -61,7 +39,8 @@ def trace_detector(model: nn.Module, inputs: List[Dict]):
     """
     check_exportable(model)
     model = copy.deepcopy(model)
-    TracingAdapter = _tracing_adapter()
+    from detectron2.export import TracingAdapter
+
     inference = _detector_inference if hasattr(model, "roi_heads") else None
     adapter = TracingAdapter(model, inputs, inference)
     with torch.no_grad():

@@ -3,9 +3,10 @@
 
     python scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --json bench.json
 
-Builds the Faster R-CNN FPN detector three ways: Detectron2's own backbone (ResNet only), this
-project's static mode (DYNAMIC_STAGES []) and DDW on every stage, with node, FPN and head weights
-copied between them. Times are medians over interleaved repetitions after warm-up; every figure
+Builds the Faster R-CNN FPN detector four ways: Detectron2's own backbone (ResNet only), this
+project's static mode (DYNAMIC_STAGES []), DDW on every stage, and DDW with plain autograd sums
+(MEMORY_EFFICIENT False, for comparison), with node, FPN and head weights copied between them and
+FrozenBatchNorm statistics calibrated on the batch. Times are medians over interleaved repetitions after warm-up; every figure
 that matters is a ratio. Memory on CPU is the peak of bytes allocated during a training step
 (torch.profiler's memory events), on CUDA ``torch.cuda.max_memory_allocated``; the bytes saved
 for backward (saved-tensor hooks, unique storages) are printed beside it.
@@ -65,7 +66,8 @@ def make_cfg(arch: str, kind: str, device: str):
         cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
     else:
         cfg.MODEL.BACKBONE.NAME = f"build_ddw_{family}_fpn_backbone"
-    cfg.MODEL.DDW.DYNAMIC_STAGES = STAGES[family] if kind == "ddw" else []
+    cfg.MODEL.DDW.DYNAMIC_STAGES = STAGES[family] if kind.startswith("ddw") else []
+    cfg.MODEL.DDW.MEMORY_EFFICIENT = kind != "ddw_plain"
     return cfg
 
 
@@ -77,6 +79,25 @@ def build(arch, kind, device, reference=None):
         assert not unexpected, unexpected[:5]
         assert all(".routers." in k for k in missing), [k for k in missing if ".routers." not in k][:5]
     return model
+
+
+def calibrate_norms(model, samples):
+    """Set every FrozenBatchNorm2d's statistics to those of its input on ``samples`` (one pass,
+    each layer normalising its own input), so that random weights give activations of a sane
+    scale, as pretrained statistics would, and the detectors' post-processing sees real boxes."""
+    from detectron2.layers import FrozenBatchNorm2d
+
+    def set_stats(module, args):
+        x = args[0].detach()
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        module.running_var.copy_(x.var(dim=(0, 2, 3)) + module.eps)
+
+    handles = [m.register_forward_pre_hook(set_stats) for m in model.modules() if isinstance(m, FrozenBatchNorm2d)]
+    model.eval()
+    with torch.no_grad():
+        model.backbone(model.preprocess_image(samples).tensor)
+    for handle in handles:
+        handle.remove()
 
 
 def batch(n, size, device, seed=0):
@@ -223,9 +244,11 @@ def main(argv=None):
 
     family = ARCHS[args.arch][0]
     device = args.device
-    kinds = (["detectron2"] if family == "resnet" else []) + ["static", "ddw"]
+    kinds = (["detectron2"] if family == "resnet" else []) + ["static", "ddw", "ddw_plain"]
+    samples = batch(args.batch_size, args.image_size, device)
     models = {}
     models["static"] = build(args.arch, "static", device)
+    calibrate_norms(models["static"], samples)
     for kind in kinds:
         if kind != "static":
             models[kind] = build(args.arch, kind, device, reference=models["static"])
@@ -234,7 +257,6 @@ def main(argv=None):
 
         DetectionCheckpointer(models["ddw"]).load(args.weights)
     optimizers = {k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9) for k, m in models.items()}
-    samples = batch(args.batch_size, args.image_size, device)
     x = models["static"].preprocess_image(samples).tensor
 
     results = {k: {} for k in kinds}
@@ -296,7 +318,7 @@ def main(argv=None):
 def markdown_table(report) -> str:
     models = report["models"]
     kinds = list(models)
-    names = {"detectron2": "Detectron2 static", "static": "ours, static", "ddw": "DDW (all stages)"}
+    names = {"detectron2": "Detectron2 static", "static": "ours, static", "ddw": "DDW (all stages)", "ddw_plain": "DDW, plain sums"}
     rows = [
         ("parameters (bottom-up)", "params", lambda v: f"{v / 1e6:.3f} M"),
         ("FLOPs (detector, inference)", "flops", lambda v: f"{v / 1e9:.2f} G"),

@@ -14,11 +14,9 @@ import argparse
 import sys
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
 
-import ddw_detectron
 from ddw_detectron.checkpoint import (
     backbone_family,
     convert_ddw,
@@ -28,6 +26,7 @@ from ddw_detectron.checkpoint import (
     match_backbone,
     save_detectron2_checkpoint,
 )
+from ddw_detectron.config import load_config
 
 
 def bottom_up_state(cfg):
@@ -54,10 +53,7 @@ def main(argv=None):
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
 
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     target_state, target = bottom_up_state(cfg)
 
     if args.source == "torchvision":

@@ -16,24 +16,18 @@ import sys
 from pathlib import Path
 
 import cv2
-import torch
-from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 from detectron2.utils.visualizer import Visualizer
 
 import ddw_detectron
+from ddw_detectron.config import load_config
 from ddw_detectron.utils.visualize import save_wiring
 
 
 def setup(args):
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
+    cfg = load_config(args.config_file, args.opts)
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = args.confidence_threshold
     cfg.MODEL.RETINANET.SCORE_THRESH_TEST = args.confidence_threshold
     cfg.freeze()

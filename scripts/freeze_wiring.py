@@ -18,10 +18,10 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 
 import ddw_detectron
+from ddw_detectron.config import load_config
 from ddw_detectron.engine import DDWCheckpointer, DDWTrainer
 from ddw_detectron.layers import DAGStage, freeze_wiring
 
@@ -60,13 +60,8 @@ def main(argv=None):
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     cfg.DATASETS.TEST = (args.dataset,)
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
     model = DDWTrainer.build_model(cfg)
     stages = {m.wiring_name: m for m in model.modules() if isinstance(m, DAGStage)}
     if not stages:

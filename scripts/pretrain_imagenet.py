@@ -15,19 +15,14 @@ import json
 import logging
 import sys
 
-from detectron2.config import get_cfg
 from detectron2.utils.logger import setup_logger
 
-import ddw_detectron
+from ddw_detectron.config import load_config
 from ddw_detectron.classification import Pretrainer, add_classification_config
 
 
 def setup(args):
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    add_classification_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts, extra=[add_classification_config])
     cfg.freeze()
     return cfg
 

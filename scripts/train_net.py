@@ -17,12 +17,12 @@ import os
 from pathlib import Path
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, detection_utils
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 
 import ddw_detectron
+from ddw_detectron.config import load_config
 from ddw_detectron.engine import DDWCheckpointer, DDWTrainer, check_datasets, check_replicas_agree, launch
 from ddw_detectron.utils.visualize import save_wiring
 
@@ -30,12 +30,7 @@ logger = logging.getLogger("ddw_detectron")
 
 
 def setup(args):
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
-        cfg.MODEL.DEVICE = "cpu"
+    cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg

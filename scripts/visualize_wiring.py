@@ -4,6 +4,7 @@
     python scripts/visualize_wiring.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
         --dataset ddw_shapes_val --output output/wiring MODEL.WEIGHTS output/demo/model_final.pth
     python scripts/visualize_wiring.py --config-file CFG --input photos/ img.jpg --output out MODEL.WEIGHTS ...
+    python scripts/visualize_wiring.py --config-file CFG --skimage-photos --output out MODEL.WEIGHTS ...
 
 Writes, into --output: per-image pictures (``images/*.png``: heatmap and DAG per stage), a grid
 comparing images, the mean and spread of every edge, the per-class mean wiring (datasets with
@@ -20,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
 
 import ddw_detectron
+from ddw_detectron.config import load_config
 from ddw_detectron.engine import DDWCheckpointer
 from ddw_detectron.layers import DAGStage
 from ddw_detectron.utils.visualize import CMAP, draw_adjacency, wiring_figure, wiring_grid
@@ -43,6 +44,28 @@ def list_inputs(paths):
         else:
             files.append(path)
     return [{"file_name": str(f)} for f in files]
+
+
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "hubble_deep_field", "immunohistochemistry")
+
+
+def skimage_photos(folder: Path):
+    """Write the photographs bundled with scikit-image (no download) into ``folder``."""
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for name in SKIMAGE_PHOTOS:
+        try:
+            image = getattr(data, name)()
+        except Exception as exc:  # a photo that scikit-image would have to download
+            print(f"skipping scikit-image photo {name}: {type(exc).__name__}", file=sys.stderr)
+            continue
+        path = folder / f"{name}.png"
+        Image.fromarray(image).convert("RGB").save(path)
+        records.append({"file_name": str(path)})
+    return records
 
 
 def dominant_class(record):
@@ -163,20 +186,16 @@ def main(argv=None):
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--input", nargs="*", default=[], help="image files or folders")
     parser.add_argument("--dataset", default="", help="a registered dataset (per-class statistics need annotations)")
+    parser.add_argument("--skimage-photos", action="store_true", help="add the photographs bundled with scikit-image")
     parser.add_argument("--output", required=True)
     parser.add_argument("--max-images", type=int, default=200)
     parser.add_argument("--per-image", type=int, default=8, help="how many images get their own picture")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path")
     args = parser.parse_args(argv)
-    if not args.input and not args.dataset:
-        parser.error("give --input and/or --dataset")
+    if not args.input and not args.dataset and not args.skimage_photos:
+        parser.error("give --input, --dataset and/or --skimage-photos")
 
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
+    cfg = load_config(args.config_file, args.opts)
     model = build_model(cfg)
     if not any(isinstance(m, DAGStage) for m in model.modules()):
         sys.exit(
@@ -194,6 +213,8 @@ def main(argv=None):
         class_names = MetadataCatalog.get(args.dataset).get("thing_classes")
     output = Path(args.output)
     (output / "images").mkdir(parents=True, exist_ok=True)
+    if args.skimage_photos:
+        records += skimage_photos(output / "skimage_photos")
 
     wirings, kept, thumbnails = collect(cfg, model, records, args.max_images)
     if not kept:

@@ -12,8 +12,18 @@ It also restores the numpy aliases ``np.bool``, ``np.int``, ``np.float``, ``np.o
 uses (``PolygonMasks``, the semantic-segmentation and VOC evaluators); this environment pins
 numpy 1.26. Every ``detectron2.layers`` / ``detectron2.structures`` import loads this module.
 
+And it registers ``detectron2.export`` without the Caffe2 exporter when ``caffe2`` is absent
+(PyTorch 2 does not ship it): Detectron2 v0.6's ``detectron2/export/__init__.py`` imports that
+exporter first, which made ``TracingAdapter`` and ``detectron2.utils.analysis`` unimportable.
+
 This module must not import ``ddw_detectron``: it is loaded by Detectron2 itself.
 """
+
+import importlib
+import importlib.util
+import os
+import sys
+import types
 
 import numpy as np
 import torch
@@ -105,3 +115,35 @@ def _register_torch_ops() -> None:
 
 
 _register_torch_ops()
+
+_EXPORT_NAMES = {
+    "TracingAdapter": "detectron2.export.flatten",
+    "flatten_to_tuple": "detectron2.export.flatten",
+    "scripting_with_instances": "detectron2.export.torchscript",
+    "dump_torchscript_IR": "detectron2.export.torchscript",
+}
+
+
+def _register_export_without_caffe2() -> None:
+    if "detectron2.export" in sys.modules or importlib.util.find_spec("caffe2") is not None:
+        return
+    package = types.ModuleType("detectron2.export")
+    package.__path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "export")]
+    package.__package__ = "detectron2.export"
+
+    def __getattr__(name):
+        if name in _EXPORT_NAMES:
+            return getattr(importlib.import_module(_EXPORT_NAMES[name]), name)
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ModuleNotFoundError(
+            f"detectron2.export.{name} is part of Detectron2's Caffe2 exporter, which needs the "
+            "'caffe2' package (not shipped with PyTorch 2); TracingAdapter and the TorchScript "
+            "helpers are available"
+        )
+
+    package.__getattr__ = __getattr__
+    sys.modules["detectron2.export"] = package
+
+
+_register_export_without_caffe2()

@@ -80,8 +80,14 @@ def _flatten_like(t: Tensor, reference: Tensor) -> Tensor:
 
 
 def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
-    """``[B, k]`` of per-sample ``<grad, features[i]>``, accumulated in at least fp32."""
+    """``[B, k]`` of per-sample ``<grad, features[i]>``, accumulated in at least fp32.
+
+    One BLAS dot per sample and feature: several times faster on CPU than a batched GEMV
+    (``bmm`` of ``[B, 1, N]`` by ``[B, N, 1]``) for the feature-map sizes of detection, and no
+    temporary of feature size.
+    """
     acc_dtype = torch.promote_types(grad.dtype, torch.float32)
+    batch = grad.shape[0]
     flat_grads = {}
     columns: List[Tensor] = []
     for feature in features:
@@ -89,12 +95,12 @@ def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
             memory_format=torch.channels_last
         )
         if layout not in flat_grads:
-            flat_grads[layout] = _flatten_like(grad, feature).unsqueeze(1)
+            flat_grads[layout] = _flatten_like(grad, feature)
         g = flat_grads[layout]
-        f = _flatten_like(feature, feature).unsqueeze(2)
-        if g.dtype in (torch.float16, torch.bfloat16) and g.device.type == "cpu":
-            g, f = g.float(), f.float()
-        columns.append(torch.bmm(g.to(f.dtype), f).reshape(-1).to(acc_dtype))
+        f = _flatten_like(feature, feature)
+        if g.dtype != f.dtype or (g.dtype in (torch.float16, torch.bfloat16) and g.device.type == "cpu"):
+            g, f = g.to(acc_dtype), f.to(acc_dtype)
+        columns.append(torch.stack([torch.dot(g[b], f[b]) for b in range(batch)]).to(acc_dtype))
     return torch.stack(columns, dim=1)
 
 

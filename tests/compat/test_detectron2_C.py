@@ -71,3 +71,15 @@ def test_polygon_masks_work_with_current_numpy():
     triangle = [0.0, 0.0, 4.0, 0.0, 4.0, 4.0]
     masks = PolygonMasks([[triangle], [triangle, triangle]])
     assert masks.nonempty().tolist() == [True, True]  # Detectron2 v0.6 computes this with np.bool
+
+
+def test_export_and_analysis_import_without_caffe2():
+    code = (
+        "import detectron2.layers\n"
+        "from detectron2.utils.analysis import FlopCountAnalysis\n"
+        "from detectron2.export import TracingAdapter\n"
+        "try:\n    from detectron2.export import Caffe2Tracer\nexcept ModuleNotFoundError as e:\n    print(e)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "needs the 'caffe2' package" in result.stdout
