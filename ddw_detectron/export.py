@@ -13,9 +13,9 @@ from typing import Dict, List, Sequence
 import torch
 from torch import nn
 
-__all__ = ["FORMATS", "check_exportable", "trace_detector", "export_backbone_onnx"]
+__all__ = ["MIN_OPSET", "check_exportable", "trace_detector", "export_backbone_onnx"]
 
-FORMATS = ("torchscript", "onnx")
+MIN_OPSET = 13  # per-sample weights need ONNX's broadcasting Mul and axes-as-input ReduceMean
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -63,6 +63,8 @@ def export_backbone_onnx(backbone: nn.Module, example: torch.Tensor, path: str, 
     """Export a (DDW) backbone to ONNX; returns the output names (its feature names, in order).
     The batch, height and width axes are dynamic."""
     check_exportable(backbone)
+    if opset < MIN_OPSET:
+        raise ValueError(f"export_backbone_onnx: opset {opset} is not supported; DDW backbones need opset >= {MIN_OPSET}")
     # The exporter changes the module it is given (seen with torch 2.14: eager outputs differ
     # after an export), so it gets a copy.
     backbone = copy.deepcopy(backbone)

@@ -71,6 +71,11 @@ def test_onnx_backbone_equals_eager_for_other_sizes_and_batches(model, tmp_path)
         np.testing.assert_allclose(value, eager[name].numpy(), rtol=1e-4, atol=1e-4)
 
 
+def test_unsupported_opset_is_refused(model, tmp_path):
+    with pytest.raises(ValueError, match="opset 9 is not supported; DDW backbones need opset >= 13"):
+        export_backbone_onnx(model.backbone.bottom_up, torch.rand(1, 3, 64, 64), str(tmp_path / "x.onnx"), opset=9)
+
+
 def test_export_of_a_training_model_is_refused(model, tmp_path):
     model.train()
     try:
