@@ -35,7 +35,7 @@ def test_ddw_r18_learns_digits(tmp_path):
     command = [
         sys.executable, str(ROOT / "scripts" / "pretrain_imagenet.py"), "--config-file", str(ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"),
         "CLS.DATA_ROOT", str(data), "CLS.NUM_CLASSES", "10", "CLS.EPOCHS", "12", "CLS.BATCH_SIZE", "64",
-        "CLS.BASE_LR", "0.4", "CLS.WARMUP_EPOCHS", "1", "CLS.INPUT_SIZE", "32", "CLS.RESIZE_SIZE", "32",
+        "CLS.BASE_LR", "0.2", "CLS.WARMUP_EPOCHS", "1", "CLS.INPUT_SIZE", "32", "CLS.RESIZE_SIZE", "32",
         "CLS.CROP_SCALE_MIN", "0.6", "CLS.HFLIP", "False", "CLS.NUM_WORKERS", "0", "OUTPUT_DIR", str(output),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
