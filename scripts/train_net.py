@@ -11,13 +11,14 @@ The command line is Detectron2's (``--resume``, ``--num-machines``, ``--machine-
 CPU processes.
 """
 
+import itertools
 import json
 import logging
 import os
 from pathlib import Path
 
 import torch
-from detectron2.data import DatasetCatalog, detection_utils
+from detectron2.data import build_detection_test_loader
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 
@@ -45,18 +46,17 @@ def write_wiring_pictures(cfg, model, count=4):
     model = model.module if hasattr(model, "module") else model
     was_training = model.training
     model.eval()
-    records = DatasetCatalog.get(cfg.DATASETS.TEST[0])[:count]
+    written = 0
     with torch.no_grad():
-        for record in records:
-            image = detection_utils.read_image(record["file_name"], format=cfg.INPUT.FORMAT)
-            tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
-            model([{"image": tensor, "height": image.shape[0], "width": image.shape[1]}])
+        for inputs in itertools.islice(build_detection_test_loader(cfg, cfg.DATASETS.TEST[0]), count):
+            model(inputs)
             wiring = ddw_detectron.collect_wiring(model)
             if wiring:
-                name = Path(record["file_name"]).stem
+                name = Path(inputs[0]["file_name"]).stem
                 save_wiring(wiring, str(folder / f"{name}.png"), title=f"wiring of {name}")
+                written += 1
     model.train(was_training)
-    logger.info(f"wiring pictures of {len(records)} images written to {folder}")
+    logger.info(f"wiring pictures of {written} images written to {folder}")
 
 
 def summarise(results):

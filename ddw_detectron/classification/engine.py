@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..checkpoint import convert_ddw, save_detectron2_checkpoint
+from ..engine.trainer import check_replicas_agree
 from .data import ImageFolderDataset, build_transforms, check_layout, collate_skipping
 from .model import build_classifier
 
@@ -240,19 +241,6 @@ class Pretrainer:
         save_detectron2_checkpoint(weights, path, author="ddw_detectron pretrain_imagenet")
         return path
 
-    def check_replicas_agree(self) -> None:
-        """With DDP, every process must end with the same weights; raise if not."""
-        if not self.distributed:
-            return
-        sums = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).to(self.device)
-        gathered = [torch.empty_like(sums) for _ in range(self.world_size)]
-        dist.all_gather(gathered, sums)
-        for rank, other in enumerate(gathered):
-            if not torch.equal(other, gathered[0]):
-                raise RuntimeError(f"process {rank} ended with other weights than process 0")
-        if self.rank == 0:
-            print(f"weights identical across {self.world_size} processes", flush=True)
-
     # --- loops -------------------------------------------------------------------------
     def _to_device(self, images, targets):
         images = images.to(self.device, non_blocking=True)
@@ -332,7 +320,7 @@ class Pretrainer:
                     if key != "epoch":
                         self.writer.add_scalar(f"pretrain/{key}", value, epoch + 1)
                 self.writer.flush()
-        self.check_replicas_agree()
+        check_replicas_agree(self.model)
         path = self.export_backbone()
         if path:
             print(f"backbone for Detectron2 (MODEL.WEIGHTS): {path}", flush=True)

@@ -54,9 +54,9 @@ def check_datasets(cfg) -> None:
         if name.startswith("ddw_shapes_"):
             ensure_shapes_split(name[len("ddw_shapes_"):])
             continue
-        metadata = MetadataCatalog.get(name)
+        metadata = MetadataCatalog.get(name).as_dict()
         for attribute in ("json_file", "image_root"):
-            path = getattr(metadata, attribute, None) if attribute in metadata.as_dict() else None
+            path = metadata.get(attribute)
             if path and not os.path.exists(path):
                 raise SystemExit(
                     f"dataset {name!r}: {attribute} {path} does not exist. Put the dataset under "

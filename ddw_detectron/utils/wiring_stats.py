@@ -7,6 +7,13 @@ import torch
 __all__ = ["wiring_statistics", "dataset_statistics", "upper_edges"]
 
 
+def upper_edges(adjacency: torch.Tensor) -> torch.Tensor:
+    """``[N, n(n-1)/2]`` edge weights ``(i, j), i < j`` in row-major order of ``[N, n, n]``."""
+    n = adjacency.shape[-1]
+    upper = torch.triu_indices(n, n, offset=1, device=adjacency.device)
+    return adjacency[:, upper[0], upper[1]].float()
+
+
 def wiring_statistics(adjacency: torch.Tensor) -> Dict[str, float]:
     """For ``[B, n, n]`` adjacency matrices (strictly upper triangular, dropped edges 0):
 
@@ -18,8 +25,7 @@ def wiring_statistics(adjacency: torch.Tensor) -> Dict[str, float]:
     b, n, _ = adjacency.shape
     if n < 2:
         return {"mean_edge_weight": 0.0, "kept": 0.0, "diversity": 0.0}
-    upper = torch.triu_indices(n, n, offset=1, device=adjacency.device)
-    edges = adjacency[:, upper[0], upper[1]].float()
+    edges = upper_edges(adjacency)
     diversity = 0.0
     if b > 1:
         distances = torch.cdist(edges, edges, p=1) / edges.shape[1]
@@ -29,13 +35,6 @@ def wiring_statistics(adjacency: torch.Tensor) -> Dict[str, float]:
         "kept": float((edges > 0).float().mean()),
         "diversity": diversity,
     }
-
-
-def upper_edges(adjacency: torch.Tensor) -> torch.Tensor:
-    """``[N, n(n-1)/2]`` edge weights ``(i, j), i < j`` in row-major order of ``[N, n, n]``."""
-    n = adjacency.shape[-1]
-    upper = torch.triu_indices(n, n, offset=1, device=adjacency.device)
-    return adjacency[:, upper[0], upper[1]].float()
 
 
 def dataset_statistics(

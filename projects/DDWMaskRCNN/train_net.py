@@ -7,10 +7,9 @@
 import sys
 from pathlib import Path
 
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup
 
-import ddw_detectron  # registers the DDW backbones and the demo datasets
+from ddw_detectron.config import load_config  # importing ddw_detectron registers its backbones and datasets
 from ddw_detectron.engine import DDWTrainer, launch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -18,10 +17,7 @@ import ddw_mask  # noqa: E402,F401  (registers LightMaskHead)
 
 
 def main(args):
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     trainer = DDWTrainer(cfg)

@@ -9,11 +9,10 @@ import os
 import sys
 from pathlib import Path
 
-from detectron2.config import get_cfg
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 
-import ddw_detectron  # registers the DDW backbones and the demo datasets
 from ddw_detectron.compat import build_coco_evaluator
+from ddw_detectron.config import load_config  # importing ddw_detectron registers its backbones and datasets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wiring_probe import add_wiring_probe_config  # noqa: E402  (also registers WiringProbeRCNN)
@@ -26,11 +25,7 @@ class Trainer(DefaultTrainer):
 
 
 def main(args):
-    cfg = get_cfg()
-    ddw_detectron.add_ddw_config(cfg)
-    add_wiring_probe_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts, extra=[add_wiring_probe_config])
     cfg.freeze()
     default_setup(cfg, args)
     trainer = Trainer(cfg)
