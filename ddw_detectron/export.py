@@ -1,19 +1,30 @@
-"""Deployment: the DDW detector as TorchScript (Detectron2's ``TracingAdapter``) and the DDW
-backbone as ONNX.
+"""Deployment: the DDW detector as TorchScript (Detectron2's ``TracingAdapter`` for tracing,
+Detectron2's ``scripting_with_instances`` for scripting) and the DDW backbone as ONNX.
 
-In an exported graph every edge of every DAG stage is computed with plain tensor operations; a
-dropped edge simply has weight 0 (the threshold is part of the graph), so exported outputs equal
-eager outputs for any wiring. Unused-node skipping and the skipping of dropped edges are
-eager-mode optimisations and are not in the graph.
+Traced and ONNX graphs are data-independent: every edge of every DAG stage is computed with
+plain tensor operations and a dropped edge simply has weight 0 (the threshold is part of the
+graph), so their outputs equal eager outputs for any wiring. Scripted models keep the per-image
+control flow instead (:class:`~ddw_detectron.layers.ScriptableDAGStage`): an edge dropped for
+the whole batch is not computed, as in eager mode. Serving a node with no kept incoming edge
+from a cache (eager batch-1 skipping) is eager-only; the scripted graph computes it on zeros.
 """
 
 import copy
-from typing import Dict, List, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["MIN_OPSET", "check_exportable", "trace_detector", "export_backbone_onnx"]
+from .layers import make_scriptable
+
+__all__ = [
+    "MIN_OPSET",
+    "check_exportable",
+    "trace_detector",
+    "script_detector",
+    "script_backbone",
+    "export_backbone_onnx",
+]
 
 MIN_OPSET = 13  # per-sample weights need ONNX's broadcasting Mul and axes-as-input ReduceMean
 
@@ -46,6 +57,56 @@ def trace_detector(model: nn.Module, inputs: List[Dict]):
     with torch.no_grad():
         traced = torch.jit.trace(adapter, adapter.flattened_inputs, check_trace=False)
     return traced, adapter
+
+
+def _scripting_fields() -> Dict[str, type]:
+    from detectron2.structures import Boxes
+
+    return {
+        "proposal_boxes": Boxes,
+        "objectness_logits": torch.Tensor,
+        "pred_boxes": Boxes,
+        "scores": torch.Tensor,
+        "pred_classes": torch.Tensor,
+        "pred_masks": torch.Tensor,
+    }
+
+
+def _check_scriptable(model: nn.Module) -> None:
+    check_exportable(model)
+    from detectron2.modeling.backbone.regnet import RegNet
+
+    if any(isinstance(module, RegNet) for module in model.modules()):
+        raise NotImplementedError(
+            "scripting a RegNet backbone is not supported: Detectron2 v0.6's RegNet blocks are not "
+            "scriptable (ResBottleneckBlock tests `if self.proj`); use trace_detector or "
+            "export_backbone_onnx for RegNet"
+        )
+
+
+def script_detector(model: nn.Module, fields: Optional[Mapping[str, type]] = None):
+    """TorchScript-script a Detectron2 meta-architecture with a DDW backbone, through Detectron2's
+    ``scripting_with_instances``, on a copy of ``model`` whose DAG stages are replaced by their
+    :class:`~ddw_detectron.layers.ScriptableDAGStage`.
+
+    ``fields`` are the ``Instances`` fields and types the model uses; by default those of
+    Faster/Mask R-CNN and RetinaNet (proposals, boxes, scores, classes, masks). Run the result
+    as Detectron2's scripted models: ``scripted.inference([{"image": image}], do_postprocess=False)``.
+    """
+    _check_scriptable(model)
+    from detectron2.export import scripting_with_instances
+
+    scriptable = make_scriptable(copy.deepcopy(model))
+    return scripting_with_instances(scriptable, dict(fields) if fields is not None else _scripting_fields())
+
+
+def script_backbone(backbone: nn.Module) -> torch.jit.ScriptModule:
+    """``torch.jit.script`` of a (DDW) backbone, on a copy whose DAG stages are replaced by
+    their :class:`~ddw_detectron.layers.ScriptableDAGStage`."""
+    _check_scriptable(backbone)
+    import detectron2.export.torchscript_patch  # noqa: F401  (makes Detectron2's ResNet and FPN scriptable)
+
+    return torch.jit.script(make_scriptable(copy.deepcopy(backbone)))
 
 
 class _TupleOutputs(nn.Module):

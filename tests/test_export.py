@@ -1,5 +1,5 @@
-"""Export equals eager: the DDW detector traced to TorchScript and the backbone in ONNX, on
-several images, including images whose wirings differ."""
+"""Export equals eager: the DDW detector traced and scripted to TorchScript and the backbone
+scripted and in ONNX, on several images, including images whose wirings differ."""
 
 import numpy as np
 import pytest
@@ -7,9 +7,22 @@ import torch
 from detectron2.modeling import build_model
 
 from ddw_detectron import collect_wiring
-from ddw_detectron.export import export_backbone_onnx, trace_detector
+from ddw_detectron.export import export_backbone_onnx, script_backbone, script_detector, trace_detector
+from ddw_detectron.layers import DAGStage
 from tests.helpers import ALL_STAGES, make_cfg
+from tests.modeling.test_backbones import build
 from tests.modeling.test_detectors import CONFIGS
+
+
+def reactive_routers(model):
+    """Routers that react to the image, so that wirings differ."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".routers." in name and name.endswith("fc.weight"):
+                p.normal_(std=1.0)
+            if ".routers." in name and name.endswith("fc.bias"):
+                p.zero_()
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +32,7 @@ def model():
     cfg.MODEL.DDW.DYNAMIC_STAGES = ALL_STAGES["resnet"]
     cfg.MODEL.DDW.THRESHOLD = 0.4
     torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    with torch.no_grad():  # routers that react to the image, so that wirings differ
-        for name, p in model.named_parameters():
-            if ".routers." in name and name.endswith("fc.weight"):
-                p.normal_(std=1.0)
-            if ".routers." in name and name.endswith("fc.bias"):
-                p.zero_()
-    return model
+    return reactive_routers(build_model(cfg).eval())
 
 
 def images(count=3):
@@ -57,6 +63,47 @@ def test_torchscript_detector_equals_eager(model):
         assert torch.equal(exported.pred_classes, eager.pred_classes)
 
 
+def test_scripted_detector_equals_eager_and_leaves_the_model_alone(model):
+    predictor = model.roi_heads.box_predictor
+    threshold, predictor.test_score_thresh = predictor.test_score_thresh, 0.0  # an untrained detector: keep its boxes
+    try:
+        scripted = script_detector(model)
+        for image in images():
+            with torch.no_grad():
+                eager = model.inference([{"image": image}], do_postprocess=False)[0]
+                exported = scripted.inference([{"image": image}], do_postprocess=False)[0]
+            assert len(exported) == len(eager) > 0
+            assert torch.equal(exported.pred_boxes.tensor, eager.pred_boxes.tensor)
+            assert torch.equal(exported.scores, eager.scores)
+            assert torch.equal(exported.pred_classes, eager.pred_classes)
+    finally:
+        predictor.test_score_thresh = threshold
+    assert sum(isinstance(m, DAGStage) for m in model.modules()) == 4
+    assert all(isinstance(stage, DAGStage) for stage in model.backbone.bottom_up.stages)
+
+
+@pytest.mark.parametrize("family", ["resnet", "mobilenetv2"])
+def test_scripted_backbone_equals_eager_at_any_batch(family):
+    cfg = make_cfg(family, **{"MODEL.DDW.THRESHOLD": 0.4})
+    torch.manual_seed(0)
+    backbone = reactive_routers(build(family, cfg).eval())
+    scripted = script_backbone(backbone)
+    for batch in (1, 2):
+        x = torch.rand(batch, 3, 64, 96, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            eager = backbone(x)
+        outputs = scripted(x)
+        assert sorted(outputs) == sorted(eager)
+        for name in eager:
+            assert torch.equal(outputs[name], eager[name]), name
+
+
+def test_scripting_regnet_is_refused_with_the_reason():
+    backbone = build("regnet", make_cfg("regnet")).eval()
+    with pytest.raises(NotImplementedError, match="Detectron2 v0.6's RegNet blocks are not scriptable"):
+        script_backbone(backbone)
+
+
 def test_onnx_backbone_equals_eager_for_other_sizes_and_batches(model, tmp_path):
     import onnxruntime
 
@@ -81,6 +128,8 @@ def test_export_of_a_training_model_is_refused(model, tmp_path):
     try:
         with pytest.raises(ValueError, match="export needs a model in eval mode"):
             trace_detector(model, [{"image": images(1)[0]}])
+        with pytest.raises(ValueError, match="export needs a model in eval mode"):
+            script_detector(model)
         with pytest.raises(ValueError, match="export needs a model in eval mode"):
             export_backbone_onnx(model.backbone.bottom_up, torch.rand(1, 3, 64, 64), str(tmp_path / "x.onnx"))
     finally:

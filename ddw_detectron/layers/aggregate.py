@@ -49,10 +49,10 @@ def _check(features: Sequence[Tensor], weights: Tensor) -> None:
 
 def _per_sample(weights: Tensor, i: int, like: Tensor) -> Tensor:
     """Column ``i`` of ``weights`` shaped to broadcast over ``like`` ([B, 1, 1, ...])."""
-    return weights[:, i].to(like.dtype).reshape((-1,) + (1,) * (like.dim() - 1))
+    return weights[:, i].to(like.dtype).reshape([-1] + [1] * (like.dim() - 1))
 
 
-def weighted_sum(features: Sequence[Tensor], weights: Tensor) -> Tensor:
+def weighted_sum(features: List[Tensor], weights: Tensor) -> Tensor:
     """``sum_i weights[:, i] * features[i]`` with in-place multiply-adds into one output.
 
     Args:

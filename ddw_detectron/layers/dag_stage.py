@@ -13,7 +13,15 @@ from torch import Tensor, nn
 from .aggregate import aggregate, exporting, weighted_sum
 from .router import Router
 
-__all__ = ["DAGStage", "collect_wiring", "freeze_wiring", "sparsity_loss", "GATES"]
+__all__ = [
+    "DAGStage",
+    "ScriptableDAGStage",
+    "collect_wiring",
+    "freeze_wiring",
+    "make_scriptable",
+    "sparsity_loss",
+    "GATES",
+]
 
 GATES = ("ste", "soft")
 
@@ -274,6 +282,107 @@ class DAGStage(nn.Module):
             f"num_nodes={self.num_nodes}, threshold={self.threshold}, gate={self.gate!r}, "
             f"memory_efficient={self.memory_efficient}, skip_unused_nodes={self.skip_unused_nodes}"
         )
+
+    def scriptable(self) -> "ScriptableDAGStage":
+        """The inference computation of this stage as a module ``torch.jit.script`` compiles,
+        sharing its nodes and routers."""
+        return ScriptableDAGStage(self)
+
+
+class _NodeAndRouter(nn.Module):
+    """One node and the router reading its output (None for the last node)."""
+
+    def __init__(self, node: nn.Module, router: Optional[Router]):
+        super().__init__()
+        self.node = node
+        self.router = router
+
+    def forward(self, u: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        out = self.node(u)
+        if self.router is None:
+            return out, None
+        return out, self.router(out)
+
+
+class ScriptableDAGStage(nn.Module):
+    """The inference forward of a :class:`DAGStage` in code that TorchScript scripting compiles.
+
+    The scripted graph keeps the per-image control flow of eager inference: each image's wiring
+    is computed, the threshold applied, and an edge dropped for every image of the batch is not
+    computed (a node with no kept incoming edge gets an all-zero input). Outputs are
+    bit-identical to the eager stage in eval mode. Without autograd it is for inference only;
+    the nodes and routers are those of the stage it was made from (its state-dict keys are
+    ``steps.<j>.node.*`` and ``steps.<j>.router.*``).
+
+    Shapes: ``[B, C_in, H_in, W_in]`` to ``[B, C, H, W]``, as the stage.
+    """
+
+    def __init__(self, stage: DAGStage):
+        super().__init__()
+        routers: List[Optional[Router]] = list(stage.routers) + [None]
+        self.steps = nn.ModuleList(_NodeAndRouter(node, router) for node, router in zip(stage.nodes(), routers))
+        self.num_nodes = stage.num_nodes
+        self.threshold = stage.threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs: List[Tensor] = []
+        columns: List[List[Tensor]] = []
+        for _ in range(self.num_nodes):
+            columns.append([])
+        for j, step in enumerate(self.steps):
+            if j == 0:
+                u = x
+            else:
+                weights = torch.stack(columns[j], dim=1)
+                active: List[bool] = (weights != 0).any(dim=0).tolist()
+                index: List[int] = []
+                for i in range(j):
+                    if active[i]:
+                        index.append(i)
+                if len(index) == 0:
+                    u = torch.zeros_like(outputs[0])
+                else:
+                    features = [outputs[i] for i in index]
+                    if len(index) < j:
+                        weights = weights.index_select(1, torch.tensor(index, device=weights.device))
+                    u = weighted_sum(features, weights)
+            out, row = step(u)
+            outputs.append(out)
+            if row is not None:
+                kept = row * (row > self.threshold).to(row.dtype)
+                for offset, entry in enumerate(kept.unbind(dim=1)):
+                    columns[j + 1 + offset].append(entry)
+        return outputs[-1]
+
+
+def make_scriptable(model: nn.Module) -> nn.Module:
+    """Replace, in place, every :class:`DAGStage` in ``model`` by its
+    :class:`ScriptableDAGStage`: as a registered child and wherever a module keeps it in a list
+    or tuple attribute (e.g. Detectron2's ``ResNet.stages``). Returns ``model`` (or the
+    replacement if ``model`` is itself a DAGStage). Use on a copy: the result is for inference."""
+    if isinstance(model, DAGStage):
+        return model.scriptable()
+    replacements: Dict[int, ScriptableDAGStage] = {}
+
+    def swap(value):
+        if isinstance(value, DAGStage):
+            if id(value) not in replacements:
+                replacements[id(value)] = value.scriptable()
+            return replacements[id(value)]
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(swap(v) for v in value)
+        return value
+
+    for module in list(model.modules()):
+        for name, child in list(module._modules.items()):
+            if isinstance(child, DAGStage):
+                module._modules[name] = swap(child)
+        for name, value in list(vars(module).items()):
+            if isinstance(value, (list, tuple)):
+                setattr(module, name, swap(value))
+    return model
 
 
 def collect_wiring(model: nn.Module) -> Dict[str, Tensor]:

@@ -20,10 +20,10 @@ last   conv    1280            32
 ``MODEL.MOBILENETV2.OUT_FEATURES`` (and stages after the last requested feature are not built).
 """
 
+import copy
 from functools import partial
 from typing import Callable, List, Optional, Sequence
 
-import torch.nn.functional as F
 from detectron2.layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, Backbone
 from torch import Tensor, nn
@@ -64,11 +64,11 @@ class InvertedResidual(CNNBlockBase):
         self.expand = None
         if expand_ratio != 1:
             self.expand = Conv2d(
-                in_channels, hidden, 1, bias=False, norm=get_norm(norm, hidden), activation=F.relu6
+                in_channels, hidden, 1, bias=False, norm=get_norm(norm, hidden), activation=nn.ReLU6(inplace=True)
             )
         self.depthwise = Conv2d(
             hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False,
-            norm=get_norm(norm, hidden), activation=F.relu6,
+            norm=get_norm(norm, hidden), activation=nn.ReLU6(inplace=True),
         )
         self.project = Conv2d(hidden, out_channels, 1, bias=False, norm=get_norm(norm, out_channels))
 
@@ -85,7 +85,7 @@ class MobileNetV2Stem(CNNBlockBase):
         super().__init__(in_channels, out_channels, 2)
         self.conv = Conv2d(
             in_channels, out_channels, 3, stride=2, padding=1, bias=False,
-            norm=get_norm(norm, out_channels), activation=F.relu6,
+            norm=get_norm(norm, out_channels), activation=nn.ReLU6(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -152,7 +152,7 @@ class DDWMobileNetV2(Backbone):
         self.last = None
         if "last" in out_features:
             width = make_divisible(1280 * max(1.0, width_mult))
-            self.last = Conv2d(channels, width, 1, bias=False, norm=get_norm(norm, width), activation=F.relu6)
+            self.last = Conv2d(channels, width, 1, bias=False, norm=get_norm(norm, width), activation=nn.ReLU6(inplace=True))
             self._out_feature_channels["last"] = width
             self._out_feature_strides["last"] = stride
         self.stage_names = tuple(self.stage_names)
@@ -173,7 +173,7 @@ class DDWMobileNetV2(Backbone):
 
     def forward(self, x: Tensor):
         if x.dim() != 4:
-            raise ValueError(f"DDWMobileNetV2 takes [N, C, H, W] input, got shape {tuple(x.shape)}")
+            raise ValueError(f"DDWMobileNetV2 takes [N, C, H, W] input, got shape {list(x.shape)}")
         outputs = {}
         x = self.stem(x)
         if "stem" in self._out_features:
@@ -185,6 +185,15 @@ class DDWMobileNetV2(Backbone):
         if self.last is not None:
             outputs["last"] = self.last(x)
         return outputs
+
+    def __prepare_scriptable__(self):
+        # TorchScript cannot iterate the plain list of stages; as Detectron2 does for its ResNet,
+        # the scripted copy holds them in a ModuleList (its state-dict keys become stages.<i>.*).
+        scriptable = copy.deepcopy(self)
+        scriptable.stages = nn.ModuleList(scriptable.stages)
+        for name in self.stage_names:
+            delattr(scriptable, name)
+        return scriptable
 
     def output_shape(self):
         return {

@@ -1,10 +1,11 @@
+import copy
 import weakref
 
 import pytest
 import torch
 from torch import nn
 
-from ddw_detectron.layers import DAGStage, collect_wiring, sparsity_loss
+from ddw_detectron.layers import DAGStage, ScriptableDAGStage, collect_wiring, make_scriptable, sparsity_loss
 
 C = 8
 
@@ -140,6 +141,67 @@ def test_skipping_unused_nodes_is_exact_and_really_skips():
         reference.node(2).conv1.bias.add_(1.0)
         assert torch.equal(skipping(images[0]), reference(images[0]))
     assert skipping.node(2).calls == 2
+
+
+def scripted(stage):
+    return torch.jit.script(make_scriptable(copy.deepcopy(stage)))
+
+
+def count_op(module, x, name):
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        module(x)
+    return sum(event.count for event in prof.key_averages() if event.key == name)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_scripted_stage_is_bit_identical_to_eager(batch):
+    stage = make_stage(5, threshold=0.5).eval()
+    with torch.no_grad():
+        for router in stage.routers:
+            router.fc.weight.normal_(std=3.0)
+    script = scripted(stage)
+    wirings = set()
+    for seed in range(4):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(batch, 3, 16, 16, generator=g) + 3 * torch.randn(batch, 3, 1, 1, generator=g)
+        with torch.no_grad():
+            expected = stage(x)
+        wirings.update(tuple((a > 0).flatten().tolist()) for a in stage.adjacency)
+        assert torch.equal(script(x), expected)
+    assert len(wirings) >= 3  # so at least two have dropped edges
+
+
+def test_scripted_stage_computes_only_kept_edges():
+    n = 5
+    # Kept incoming edges: node 1 {0}, node 2 none, node 3 {0, 1, 2}, node 4 {2, 3}.
+    on = {(0, 1), (0, 3), (1, 3), (2, 3), (3, 4), (2, 4)}
+    stage = make_stage(n, threshold=0.5).eval()
+    x = torch.randn(1, 3, 16, 16)
+    force_wiring(stage, on)
+    sparse = scripted(stage)
+    force_wiring(stage, {(i, j) for i in range(n) for j in range(i + 1, n)})
+    dense = scripted(stage)
+    # One multiply into the output and one addcmul_ per further kept edge, node by node.
+    assert count_op(sparse, x, "aten::addcmul_") == 0 + 0 + 2 + 1
+    assert count_op(dense, x, "aten::addcmul_") == 0 + 1 + 2 + 3
+    force_wiring(stage, on)
+    with torch.no_grad():
+        assert torch.equal(sparse(x), stage(x))
+
+
+def test_make_scriptable_replaces_every_reference():
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stage = make_stage(3)
+            self.stages = [self.stage]
+            self.pairs = [(self.stage, "s")]
+
+    holder = make_scriptable(Holder())
+    assert isinstance(holder.stage, ScriptableDAGStage)
+    assert holder.stages[0] is holder.stage and holder.pairs[0][0] is holder.stage
+    assert not any(isinstance(m, DAGStage) for m in holder.modules())
+    assert isinstance(make_scriptable(make_stage(3)), ScriptableDAGStage)
 
 
 def test_no_skipping_for_batches_or_training():
