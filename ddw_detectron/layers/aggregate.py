@@ -5,8 +5,9 @@ allocates only its output in forward (in-place multiply-adds, no per-edge tempor
 size), keeps nothing but references to its inputs for backward, and there computes
 ``dL/dfeatures[i] = weights[:, i] * g`` and ``dL/dweights[:, i] = <g, features[i]>`` per sample.
 
-Without autograd (``torch.no_grad()``, inference) and while tracing or scripting it runs as the
-same plain tensor ops, so exported graphs contain standard operators only.
+Without autograd (``torch.no_grad()``, inference) and while tracing it runs as the same plain
+tensor ops (:func:`weighted_sum`, which TorchScript also compiles), so exported graphs contain
+standard operators only.
 """
 
 from typing import List, Sequence
@@ -144,6 +145,6 @@ def aggregate(features: Sequence[Tensor], weights: Tensor) -> Tensor:
     for feature in features[1:]:
         dtype = torch.promote_types(dtype, feature.dtype)
     features = [f.to(dtype) for f in features]
-    if not needs_grad or exporting() or torch.jit.is_scripting():
+    if not needs_grad or exporting():
         return weighted_sum(features, weights)
     return _BufferedAggregate.apply(weights, *features)
