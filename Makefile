@@ -25,7 +25,7 @@ demo: $(STAMP)
 		OUTPUT_DIR $(DEMO_OUTPUT)
 
 bench: $(STAMP)
-	$(PY) scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --repeats 5 --markdown BENCHMARKS.md --json output/benchmark.json
+	$(PY) scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --repeats 10 --markdown BENCHMARKS.md --json output/benchmark.json
 
 clean:
 	rm -rf $(VENV) output

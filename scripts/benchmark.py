@@ -6,14 +6,24 @@
 Builds the Faster R-CNN FPN detector four ways: Detectron2's own backbone (ResNet only), this
 project's static mode (DYNAMIC_STAGES []), DDW on every stage, and DDW with plain autograd sums
 (MEMORY_EFFICIENT False, for comparison), with node, FPN and head weights copied between them and
-FrozenBatchNorm statistics calibrated on the batch. Times are medians over interleaved repetitions after warm-up; every figure
-that matters is a ratio. Memory on CPU is the peak of bytes allocated during a training step
-(torch.profiler's memory events), on CUDA ``torch.cuda.max_memory_allocated``; the bytes saved
-for backward (saved-tensor hooks, unique storages) are printed beside it.
+FrozenBatchNorm statistics calibrated on the batch. The models run in turns, the order rotating
+every round, after warm-up; a time is the median over rounds and a time ratio the median of the
+per-round ratios, so that drifts of the machine hit both sides alike. Memory on CPU is the peak
+of bytes allocated during a training step (torch.profiler's memory events), on CUDA
+``torch.cuda.max_memory_allocated``; the bytes saved for backward (saved-tensor hooks, unique
+storages) are printed beside it.
+
+On Linux CPUs the script restarts itself with glibc's malloc told to keep freed memory
+(``MALLOC_MMAP_MAX_=0``, a high ``MALLOC_TRIM_THRESHOLD_``; ``--default-malloc`` turns this off).
+By default glibc returns every large freed block to the system and page-faults it back on the
+next allocation: on this project's 2-core machine that was a third of an R-50 forward pass, in
+system time that varied by several percent between two runs of the same network.
 """
 
 import argparse
+import copy
 import json
+import os
 import platform
 import statistics
 import sys
@@ -28,10 +38,12 @@ from detectron2.utils.analysis import FlopCountAnalysis as DetectronFlops
 from detectron2.utils.events import EventStorage
 
 import ddw_detectron
-from ddw_detectron.layers import DAGStage, aggregate
+from ddw_detectron.layers import DAGStage, aggregate, freeze_wiring
 from ddw_detectron.utils.flops import aggregation_flops, count_flops
 
 ROOT = Path(__file__).resolve().parent.parent
+TIMED = ("train_step", "inference", "inference_backbone")
+STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 ARCHS = {
     "R-18": ("resnet", {"MODEL.RESNETS.DEPTH": 18, "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}),
     "R-50": ("resnet", {"MODEL.RESNETS.DEPTH": 50}),
@@ -142,18 +154,33 @@ def backbone_inference(model, samples):
         model.backbone(model.preprocess_image(samples).tensor)
 
 
-def interleaved(fns, repeats, warmup, device):
-    """Median seconds of each function, run in turns so that drifts hit all alike."""
-    times = {name: [] for name in fns}
+class Timings:
+    """Seconds per round of each function; ``median(name)`` and the paired ``ratio(a, b)``."""
+
+    def __init__(self, times):
+        self.times = times
+
+    def median(self, name):
+        return statistics.median(self.times[name])
+
+    def ratio(self, name, reference):
+        return statistics.median(a / b for a, b in zip(self.times[name], self.times[reference]))
+
+
+def interleaved(fns, repeats, warmup, device) -> Timings:
+    """Run the functions in turns, the order rotating each round, and time each call."""
+    names = list(fns)
+    times = {name: [] for name in names}
     for i in range(warmup + repeats):
-        for name, fn in fns.items():
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
             sync(device)
             start = time.perf_counter()
-            fn()
+            fns[name]()
             sync(device)
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return Timings(times)
 
 
 def peak_training_bytes(model, optimizer, samples, device):
@@ -203,33 +230,64 @@ def aggregation_alone(device, repeats, warmup, k=6, shape=(2, 256, 128, 128)):
 
     times = interleaved({"buffered": step(buffered), "plain": step(plain)}, repeats * 4, warmup, device)
     return {
-        "time": times["buffered"] / times["plain"],
+        "time": times.ratio("buffered", "plain"),
         "saved_bytes": saved_bytes(buffered) / saved_bytes(plain),
-        "buffered_ms": times["buffered"] * 1e3,
-        "plain_ms": times["plain"] * 1e3,
+        "buffered_ms": times.median("buffered") * 1e3,
+        "plain_ms": times.median("plain") * 1e3,
         "shape": f"{k} x {list(shape)}",
     }
 
 
-def skipping_at_batch_one(arch, model, samples, repeats, warmup, device):
-    stages = [m for m in model.modules() if isinstance(m, DAGStage)]
+def wiring_with_unused_nodes(n: int) -> torch.Tensor:
+    """An ``[n, n]`` wiring in which nodes 1, 3, 5, ... (not the last) get no kept incoming edge;
+    every other node reads the nearest node before it that is used."""
+    unused = set(range(1, n - 1, 2))
+    adjacency = torch.zeros(n, n)
+    for j in range(1, n):
+        if j not in unused:
+            adjacency[j - 2 if j - 1 in unused else j - 1, j] = 0.9
+    return adjacency
+
+
+def skipping_at_batch_one(model, samples, repeats, warmup, device):
+    """Share of nodes skipped and backbone time with / without skipping at batch 1, for the
+    model's own wiring and for a copy whose stages are frozen to :func:`wiring_with_unused_nodes`."""
     single = samples[:1]
+    sparse = copy.deepcopy(model)
+    for stage in sparse.modules():
+        if isinstance(stage, DAGStage):
+            freeze_wiring(stage, wiring_with_unused_nodes(stage.num_nodes))
+    report = {}
+    for name, m in (("own_wiring", model), ("unused_nodes_wiring", sparse)):
+        stages = [s for s in m.modules() if isinstance(s, DAGStage)]
 
-    def run(skip):
-        for stage in stages:
-            stage.skip_unused_nodes = skip
-        return lambda: inference(model, single)
+        def run(skip, m=m, stages=stages):
+            def call():
+                for stage in stages:
+                    stage.skip_unused_nodes = skip
+                backbone_inference(m, single)
 
-    inference(model, single)
-    skipped = sum(len(s.skipped_nodes) for s in stages)
-    nodes = sum(s.num_nodes for s in stages)
-    times = interleaved({"skip": run(True), "no_skip": run(False)}, repeats, warmup, device)
-    for stage in stages:
-        stage.skip_unused_nodes = True
-    return {"share_skipped": skipped / nodes, "time_ratio": times["skip"] / times["no_skip"]}
+            return call
+
+        run(True)()
+        skipped = sum(len(s.skipped_nodes) for s in stages) / sum(s.num_nodes for s in stages)
+        times = interleaved({"skip": run(True), "no_skip": run(False)}, repeats, warmup, device)
+        report[name] = {"share_skipped": skipped, "time_ratio": times.ratio("skip", "no_skip")}
+    for stage in model.modules():
+        if isinstance(stage, DAGStage):
+            stage.skip_unused_nodes = True
+    return report
 
 
-def main(argv=None):
+def steady_malloc_active() -> bool:
+    return all(os.environ.get(key) == value for key, value in STEADY_MALLOC.items())
+
+
+def wants_steady_malloc(args) -> bool:
+    return args.device == "cpu" and not args.default_malloc and sys.platform.startswith("linux")
+
+
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="R-50", choices=sorted(ARCHS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -240,7 +298,12 @@ def main(argv=None):
     parser.add_argument("--weights", default="", help="optional DDW checkpoint (e.g. a trained model) for the skipping figures")
     parser.add_argument("--json", default="", help="write the results here")
     parser.add_argument("--markdown", default="", help="write a Markdown report here (BENCHMARKS.md)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--default-malloc", action="store_true", help="on CPU, time with glibc's default malloc settings")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
 
     family = ARCHS[args.arch][0]
     device = args.device
@@ -270,13 +333,14 @@ def main(argv=None):
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
         results[kind]["flops"] = int(analysis.total()) + aggregation_flops(model.backbone, (x,))
 
-    train = interleaved({k: (lambda m=m, o=optimizers[k]: train_step(m, o, samples)) for k, m in models.items()}, args.repeats, args.warmup, device)
-    infer = interleaved({k: (lambda m=m: inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device)
-    infer_backbone = interleaved({k: (lambda m=m: backbone_inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device)
+    timings = {
+        "train_step": interleaved({k: (lambda m=m, o=optimizers[k]: train_step(m, o, samples)) for k, m in models.items()}, args.repeats, args.warmup, device),
+        "inference": interleaved({k: (lambda m=m: inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device),
+        "inference_backbone": interleaved({k: (lambda m=m: backbone_inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device),
+    }
     for kind, model in models.items():
-        results[kind]["train_step"] = train[kind]
-        results[kind]["inference"] = infer[kind]
-        results[kind]["inference_backbone"] = infer_backbone[kind]
+        for key, timing in timings.items():
+            results[kind][key] = timing.median(kind)
         results[kind]["peak_bytes"] = peak_training_bytes(model, optimizers[kind], samples, device)
 
         def forward_only(m=model):
@@ -291,21 +355,24 @@ def main(argv=None):
         "params": ddw["params"] / static["params"],
         "flops": ddw["flops"] / static["flops"],
         "flops_backbone": ddw["flops_backbone"] / static["flops_backbone"],
-        "train_step": ddw["train_step"] / static["train_step"],
-        "inference": ddw["inference"] / static["inference"],
-        "inference_backbone": ddw["inference_backbone"] / static["inference_backbone"],
+        "train_step": timings["train_step"].ratio("ddw", "static"),
+        "inference": timings["inference"].ratio("ddw", "static"),
+        "inference_backbone": timings["inference_backbone"].ratio("ddw", "static"),
         "saved_bytes": ddw["peak_bytes"] / static["peak_bytes"],
         "hook_saved_bytes": ddw["hook_saved_bytes"] / static["hook_saved_bytes"],
     }
     report = {
         "arch": args.arch, "device": device, "batch_size": args.batch_size, "image_size": args.image_size,
         "repeats": args.repeats, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+        "malloc": "freed memory kept (" + ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items()) + ")"
+        if steady_malloc_active() else "default",
         "models": results, "ratios": ratios,
         "aggregate": aggregation_alone(device, args.repeats, args.warmup),
-        "skipping_batch1": skipping_at_batch_one(args.arch, models["ddw"], samples, args.repeats, args.warmup, device),
+        "skipping_batch1": skipping_at_batch_one(models["ddw"], samples, args.repeats, args.warmup, device),
     }
     if "detectron2" in results:
-        report["static_vs_detectron2"] = {k: static[k] / results["detectron2"][k] for k in ("params", "flops", "train_step", "inference")}
+        report["static_vs_detectron2"] = {k: static[k] / results["detectron2"][k] for k in ("params", "flops")}
+        report["static_vs_detectron2"].update({k: timings[k].ratio("static", "detectron2") for k in ("train_step", "inference")})
 
     table = markdown_table(report)
     print(table)
@@ -332,7 +399,7 @@ def markdown_table(report) -> str:
     header = "| | " + " | ".join(names[k] for k in kinds) + " | DDW / static |"
     lines = [header, "|---" * (len(kinds) + 2) + "|"]
     for label, key, fmt in rows:
-        ratio = models["ddw"][key] / models["static"][key]
+        ratio = report["ratios"][key] if key in TIMED else models["ddw"][key] / models["static"][key]
         lines.append(f"| {label} | " + " | ".join(fmt(models[k][key]) for k in kinds) + f" | x{ratio:.3f} |")
     agg = report["aggregate"]
     skip = report["skipping_batch1"]
@@ -340,7 +407,10 @@ def markdown_table(report) -> str:
         "",
         f"Aggregation alone ({agg['shape']}, forward + backward): buffered / plain time x{agg['time']:.3f} "
         f"({agg['buffered_ms']:.1f} vs {agg['plain_ms']:.1f} ms), saved bytes x{agg['saved_bytes']:.3f}.",
-        f"Batch-1 inference: {100 * skip['share_skipped']:.1f}% of nodes skipped; time with / without skipping x{skip['time_ratio']:.3f}.",
+        f"Batch-1 inference (backbone + FPN), skipping of unused nodes: {100 * skip['own_wiring']['share_skipped']:.1f}% of nodes skipped "
+        f"with the model's own wiring (time with / without skipping x{skip['own_wiring']['time_ratio']:.3f}); "
+        f"{100 * skip['unused_nodes_wiring']['share_skipped']:.1f}% with a wiring that leaves every other node unused "
+        f"(x{skip['unused_nodes_wiring']['time_ratio']:.3f}).",
     ]
     if "static_vs_detectron2" in report:
         s = report["static_vs_detectron2"]
@@ -356,13 +426,15 @@ def write_markdown(path, report, table, argv) -> None:
     text = [
         "# Benchmarks",
         "",
-        "Generated by `make bench`; every ratio is measured side by side in one process run",
-        "(interleaved repetitions, median after warm-up), on random weights shared by the models.",
+        "Generated by `make bench`; every ratio is measured side by side in one process run, on",
+        "random weights shared by the models: the models run in turns (the order rotating each round)",
+        "after warm-up; times are medians over rounds, time ratios medians of the per-round ratios.",
         "",
         f"## {report['arch']} Faster R-CNN FPN, {report['device']}, batch {report['batch_size']}, shorter side {report['image_size']}",
         "",
         f"- machine: {platform.machine()}, {torch.get_num_threads()} threads ({report['machine']})",
         f"- torch {report['torch']}",
+        f"- malloc: {report['malloc']}",
         f"- command: `{command}`",
         "",
         table,
@@ -372,4 +444,7 @@ def write_markdown(path, report, table, argv) -> None:
 
 
 if __name__ == "__main__":
+    if wants_steady_malloc(build_parser().parse_args()) and not steady_malloc_active():
+        script = str(Path(__file__).resolve())
+        os.execve(sys.executable, [sys.executable, script, *sys.argv[1:]], {**os.environ, **STEADY_MALLOC})
     main()

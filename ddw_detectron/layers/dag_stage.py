@@ -188,8 +188,16 @@ class DAGStage(nn.Module):
         return cached[1]
 
     def train(self, mode: bool = True):
-        self._zero_input_cache.clear()
+        if mode:  # the cache serves inference only; eval() keeps it (weights are fingerprinted)
+            self._zero_input_cache.clear()
         return super().train(mode)
+
+    def __getstate__(self):
+        # What the last forward left behind is output, not state, and edge_weight_l1 may still
+        # hold an autograd graph, which neither deepcopy nor pickle accepts.
+        state = self.__dict__.copy()
+        state.update(adjacency=None, edge_weight_l1=None, skipped_nodes=[], _zero_input_cache={})
+        return state
 
     def forward(self, x: Tensor) -> Tensor:
         """

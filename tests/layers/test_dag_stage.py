@@ -136,11 +136,19 @@ def test_skipping_unused_nodes_is_exact_and_really_skips():
     assert reference.node(2).calls == 3
     assert skipping.node(2).calls == 1  # once, to fill the cache for its all-zero input
     assert skipping.node(1).calls == 3
+    skipping.eval()  # evaluators call eval() before every run: the cache stays
+    with torch.no_grad():
+        skipping(images[0])
+    assert skipping.node(2).calls == 1
+    skipping.train().eval()
+    with torch.no_grad():
+        skipping(images[0])
+    assert skipping.node(2).calls == 2
     with torch.no_grad():
         skipping.node(2).conv1.bias.add_(1.0)  # changed weights invalidate the cache
         reference.node(2).conv1.bias.add_(1.0)
         assert torch.equal(skipping(images[0]), reference(images[0]))
-    assert skipping.node(2).calls == 2
+    assert skipping.node(2).calls == 3
 
 
 def scripted(stage):
@@ -202,6 +210,17 @@ def test_make_scriptable_replaces_every_reference():
     assert holder.stages[0] is holder.stage and holder.pairs[0][0] is holder.stage
     assert not any(isinstance(m, DAGStage) for m in holder.modules())
     assert isinstance(make_scriptable(make_stage(3)), ScriptableDAGStage)
+
+
+def test_copy_after_a_training_forward():
+    stage = make_stage(4).train()
+    stage(torch.randn(2, 3, 16, 16))
+    assert stage.edge_weight_l1.requires_grad
+    clone = copy.deepcopy(stage)
+    assert clone.adjacency is None and clone.edge_weight_l1 is None
+    assert stage.edge_weight_l1 is not None
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(clone.eval()(x), stage.eval()(x))
 
 
 def test_no_skipping_for_batches_or_training():
