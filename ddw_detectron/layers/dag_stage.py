@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .aggregate import aggregate, exporting, weighted_sum
+from .aggregate import aggregate, exporting, nonzero_columns, sum_nonzero, weighted_sum
 from .router import Router
 
 __all__ = [
@@ -41,6 +41,7 @@ class _RecomputedInput:
         self.features = features
         self.versions = [f._version for f in features]
         self.weights = weights.detach()
+        self.kept = nonzero_columns(self.weights)
 
     @staticmethod
     def _signature(t: Tensor) -> Tuple:
@@ -60,7 +61,7 @@ class _RecomputedInput:
                 "the aggregated input cannot be recomputed for backward"
             )
         with torch.no_grad():
-            return weighted_sum(self.features, self.weights)
+            return sum_nonzero(self.features, self.weights, self.kept)
 
     def release_target(self) -> None:
         # Drop the forward's reference so that u_j is freed once its node has consumed it.
@@ -86,7 +87,9 @@ class DAGStage(nn.Module):
             or plain autograd sums (False). Both compute the same values.
         skip_unused_nodes: at inference with batch size 1, a node all of whose incoming edges are
             dropped receives an all-zero input; its output then does not depend on the image and
-            is served from a per-node cache instead of being computed again.
+            is served from a per-node cache instead of being computed again. (Otherwise dropped
+            edges are left out at inference on the CPU only; on other devices they are summed
+            with weight 0, so that the forward never waits to read the wiring.)
         init_edge_weights: optional ``(chain, other)``: routers start with edge ``i -> i+1`` at
             weight ``chain`` and every other edge at ``other`` (for every input), e.g.
             ``(0.99, 0.05)`` with ``tau = 0.1`` makes a fresh stage compute almost its static
@@ -211,6 +214,10 @@ class DAGStage(nn.Module):
         grad_graph = self.training and torch.is_grad_enabled()
         inference = not grad_graph and not tracing
         skip = inference and self.skip_unused_nodes and x.shape[0] == 1
+        # Leaving dropped edges out needs the wiring on the host. On CPU that read is free; on an
+        # accelerator it would stall the queue at every node, so there dropped edges are summed
+        # with weight 0, except when batch-1 skipping has to know the wiring anyway.
+        drop_edges = inference and (x.device.type == "cpu" or skip)
         recompute = grad_graph and self.memory_efficient
 
         outputs: List[Tensor] = []
@@ -227,7 +234,7 @@ class DAGStage(nn.Module):
             else:
                 weights = torch.stack(columns[j], dim=1)
                 features = outputs
-                if inference:
+                if drop_edges:
                     # Dropped edges (zero for every sample) are not computed.
                     active = (weights != 0).any(dim=0).tolist()
                     index = [i for i, on in enumerate(active) if on]

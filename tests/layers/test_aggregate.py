@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from ddw_detectron.layers import aggregate
+from ddw_detectron.layers.aggregate import _per_sample_dots
 
 
 def plain_sum(features, weights):
@@ -33,6 +34,22 @@ def test_gradcheck(k, layout):
     assert torch.autograd.gradcheck(
         lambda w, *fs: aggregate(fs, w), (weights, *features), eps=1e-6, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("zero", [[0], [1, 3], [0, 1, 2, 3]])
+def test_gradcheck_with_edges_zero_for_every_sample(zero):
+    # Such edges are left out of the sum and get no feature gradient, but their weights still
+    # get theirs (the straight-through estimator needs it).
+    features, weights = make_inputs(4, "contiguous")
+    with torch.no_grad():
+        weights[:, zero] = 0.0
+    assert torch.autograd.gradcheck(
+        lambda w, *fs: aggregate(fs, w), (weights, *features), eps=1e-6, atol=1e-5
+    )
+    out = aggregate(features, weights)
+    grads = torch.autograd.grad(out.sum(), [weights, *features], allow_unused=True)
+    assert all(grads[1 + i] is None or not grads[1 + i].any() for i in zero)
+    assert grads[0][:, zero].abs().sum() > 0
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided"])
@@ -104,3 +121,21 @@ def test_mixed_precision_inputs_sum_in_widest_dtype():
 def test_bad_input(features, weights, match):
     with pytest.raises(ValueError, match=match):
         aggregate(features, weights)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_per_sample_dots_both_ways(batched):
+    # The batched GEMV serves accelerators, the per-sample dots the CPU; both must agree.
+    g = torch.randn(3, 1000, dtype=torch.float64)
+    f = torch.randn(3, 1000, dtype=torch.float64)
+    torch.testing.assert_close(_per_sample_dots(g, f, batched), (g * f).sum(dim=1))
+
+
+def test_forward_and_backward_never_read_values_on_other_devices():
+    # A meta tensor has no values: any host read (.item(), .tolist(), a data-dependent branch)
+    # would fail.
+    features = [torch.empty(2, 4, 8, 8, device="meta", requires_grad=True) for _ in range(3)]
+    weights = torch.empty(2, 3, device="meta", requires_grad=True)
+    out = aggregate(features, weights)
+    out.sum().backward()
+    assert weights.grad.shape == (2, 3) and features[2].grad.shape == (2, 4, 8, 8)

@@ -223,6 +223,19 @@ def test_copy_after_a_training_forward():
     assert torch.equal(clone.eval()(x), stage.eval()(x))
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_no_host_reads_off_the_cpu(training):
+    # On a device other than the CPU neither the training forward and backward nor batched
+    # inference reads the wiring back (a meta tensor has no values to read).
+    stage = make_stage(4, threshold=0.5, skip_unused_nodes=True).to("meta").train(training)
+    x = torch.empty(2, 3, 16, 16, device="meta")
+    with torch.set_grad_enabled(training):
+        out = stage(x)
+        if training:
+            (out.sum() + stage.edge_weight_l1).backward()
+    assert out.shape == (2, C, 8, 8) and stage.adjacency.shape == (2, 4, 4)
+
+
 def test_no_skipping_for_batches_or_training():
     stage = make_stage(4, threshold=0.5, skip_unused_nodes=True).eval()
     force_wiring(stage, {(0, 1), (0, 3), (1, 3), (2, 3)})
