@@ -225,8 +225,10 @@ def aggregation_alone(device, repeats, warmup, k=6, shape=(2, 256, 128, 128)):
     def buffered():
         return aggregate(features, weights)
 
+    upstream = torch.randn(shape, device=device)  # a dense gradient, as inside a network
+
     def step(fn):
-        return lambda: fn().sum().backward()
+        return lambda: fn().backward(upstream)
 
     times = interleaved({"buffered": step(buffered), "plain": step(plain)}, repeats * 4, warmup, device)
     return {
