@@ -5,7 +5,7 @@ Traced and ONNX graphs are data-independent: every edge of every DAG stage is co
 plain tensor operations and a dropped edge simply has weight 0 (the threshold is part of the
 graph), so their outputs equal eager outputs for any wiring. Scripted models keep the per-image
 control flow instead (:class:`~ddw_detectron.layers.ScriptableDAGStage`): an edge dropped for
-the whole batch is not computed, as in eager mode. Serving a node with no kept incoming edge
+the whole batch is not computed, as in eager mode on the CPU. Serving a node with no kept incoming edge
 from a cache (eager batch-1 skipping) is eager-only; the scripted graph computes it on zeros.
 """
 

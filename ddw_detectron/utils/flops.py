@@ -2,7 +2,7 @@
 
 fvcore counts one FLOP per multiply-add of convolutions and linear layers and skips
 element-wise ops, so the weighted sums of a DAG stage would go uncounted. They are added here
-for every edge of the complete DAG (an upper bound: at inference dropped edges are not computed).
+for every edge of the complete DAG (an upper bound: on the CPU dropped edges are not computed).
 """
 
 from typing import Dict
