@@ -42,7 +42,6 @@ from ddw_detectron.layers import DAGStage, aggregate, freeze_wiring
 from ddw_detectron.utils.flops import aggregation_flops, count_flops
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMED = ("train_step", "inference", "inference_backbone")
 STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 ARCHS = {
     "R-18": ("resnet", {"MODEL.RESNETS.DEPTH": 18, "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}),
@@ -357,9 +356,7 @@ def main(argv=None):
         "params": ddw["params"] / static["params"],
         "flops": ddw["flops"] / static["flops"],
         "flops_backbone": ddw["flops_backbone"] / static["flops_backbone"],
-        "train_step": timings["train_step"].ratio("ddw", "static"),
-        "inference": timings["inference"].ratio("ddw", "static"),
-        "inference_backbone": timings["inference_backbone"].ratio("ddw", "static"),
+        **{key: timing.ratio("ddw", "static") for key, timing in timings.items()},
         "saved_bytes": ddw["peak_bytes"] / static["peak_bytes"],
         "hook_saved_bytes": ddw["hook_saved_bytes"] / static["hook_saved_bytes"],
     }
@@ -401,7 +398,7 @@ def markdown_table(report) -> str:
     header = "| | " + " | ".join(names[k] for k in kinds) + " | DDW / static |"
     lines = [header, "|---" * (len(kinds) + 2) + "|"]
     for label, key, fmt in rows:
-        ratio = report["ratios"][key] if key in TIMED else models["ddw"][key] / models["static"][key]
+        ratio = report["ratios"].get(key, models["ddw"][key] / models["static"][key])
         lines.append(f"| {label} | " + " | ".join(fmt(models[k][key]) for k in kinds) + f" | x{ratio:.3f} |")
     agg = report["aggregate"]
     skip = report["skipping_batch1"]

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["aggregate", "weighted_sum", "sum_nonzero", "nonzero_columns", "exporting"]
+__all__ = ["aggregate", "weighted_sum", "sum_nonzero", "nonzero_columns", "nonzero_columns_on_cpu", "exporting"]
 
 
 def exporting() -> bool:
@@ -114,23 +114,32 @@ def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
     return torch.stack(columns, dim=1)
 
 
-def nonzero_columns(weights: Tensor) -> Optional[List[int]]:
-    """On the CPU, the columns of ``weights`` ``[B, k]`` that are nonzero for some sample (reading
-    the small weight matrix is free there); None on other devices, where every column is used so
-    that nothing waits for a read back."""
-    if weights.device.type != "cpu":
-        return None
-    return [i for i, on in enumerate((weights != 0).any(dim=0).tolist()) if on]
+def nonzero_columns(weights: Tensor) -> List[int]:
+    """Indices of the columns of ``weights`` ``[B, k]`` that are nonzero for some sample (edges
+    not dropped for the whole batch); reads the small weight matrix on the host."""
+    active: List[bool] = (weights != 0).any(dim=0).tolist()
+    kept: List[int] = []
+    for i, on in enumerate(active):
+        if on:
+            kept.append(i)
+    return kept
 
 
-def sum_nonzero(features: Sequence[Tensor], weights: Tensor, kept: Optional[List[int]]) -> Tensor:
+def nonzero_columns_on_cpu(weights: Tensor) -> Optional[List[int]]:
+    """:func:`nonzero_columns` on the CPU, where the read is free; None on other devices, where
+    every column is used so that nothing waits for a read back."""
+    return nonzero_columns(weights) if weights.device.type == "cpu" else None
+
+
+def sum_nonzero(features: List[Tensor], weights: Tensor, kept: Optional[List[int]]) -> Tensor:
     """:func:`weighted_sum` over the columns ``kept`` (all when None): the columns left out are
     zero for every sample, so the value is the same (up to the sign of zeros)."""
     if kept is None or len(kept) == len(features):
-        return weighted_sum(list(features), weights)
-    if not kept:
+        return weighted_sum(features, weights)
+    if len(kept) == 0:
         return torch.zeros_like(features[0])
-    return weighted_sum([features[i] for i in kept], weights[:, kept])
+    selected = weights.index_select(1, torch.tensor(kept, device=weights.device))
+    return weighted_sum([features[i] for i in kept], selected)
 
 
 class _BufferedAggregate(torch.autograd.Function):
@@ -141,8 +150,8 @@ class _BufferedAggregate(torch.autograd.Function):
         # An edge whose weight is zero for every sample (dropped by the gate) adds nothing to the
         # output and receives no gradient; only its weight's gradient (for the straight-through
         # estimator) is computed in backward.
-        ctx.kept = nonzero_columns(weights)
-        return sum_nonzero(features, weights, ctx.kept)
+        ctx.kept = nonzero_columns_on_cpu(weights)
+        return sum_nonzero(list(features), weights, ctx.kept)
 
     @staticmethod
     def backward(ctx, grad: Tensor):

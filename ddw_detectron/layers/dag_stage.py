@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .aggregate import aggregate, exporting, nonzero_columns, sum_nonzero, weighted_sum
+from .aggregate import aggregate, exporting, nonzero_columns, nonzero_columns_on_cpu, sum_nonzero
 from .router import Router
 
 __all__ = [
@@ -41,7 +41,7 @@ class _RecomputedInput:
         self.features = features
         self.versions = [f._version for f in features]
         self.weights = weights.detach()
-        self.kept = nonzero_columns(self.weights)
+        self.kept = nonzero_columns_on_cpu(self.weights)
 
     @staticmethod
     def _signature(t: Tensor) -> Tuple:
@@ -236,8 +236,7 @@ class DAGStage(nn.Module):
                 features = outputs
                 if drop_edges:
                     # Dropped edges (zero for every sample) are not computed.
-                    active = (weights != 0).any(dim=0).tolist()
-                    index = [i for i, on in enumerate(active) if on]
+                    index = nonzero_columns(weights)
                     if len(index) < j:
                         features = [outputs[i] for i in index]
                         weights = weights[:, index]
@@ -349,18 +348,7 @@ class ScriptableDAGStage(nn.Module):
                 u = x
             else:
                 weights = torch.stack(columns[j], dim=1)
-                active: List[bool] = (weights != 0).any(dim=0).tolist()
-                index: List[int] = []
-                for i in range(j):
-                    if active[i]:
-                        index.append(i)
-                if len(index) == 0:
-                    u = torch.zeros_like(outputs[0])
-                else:
-                    features = [outputs[i] for i in index]
-                    if len(index) < j:
-                        weights = weights.index_select(1, torch.tensor(index, device=weights.device))
-                    u = weighted_sum(features, weights)
+                u = sum_nonzero(outputs, weights, nonzero_columns(weights))
             out, row = step(u)
             outputs.append(out)
             if row is not None:
