@@ -8,9 +8,11 @@ ENV_FILES := requirements.txt setup.py scripts/setup_env.sh scripts/install_dete
 ENV_HASH := $(shell cat $(ENV_FILES) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.ddw-env-$(ENV_HASH)
 DEMO_OUTPUT ?= output/demo
+# RESTART=1 starts the demo over instead of reusing its finished steps.
+DEMO_FLAGS := $(if $(RESTART),--restart,)
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench clean
 
 setup: $(STAMP)
 
@@ -20,9 +22,13 @@ $(STAMP):
 test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# The main job: data -> pretraining -> hand-off -> detection -> report (scripts/run_demo.py).
 demo: $(STAMP)
-	$(PY) scripts/train_net.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
-		OUTPUT_DIR $(DEMO_OUTPUT)
+	$(PY) scripts/run_demo.py --output $(DEMO_OUTPUT) $(DEMO_FLAGS)
+
+# Each step on its own (they read what the steps before them wrote into DEMO_OUTPUT).
+demo-data demo-pretrain demo-handoff demo-detect demo-report: demo-%: $(STAMP)
+	$(PY) scripts/run_demo.py --output $(DEMO_OUTPUT) --steps $*
 
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --repeats 10 --markdown BENCHMARKS.md --json output/benchmark.json

@@ -59,6 +59,23 @@ def add_ddw_config(cfg: CN) -> CN:
     # At inference with batch size 1, a node that receives no kept edge gets an all-zero input;
     # its output then does not depend on the image and comes from a cache. Exact.
     cfg.MODEL.DDW.SKIP_UNUSED_NODES = True
+    # Learning rate of router parameters over the base learning rate, in both trainers
+    # (detection: SOLVER.BASE_LR, pretraining: the CLS learning rate). A router's gradient is one sigmoid derivative times
+    # an inner product of feature maps: at the initial weights (sigmoid' is 0.01 at 0.99 and
+    # 0.05 at 0.05) it is two orders of magnitude smaller than a conv layer's, so in a short
+    # schedule the routers barely move and a dropped edge never comes back. 1 keeps the
+    # paper's single learning rate; short schedules (the demo) raise it.
+    cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
+
+    # Training skips an image it cannot read (missing, empty, truncated or corrupt file, or a size
+    # that disagrees with the annotation), names it in a warning and in
+    # OUTPUT_DIR/skipped_images.jsonl, and counts it (data/skipped_images in metrics.json). Past
+    # this share of the training set, the run stops with an error listing the files.
+    cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.01
+    # Evaluation stops at an unreadable image, naming it, unless this is True: then such images
+    # are left out before inference (found by decoding each image once), count as images where
+    # nothing was detected, and their number is printed beside the AP.
+    cfg.TEST.SKIP_UNREADABLE_IMAGES = False
 
     cfg.MODEL.MOBILENETV2 = CN()
     cfg.MODEL.MOBILENETV2.WIDTH_MULT = 1.0
@@ -116,6 +133,8 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
             (ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER),
             "both must be in (0, 1), or ROUTER_INIT_CHAIN = 0 for a plain initialisation",
         )
+    if ddw.ROUTER_LR_FACTOR < 0:
+        _fail("MODEL.DDW.ROUTER_LR_FACTOR", ddw.ROUTER_LR_FACTOR, "must be >= 0")
     if ddw.SPARSITY_LOSS_WEIGHT < 0:
         _fail("MODEL.DDW.SPARSITY_LOSS_WEIGHT", ddw.SPARSITY_LOSS_WEIGHT, "must be >= 0")
 

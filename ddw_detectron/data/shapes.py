@@ -15,17 +15,32 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["CLASSES", "SPLITS", "dataset_root", "ensure_shapes_split", "register_shapes"]
+__all__ = [
+    "CLASSES",
+    "CLASSIFICATION_CLASSES",
+    "SPLITS",
+    "dataset_root",
+    "ensure_shapes_classification",
+    "ensure_shapes_split",
+    "register_shapes",
+    "shapes_classification_root",
+]
 
 CLASSES = ("circle", "square", "triangle", "star")
 VERSION = "shapes_v1"
 # split name -> (number of images, seed, image size); "tiny" is a smoke-test split.
-SPLITS = {"train": (320, 1, 160), "val": (64, 2, 160), "tiny": (8, 3, 160)}
+IMAGE_SIZE = 160
+SPLITS = {"train": (320, 1, IMAGE_SIZE), "val": (64, 2, IMAGE_SIZE), "tiny": (8, 3, IMAGE_SIZE)}
+# The classification set (pretraining): split -> (number of generated images, seed). Its seeds
+# differ from the detection splits', so no validation image of detection is seen in pretraining.
+CLASSIFICATION_SPLITS = {"train": (1200, 11), "val": (200, 12)}
+CLASSIFICATION_CLASSES = CLASSES + ("background",)
+CROP_SIZE = 64
 
 
 def dataset_root() -> Path:
@@ -134,27 +149,91 @@ def _generate(split: str, target: Path) -> None:
         json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
 
 
+def _ensure_generated(root: Path, name: str, generate: Callable[[Path], None]) -> Path:
+    """``root/name``, made by ``generate(folder)`` on first use: in a temporary folder renamed
+    into place under a file lock, so an interrupted or concurrent generation leaves no partial
+    copy. ``name/.complete`` marks a finished folder."""
+    folder = root / name
+    if (folder / ".complete").is_file():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".complete").is_file():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+            try:
+                generate(tmp / name)
+                (tmp / name / ".complete").touch()
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(tmp / name, folder)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
 def ensure_shapes_split(split: str) -> Path:
     """Generate the split on first use and return its folder (``images/``, ``annotations.json``)."""
     if split not in SPLITS:
         raise ValueError(f"unknown shapes split {split!r}; available: {list(SPLITS)}")
-    root = dataset_root()
-    folder = root / split
-    if (folder / "annotations.json").is_file():
-        return folder
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{split}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "annotations.json").is_file():
-            tmp = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=root))
-            try:
-                _generate(split, tmp / split)
-                if folder.exists():
-                    shutil.rmtree(folder)
-                os.replace(tmp / split, folder)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return _ensure_generated(dataset_root(), split, lambda folder: _generate(split, folder))
+
+
+def _square_around(rng: np.random.Generator, box, size: int):
+    """A square crop window around ``box`` (x, y, w, h) with a random margin and offset, kept
+    inside the ``size`` x ``size`` image."""
+    x, y, w, h = box
+    side = min(size, max(w, h) * float(rng.uniform(1.15, 1.6)))
+    cx = x + w / 2 + float(rng.uniform(-0.1, 0.1)) * side
+    cy = y + h / 2 + float(rng.uniform(-0.1, 0.1)) * side
+    left = min(max(0.0, cx - side / 2), size - side)
+    top = min(max(0.0, cy - side / 2), size - side)
+    return left, top, left + side, top + side
+
+
+def _background_window(rng: np.random.Generator, boxes, size: int):
+    """A square window that overlaps no object, or None when 20 tries find none."""
+    for _ in range(20):
+        side = float(rng.uniform(24, 80))
+        left, top = (float(v) for v in rng.uniform(0, size - side, size=2))
+        if not _overlaps([left, top, side, side], boxes, limit=0.0):
+            return left, top, left + side, top + side
+    return None
+
+
+def _generate_classification(split: str, target: Path) -> None:
+    count, seed = CLASSIFICATION_SPLITS[split]
+    rng = np.random.default_rng(seed)
+    for name in CLASSIFICATION_CLASSES:
+        (target / name).mkdir(parents=True)
+    for index in range(count):
+        image, objects = _make_image(rng, IMAGE_SIZE)
+        windows = [(CLASSES[o["category_id"] - 1], _square_around(rng, o["bbox"], IMAGE_SIZE)) for o in objects]
+        background = _background_window(rng, [o["bbox"] for o in objects], IMAGE_SIZE)
+        if background is not None:
+            windows.append(("background", background))
+        for k, (name, window) in enumerate(windows):
+            crop = image.resize((CROP_SIZE, CROP_SIZE), Image.BILINEAR, box=window)
+            crop.save(target / name / f"{index:05d}_{k}.jpg", quality=95)
+
+
+def ensure_shapes_classification(split: str) -> Path:
+    """The classification set cut from the shape generator, in torchvision's ImageFolder layout:
+    ``<root>/{train,val}/<class>/*.jpg``, ``CROP_SIZE`` pixels square, one crop around each
+    object (with a random margin) and one of plain background per generated image. Generated
+    deterministically and atomically on first use, like the detection splits; returns the
+    split's folder (its parent is the ``CLS.DATA_ROOT`` of pretraining)."""
+    if split not in CLASSIFICATION_SPLITS:
+        raise ValueError(f"unknown shapes classification split {split!r}; available: {list(CLASSIFICATION_SPLITS)}")
+    root = dataset_root() / "classification"
+    return _ensure_generated(root, split, lambda folder: _generate_classification(split, folder))
+
+
+def shapes_classification_root() -> Path:
+    """``CLS.DATA_ROOT`` of the shapes classification set, both splits generated."""
+    for split in CLASSIFICATION_SPLITS:
+        ensure_shapes_classification(split)
+    return dataset_root() / "classification"
 
 
 def register_shapes() -> None:

@@ -15,8 +15,12 @@ class DDWCheckpointer(DetectionCheckpointer):
       checkpoint where ``--resume`` would look;
     - refuses weights whose backbone does not fit the model (tensors of other shapes, or no
       backbone tensor at all matched) with an error that names the file, instead of silently
-      skipping them. Head mismatches (another number of classes) are skipped as usual.
+      skipping them. Head mismatches (another number of classes) are skipped as usual;
+    - keeps what the last load left incompatible (``last_incompatible``: missing, unexpected
+      and differently shaped keys), for callers that check a hand-off key by key.
     """
+
+    last_incompatible = None
 
     def save(self, name: str, **kwargs) -> None:
         if not self.save_dir or not self.save_to_disk:
@@ -28,6 +32,7 @@ class DDWCheckpointer(DetectionCheckpointer):
 
     def _load_model(self, checkpoint):
         incompatible = super()._load_model(checkpoint)
+        self.last_incompatible = incompatible
         source = getattr(self, "_loading", "the checkpoint")
         wrong = [(k, a, b) for k, a, b in incompatible.incorrect_shapes if k.startswith("backbone.")]
         if wrong:

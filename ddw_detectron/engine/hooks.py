@@ -4,16 +4,17 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
+from ..data.skipping import UnreadableImageError, format_files, read_skip_log
 from ..layers import collect_wiring, sparsity_loss
 from ..utils.visualize import figure_to_array, wiring_figure
-from ..utils.wiring_stats import wiring_statistics
+from ..utils.wiring_stats import edge_usage, wiring_statistics
 
-__all__ = ["WiringHook", "attach_sparsity_loss"]
+__all__ = ["SkippedImagesHook", "WiringHook", "attach_sparsity_loss"]
 
 
 class WiringHook(HookBase):
     """Every ``period`` iterations, per-stage wiring statistics of the last training batch go to
-    the ``EventStorage`` as ``ddw/<stage>/{mean_edge_weight,kept,diversity}`` (so they reach
+    the ``EventStorage`` as ``ddw/<stage>/{mean_edge_weight,kept,diversity,non_chain_kept_share}`` (so they reach
     ``metrics.json`` and TensorBoard); after every evaluation (``eval_period``) and at the end,
     a heatmap picture of each stage's wiring goes in as ``ddw/wiring/<stage>``.
     """
@@ -33,6 +34,7 @@ class WiringHook(HookBase):
             for stage, adjacency in collect_wiring(self._model()).items():
                 for key, value in wiring_statistics(adjacency).items():
                     scalars[f"ddw/{stage}/{key}"] = value
+                scalars[f"ddw/{stage}/non_chain_kept_share"] = edge_usage(adjacency)["non_chain_kept_share"]
             if scalars:
                 self.trainer.storage.put_scalars(**scalars, smoothing_hint=False)
         if self._eval_period > 0 and next_iter % self._eval_period == 0 and next_iter != self.trainer.max_iter:
@@ -50,6 +52,42 @@ class WiringHook(HookBase):
             array = figure_to_array(wiring_figure({stage: adjacency}, 0, title=f"iter {self.trainer.iter + 1}"))
             image = torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
             self.trainer.storage.put_image(f"ddw/wiring/{stage}", image)
+
+
+class SkippedImagesHook(HookBase):
+    """Every ``period`` iterations and at the end: the number of training images skipped as
+    unreadable so far (the log of :class:`~ddw_detectron.data.skipping.SkipUnreadable`) goes
+    to the ``EventStorage`` as ``data/skipped_images``; once it exceeds ``max_share`` of the
+    ``dataset_size()`` training images, training stops with an error that lists the files."""
+
+    def __init__(self, log_path: str, dataset_size, max_share: float, period: int = 20):
+        self._log_path = log_path
+        self._dataset_size = dataset_size
+        self._max_share = max_share
+        self._period = period
+
+    def after_step(self):
+        next_iter = self.trainer.iter + 1
+        if next_iter % self._period == 0 or next_iter == self.trainer.max_iter:
+            self.check()
+
+    def check(self) -> None:
+        skipped = read_skip_log(self._log_path)
+        self.trainer.storage.put_scalar("data/skipped_images", len(skipped), smoothing_hint=False)
+        if not skipped:
+            return
+        size = self._dataset_size()
+        if len(skipped) > self._max_share * size:
+            raise UnreadableImageError(
+                "\n".join(
+                    [
+                        f"{len(skipped)} of {size} training images are unreadable, more than "
+                        f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {self._max_share}; fix or remove them "
+                        "(scripts/check_dataset.py lists every problem), then resume with --resume:",
+                        *format_files(skipped),
+                    ]
+                )
+            )
 
 
 def attach_sparsity_loss(model: torch.nn.Module, weight: float):

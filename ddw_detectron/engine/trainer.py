@@ -4,19 +4,33 @@ import logging
 import os
 import weakref
 
+from typing import Dict, List
+
 import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import (
+    DatasetCatalog,
+    DatasetMapper,
+    MetadataCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
+from detectron2.solver import get_default_optimizer_params
+from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
 from ..compat import build_coco_evaluator
 from ..data import ensure_shapes_split
+from ..layers import is_router_parameter
 from .checkpoint import DDWCheckpointer
-from .hooks import WiringHook, attach_sparsity_loss
+from ..data.check import image_problem
+from ..data.skipping import SkipUnreadable
+from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 
-__all__ = ["DDWTrainer", "check_datasets", "check_replicas_agree", "create_ddp_model"]
+__all__ = ["DDWTrainer", "check_datasets", "check_replicas_agree", "create_ddp_model", "scale_router_groups"]
 
 
 def create_ddp_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -65,6 +79,24 @@ def check_datasets(cfg) -> None:
                 )
 
 
+def skip_log_path(cfg) -> str:
+    """Where the training loader logs the images it skipped as unreadable."""
+    return os.path.join(cfg.OUTPUT_DIR, "skipped_images.jsonl")
+
+
+def scale_router_groups(groups: List[Dict], model: torch.nn.Module, factor: float) -> List[Dict]:
+    """Optimizer parameter groups with every router parameter moved into a group of its own
+    kind whose learning rate is ``factor`` times its former group's."""
+    routers = {id(p) for name, p in model.named_parameters() if is_router_parameter(name)}
+    result = []
+    for group in groups:
+        params = list(group["params"])
+        for subset, scale in (([p for p in params if id(p) not in routers], 1.0), ([p for p in params if id(p) in routers], factor)):
+            if subset:
+                result.append({**group, "params": subset, **({"lr": group["lr"] * scale} if "lr" in group else {})})
+    return result
+
+
 class DDWTrainer(DefaultTrainer):
     """``DefaultTrainer`` with: the COCO evaluator (pycocotools path when Detectron2's kernels
     are absent), ``loss_ddw_sparsity`` when ``MODEL.DDW.SPARSITY_LOSS_WEIGHT > 0``, the
@@ -97,13 +129,90 @@ class DDWTrainer(DefaultTrainer):
         return model
 
     @classmethod
+    def build_optimizer(cls, cfg, model):
+        """Detectron2's default optimizer; with ``MODEL.DDW.ROUTER_LR_FACTOR != 1`` the router
+        parameters get their own groups at that multiple of each group's learning rate."""
+        factor = cfg.MODEL.DDW.ROUTER_LR_FACTOR
+        if factor == 1.0:
+            return super().build_optimizer(cfg, model)
+        params = get_default_optimizer_params(
+            model,
+            base_lr=cfg.SOLVER.BASE_LR,
+            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
+            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+        )
+        return maybe_add_gradient_clipping(cfg, torch.optim.SGD)(
+            scale_router_groups(params, model, factor),
+            lr=cfg.SOLVER.BASE_LR,
+            momentum=cfg.SOLVER.MOMENTUM,
+            nesterov=cfg.SOLVER.NESTEROV,
+            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+        )
+
+    @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         if output_folder is None:
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference")
         return build_coco_evaluator(dataset_name, output_dir=output_folder)
 
+    @classmethod
+    def train_mapper(cls, cfg):
+        """The mapper of training records: Detectron2's ``DatasetMapper``. Override it to use a
+        project's own; :meth:`build_train_loader` wraps it in :class:`SkipUnreadable`."""
+        return DatasetMapper(cfg, is_train=True)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        """Detectron2's training loader, with unreadable images skipped, named and logged."""
+        share = cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {share!r} is invalid: must be in [0, 1]")
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+        return build_detection_train_loader(cfg, mapper=SkipUnreadable(cls.train_mapper(cfg), skip_log_path(cfg)))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        """Detectron2's test loader; an unreadable image stops evaluation naming the file,
+        unless ``TEST.SKIP_UNREADABLE_IMAGES`` leaves such images out beforehand."""
+        mapper = SkipUnreadable(DatasetMapper(cfg, is_train=False), skip=False)
+        if not cfg.TEST.SKIP_UNREADABLE_IMAGES:
+            return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+        records, skipped = [], {}
+        for record in DatasetCatalog.get(dataset_name):
+            problem = image_problem(record["file_name"], record.get("width"), record.get("height"), full_decode=True)
+            if problem is None:
+                records.append(record)
+            else:
+                skipped[record["file_name"]] = problem[1]
+        cls.skipped_in_test[dataset_name] = skipped
+        return build_detection_test_loader(records, mapper=mapper, num_workers=cfg.DATALOADER.NUM_WORKERS)
+
+    skipped_in_test: Dict[str, Dict[str, str]] = {}
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        results = super().test(cfg, model, evaluators)
+        for name, skipped in cls.skipped_in_test.items():
+            if name in cfg.DATASETS.TEST and skipped:
+                message = (
+                    f"{name}: {len(skipped)} unreadable images were left out of inference "
+                    f"(TEST.SKIP_UNREADABLE_IMAGES) and count as images without detections: {', '.join(list(skipped)[:10])}"
+                )
+                logging.getLogger(__name__).warning(message)
+                if comm.is_main_process():
+                    print(message, flush=True)
+        return results
+
     def build_hooks(self):
         hooks = super().build_hooks()
         wiring = WiringHook(period=20, eval_period=self.cfg.TEST.EVAL_PERIOD)
         hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), wiring)
+        cfg = self.cfg
+        skipped = SkippedImagesHook(
+            skip_log_path(cfg),
+            lambda: len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)),
+            cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE,
+        )
+        hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), skipped)
         return hooks

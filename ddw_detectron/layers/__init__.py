@@ -1,7 +1,16 @@
 """The DDW core in pure PyTorch (no Detectron2 import): usable with any model's blocks."""
 
 from .aggregate import aggregate, weighted_sum
-from .dag_stage import GATES, DAGStage, ScriptableDAGStage, collect_wiring, freeze_wiring, make_scriptable, sparsity_loss
+from .dag_stage import (
+    GATES,
+    DAGStage,
+    ScriptableDAGStage,
+    collect_wiring,
+    freeze_wiring,
+    is_router_parameter,
+    make_scriptable,
+    sparsity_loss,
+)
 from .router import Router
 
 __all__ = [
@@ -12,6 +21,7 @@ __all__ = [
     "make_scriptable",
     "collect_wiring",
     "freeze_wiring",
+    "is_router_parameter",
     "sparsity_loss",
     "GATES",
     "Router",

@@ -14,6 +14,7 @@ from .aggregate import aggregate, exporting, nonzero_columns, nonzero_columns_on
 from .router import Router
 
 __all__ = [
+    "is_router_parameter",
     "DAGStage",
     "ScriptableDAGStage",
     "collect_wiring",
@@ -386,6 +387,12 @@ def make_scriptable(model: nn.Module) -> nn.Module:
             if isinstance(value, (list, tuple)):
                 setattr(module, name, swap(value))
     return model
+
+
+def is_router_parameter(name: str) -> bool:
+    """Whether a parameter name of a model holding DAG stages belongs to a router (for
+    optimizer groups and freezing by name)."""
+    return ".routers." in f".{name}"
 
 
 def collect_wiring(model: nn.Module) -> Dict[str, Tensor]:

@@ -4,7 +4,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-__all__ = ["wiring_statistics", "dataset_statistics", "upper_edges"]
+__all__ = ["wiring_statistics", "dataset_statistics", "edge_usage", "upper_edges"]
 
 
 def upper_edges(adjacency: torch.Tensor) -> torch.Tensor:
@@ -37,6 +37,39 @@ def wiring_statistics(adjacency: torch.Tensor) -> Dict[str, float]:
     }
 
 
+def _chain_mask(n: int) -> torch.Tensor:
+    """``[n(n-1)/2]`` booleans over :func:`upper_edges`: True for the chain edges ``i -> i+1``."""
+    upper = torch.triu_indices(n, n, offset=1)
+    return upper[1] == upper[0] + 1
+
+
+def edge_usage(adjacency: torch.Tensor) -> Dict[str, float]:
+    """How much of the DAG ``[N, n, n]`` wirings use beyond the chain ``0 -> 1 -> ... -> n-1``
+    (the static network's path):
+
+    - ``non_chain_kept_share``: share of the kept edges that are not chain edges;
+    - ``images_with_non_chain``: share of images that keep at least one non-chain edge;
+    - ``distinct_patterns``: number of distinct sets of kept edges among the images.
+    """
+    edges = upper_edges(adjacency)
+    if edges.shape[1] == 0:
+        return {"non_chain_kept_share": 0.0, "images_with_non_chain": 0.0, "distinct_patterns": 1}
+    kept = edges > 0
+    other = kept[:, ~_chain_mask(adjacency.shape[-1])]
+    return {
+        "non_chain_kept_share": float(other.sum()) / max(1, int(kept.sum())),
+        "images_with_non_chain": float(other.any(dim=1).float().mean()),
+        "distinct_patterns": int(torch.unique(kept, dim=0).shape[0]),
+    }
+
+
+def _class_mean_difference(class_means: Dict[str, torch.Tensor]) -> float:
+    """Mean over pairs of classes of the mean absolute difference of their mean edge weights."""
+    means = [upper_edges(m[None])[0] for m in class_means.values()]
+    pairs = [(a - b).abs().mean() for k, a in enumerate(means) for b in means[k + 1 :]]
+    return float(torch.stack(pairs).mean()) if pairs else 0.0
+
+
 def dataset_statistics(
     wirings: Dict[str, torch.Tensor], labels: Optional[Sequence[int]] = None, class_names: Optional[Sequence[str]] = None
 ) -> Dict:
@@ -44,9 +77,12 @@ def dataset_statistics(
 
     Per stage: ``edge_mean`` and ``edge_std`` (``[n, n]``, over images), ``kept`` (share of
     edges above the threshold), ``diversity`` (mean over image pairs of the mean absolute
-    difference of their edge weights, as :func:`wiring_statistics`), and with ``labels`` the
-    ``class_mean`` wiring of each class present. Plus ``embedding``: 2-D principal-component
-    coordinates of every image's wiring (all stages' edges concatenated).
+    difference of their edge weights, as :func:`wiring_statistics`), the :func:`edge_usage`
+    figures, and with ``labels`` the ``class_mean`` wiring of each class present and
+    ``class_mean_difference`` (mean over class pairs of the mean absolute difference of their
+    mean wirings). Plus ``embedding``: 2-D principal-component coordinates of every image's
+    wiring (all stages' edges concatenated), and ``distinct_patterns``: the number of distinct
+    sets of kept edges over all stages together.
     """
     result: Dict = {"num_images": 0, "stages": {}}
     features = []
@@ -59,16 +95,21 @@ def dataset_statistics(
             "edge_mean": adjacency.mean(0).tolist(),
             "edge_std": adjacency.std(0, unbiased=False).tolist(),
             **wiring_statistics(adjacency),
+            **edge_usage(adjacency),
         }
         if labels is not None:
             label_tensor = torch.as_tensor(list(labels))
-            entry["class_mean"] = {}
+            means = {}
             for label in sorted(set(label_tensor.tolist())):
                 name = class_names[label] if class_names is not None else str(label)
-                entry["class_mean"][name] = adjacency[label_tensor == label].mean(0).tolist()
+                means[name] = adjacency[label_tensor == label].mean(0)
+            entry["class_mean"] = {name: mean.tolist() for name, mean in means.items()}
+            entry["class_mean_difference"] = _class_mean_difference(means)
         result["stages"][stage] = entry
         if n > 1:
             features.append(upper_edges(adjacency))
+    if features:
+        result["distinct_patterns"] = int(torch.unique(torch.cat(features, dim=1) > 0, dim=0).shape[0])
     if features and result["num_images"] > 1:
         x = torch.cat(features, dim=1).double()
         x = x - x.mean(0, keepdim=True)

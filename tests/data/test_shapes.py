@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +59,62 @@ def test_registered_in_detectron2():
     for split in ("train", "val", "tiny"):
         assert f"ddw_shapes_{split}" in DatasetCatalog.list()
         assert MetadataCatalog.get(f"ddw_shapes_{split}").thing_classes == ["circle", "square", "triangle", "star"]
+
+
+@pytest.fixture
+def small_classification_set(monkeypatch, tmp_path):
+    from ddw_detectron.data import shapes
+
+    monkeypatch.setenv("DDW_DATASETS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(shapes.CLASSIFICATION_SPLITS, "train", (6, 11))
+    monkeypatch.setitem(shapes.CLASSIFICATION_SPLITS, "val", (3, 12))
+    return shapes
+
+
+def _tree(folder: Path):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_classification_set_is_an_image_folder_generated_deterministically(small_classification_set, tmp_path, monkeypatch):
+    shapes = small_classification_set
+    root = shapes.shapes_classification_root()
+    assert sorted(p.name for p in (root / "train").iterdir() if p.is_dir()) == sorted(shapes.CLASSIFICATION_CLASSES)
+    crops = sorted((root / "train").glob("*/*.jpg"))
+    assert len(crops) >= 6 + 6  # at least one object and one background crop per image
+    assert Image.open(crops[0]).size == (shapes.CROP_SIZE, shapes.CROP_SIZE)
+    monkeypatch.setenv("DDW_DATASETS_CACHE", str(tmp_path / "again"))
+    again = shapes.shapes_classification_root()
+    assert _tree(root) == _tree(again)
+
+
+def test_classification_generation_is_atomic(small_classification_set, monkeypatch):
+    shapes = small_classification_set
+    calls = {"n": 0}
+    make_image = shapes._make_image
+
+    def failing(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt("interrupted")
+        return make_image(*args)
+
+    monkeypatch.setattr(shapes, "_make_image", failing)
+    with pytest.raises(KeyboardInterrupt):
+        shapes.ensure_shapes_classification("train")
+    root = shapes.dataset_root() / "classification"
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == []
+    assert not [p for p in root.iterdir() if p.is_dir()]  # no temporary folder left behind
+    monkeypatch.setattr(shapes, "_make_image", make_image)
+    folder = shapes.ensure_shapes_classification("train")
+    assert (folder / ".complete").is_file() and len(list(folder.glob("*/*.jpg"))) >= 12
+
+
+def test_concurrent_classification_generation_gives_one_copy(small_classification_set):
+    from concurrent.futures import ThreadPoolExecutor
+
+    shapes = small_classification_set
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(shapes.ensure_shapes_classification, ["val", "val"]))
+    assert folders[0] == folders[1]
+    root = shapes.dataset_root() / "classification"
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["val"]

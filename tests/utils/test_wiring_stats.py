@@ -1,6 +1,6 @@
 import torch
 
-from ddw_detectron.utils.wiring_stats import dataset_statistics, upper_edges
+from ddw_detectron.utils.wiring_stats import dataset_statistics, edge_usage, upper_edges
 
 
 def test_dataset_statistics_by_hand():
@@ -23,3 +23,30 @@ def test_dataset_statistics_by_hand():
     # PCA keeps pairwise distances when all variance is in two components (3 points).
     edges = upper_edges(a).double()
     torch.testing.assert_close(torch.cdist(embedding, embedding), torch.cdist(edges, edges), rtol=1e-6, atol=1e-6)
+
+
+def test_edge_usage_counts_non_chain_edges_and_patterns():
+    a = torch.zeros(4, 3, 3)
+    a[:, 0, 1] = a[:, 1, 2] = 0.9  # the chain, kept by every image
+    a[1, 0, 2] = 0.4  # one image also keeps the skip edge 0 -> 2
+    a[3, 0, 2] = 0.2
+    a[3, 1, 2] = 0.0  # and one drops a chain edge for it
+    usage = edge_usage(a)
+    assert usage["non_chain_kept_share"] == 2 / 9
+    assert usage["images_with_non_chain"] == 0.5
+    assert usage["distinct_patterns"] == 3
+    assert edge_usage(torch.zeros(2, 1, 1))["distinct_patterns"] == 1
+
+
+def test_class_mean_difference_and_patterns_over_stages():
+    a = torch.zeros(3, 3, 3)
+    a[:, 0, 1] = 1.0
+    a[2, 0, 2] = 0.6
+    b = torch.zeros(3, 2, 2)
+    b[0, 0, 1] = 1.0
+    stats = dataset_statistics({"s1": a, "s2": b}, labels=[0, 0, 1], class_names=["cat", "dog"])
+    # class means differ only at edge (0, 2): 0 vs 0.6, over 3 edges
+    assert abs(stats["stages"]["s1"]["class_mean_difference"] - 0.2) < 1e-6
+    assert stats["stages"]["s2"]["class_mean_difference"] == 0.5
+    # (s1 kept, s2 kept) patterns: image 0 (chain, 1), image 1 (chain, 0), image 2 (chain + skip, 0)
+    assert stats["distinct_patterns"] == 3

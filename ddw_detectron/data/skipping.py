@@ -1,0 +1,78 @@
+"""Unreadable images in detection data: skipped in training, named in evaluation.
+
+:class:`SkipUnreadable` wraps any dataset mapper (Detectron2's ``DatasetMapper`` or a project's
+own). When the mapper cannot read a record's image (missing file, truncated or corrupt file,
+zero bytes, a size that disagrees with the annotation), it warns naming the file and the reason,
+appends ``{"file_name", "reason"}`` to a JSON-lines log (shared by the data-loader worker
+processes, one ``O_APPEND`` write per line) and returns ``None``, on which Detectron2's
+``MapDataset`` takes another image. With ``skip=False`` (evaluation) it raises
+:class:`UnreadableImageError` naming the file instead.
+"""
+
+import json
+import logging
+import os
+from typing import Callable, Dict, List, Optional
+
+from detectron2.data.detection_utils import SizeMismatchError
+
+__all__ = ["UNREADABLE_ERRORS", "SkipUnreadable", "UnreadableImageError", "read_skip_log"]
+
+logger = logging.getLogger(__name__)
+
+# What reading an image raises for a missing, empty, truncated or corrupt file (PIL's
+# UnidentifiedImageError is an OSError), and Detectron2's check against the annotated size.
+UNREADABLE_ERRORS = (OSError, SyntaxError, SizeMismatchError)
+
+
+class UnreadableImageError(RuntimeError):
+    """An image of a dataset could not be read; the message names the file and the reason."""
+
+
+class SkipUnreadable:
+    """``mapper`` with unreadable images skipped (``skip=True``) or reported by file name."""
+
+    def __init__(self, mapper: Callable[[Dict], Optional[Dict]], log_path: Optional[str] = None, skip: bool = True):
+        self.mapper = mapper
+        self.log_path = log_path
+        self.skip = skip
+
+    def __call__(self, record: Dict) -> Optional[Dict]:
+        try:
+            return self.mapper(record)
+        except UNREADABLE_ERRORS as exc:
+            file_name = record.get("file_name", "?")
+            reason = f"{type(exc).__name__}: {exc}"
+            if not self.skip:
+                raise UnreadableImageError(f"cannot read image {file_name}: {reason}") from exc
+            logger.warning(f"skipping unreadable image {file_name}: {reason}")
+            if self.log_path:
+                line = (json.dumps({"file_name": file_name, "reason": reason}) + "\n").encode()
+                fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, line)
+                finally:
+                    os.close(fd)
+            return None
+
+
+def read_skip_log(path: str) -> Dict[str, str]:
+    """``{file name: reason}`` of the images a :class:`SkipUnreadable` logged (each once)."""
+    if not os.path.isfile(path):
+        return {}
+    skipped: Dict[str, str] = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill in mid-write
+                continue
+            skipped.setdefault(entry["file_name"], entry["reason"])
+    return skipped
+
+
+def format_files(skipped: Dict[str, str], limit: int = 20) -> List[str]:
+    lines = [f"  {name}: {reason}" for name, reason in list(skipped.items())[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more")
+    return lines

@@ -1,0 +1,239 @@
+"""The main job in miniature (``make demo``): a classification set cut from the shape generator,
+the DDW backbone pretrained on it with ``scripts/pretrain_imagenet.py``, the exported
+``backbone_detectron2.pth`` handed to Detectron2 as ``MODEL.WEIGHTS`` (every backbone key
+checked), Faster R-CNN FPN trained with ``scripts/train_net.py`` and evaluated with pycocotools,
+and an HTML report.
+
+The output folder holds ``pretrain/``, ``detect/``, ``report/`` and ``demo_run.json``, which
+names the configs of the run. A finished step is reused by the next run; an interrupted one
+resumes from its last checkpoint (an epoch in pretraining, ``SOLVER.CHECKPOINT_PERIOD`` in
+detection). A folder that holds a run of other configs is refused.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from .config import load_config
+from .data.shapes import ensure_shapes_split, shapes_classification_root
+
+__all__ = ["STEPS", "DEMO_CONFIGS", "DemoPipeline", "DemoFolderConflict", "HandOffError", "check_handoff"]
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = ("data", "pretrain", "handoff", "detect", "report")
+DEMO_CONFIGS = {
+    "pretrain": "configs/Demo/pretrain_DDW_R_34_shapes.yaml",
+    "detect": "configs/Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml",
+}
+MANIFEST = "demo_run.json"
+
+
+class DemoFolderConflict(RuntimeError):
+    """The output folder holds a run of other configs."""
+
+
+class HandOffError(RuntimeError):
+    """The pretrained backbone does not load completely into the detector."""
+
+
+def _pretrain_config(path: str, opts: Sequence[str]):
+    from .classification import add_classification_config
+
+    return load_config(path, list(opts), extra=[add_classification_config])
+
+
+def _fingerprint(cfg) -> str:
+    """Hash of a config without its machine-dependent paths."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.OUTPUT_DIR = ""
+    if "CLS" in cfg:
+        cfg.CLS.DATA_ROOT = ""
+    return hashlib.sha256(cfg.dump().encode()).hexdigest()[:16]
+
+
+def check_handoff(detection_cfg, weights: str) -> Dict[str, List[str]]:
+    """Load ``weights`` (an exported backbone) into the detector of ``detection_cfg`` with
+    Detectron2's checkpointer and list the backbone keys it leaves missing and the keys of the
+    file that found no place. Raises :class:`HandOffError` if either list is not empty."""
+    from detectron2.modeling import build_model
+
+    from .engine import DDWCheckpointer
+
+    model = build_model(detection_cfg)
+    checkpointer = DDWCheckpointer(model)
+    checkpointer.load(weights)
+    incompatible = checkpointer.last_incompatible
+    backbone = [k for k in model.state_dict() if k.startswith("backbone.bottom_up.")]
+    result = {
+        "backbone_keys": backbone,
+        "missing": [k for k in incompatible.missing_keys if k.startswith("backbone.bottom_up.")],
+        "unexpected": list(incompatible.unexpected_keys),
+        "incorrect_shapes": [k for k, _, _ in incompatible.incorrect_shapes],
+    }
+    if result["missing"] or result["unexpected"] or result["incorrect_shapes"]:
+        raise HandOffError(
+            f"{weights} does not load completely into the detector's backbone: missing "
+            f"{result['missing'][:5]}, unexpected {result['unexpected'][:5]}, other shapes {result['incorrect_shapes'][:5]}"
+        )
+    return result
+
+
+@dataclass
+class DemoPipeline:
+    """The demo's steps over ``output``. ``*_opts`` are ``KEY VALUE`` config overrides."""
+
+    output: Path
+    pretrain_config: str = DEMO_CONFIGS["pretrain"]
+    detection_config: str = DEMO_CONFIGS["detect"]
+    pretrain_opts: List[str] = field(default_factory=list)
+    detection_opts: List[str] = field(default_factory=list)
+    python: str = sys.executable
+
+    def __post_init__(self):
+        self.output = Path(self.output)
+        self.pretrain_dir = self.output / "pretrain"
+        self.detect_dir = self.output / "detect"
+        self.report_dir = self.output / "report"
+        self.backbone_weights = self.pretrain_dir / "backbone_detectron2.pth"
+
+    # --- configs and the folder's manifest ------------------------------------------------
+    def pretrain_cfg(self):
+        return _pretrain_config(self._path(self.pretrain_config), self.pretrain_opts)
+
+    def detection_cfg(self):
+        opts = ["MODEL.WEIGHTS", str(self.backbone_weights), "OUTPUT_DIR", str(self.detect_dir), *self.detection_opts]
+        return load_config(self._path(self.detection_config), opts)
+
+    @staticmethod
+    def _path(config: str) -> str:
+        path = Path(config)
+        return str(path if path.is_absolute() or path.exists() else REPO / path)
+
+    def manifest(self) -> Dict:
+        return {
+            "pretrain_config": self.pretrain_config,
+            "detection_config": self.detection_config,
+            "pretrain_opts": list(self.pretrain_opts),
+            "detection_opts": list(self.detection_opts),
+            "fingerprint": _fingerprint(self.pretrain_cfg()) + _fingerprint(self.detection_cfg()),
+        }
+
+    def claim_output(self, restart: bool = False) -> None:
+        """Start over (``restart``), or check that ``output`` is empty or holds a run of these
+        configs; write the manifest."""
+        if restart and self.output.exists():
+            shutil.rmtree(self.output)
+        ours = self.manifest()
+        path = self.output / MANIFEST
+        if path.is_file():
+            theirs = json.loads(path.read_text())
+            if theirs.get("fingerprint") != ours["fingerprint"]:
+                raise DemoFolderConflict(
+                    f"{self.output} holds a demo run of {_describe(theirs)}, not of {_describe(ours)}. "
+                    "Give another output folder (make demo DEMO_OUTPUT=...) or start over (make demo RESTART=1)."
+                )
+        elif self.output.exists() and any(self.output.iterdir()):
+            raise DemoFolderConflict(
+                f"{self.output} holds files of another run ({_describe_foreign(self.output)}) and no {MANIFEST}; "
+                f"this run is {_describe(ours)}. Give another output folder (make demo DEMO_OUTPUT=...) "
+                "or start over (make demo RESTART=1)."
+            )
+        self.output.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ours, indent=2))
+
+    # --- steps ---------------------------------------------------------------------------
+    def run(self, steps: Sequence[str] = STEPS, restart: bool = False) -> Optional[Dict]:
+        unknown = [s for s in steps if s not in STEPS]
+        if unknown:
+            raise ValueError(f"unknown demo steps {unknown}; the steps are {list(STEPS)}")
+        self.claim_output(restart)
+        results = None
+        for number, step in enumerate(steps, 1):
+            _banner(f"[{number}/{len(steps)}] {step}")
+            start = time.perf_counter()
+            results = getattr(self, f"step_{step}")() or results
+            print(f"[{step}] done in {time.perf_counter() - start:.0f} s", flush=True)
+        return results
+
+    def step_data(self) -> None:
+        root = shapes_classification_root()
+        print(f"classification set (ImageFolder): {root}", flush=True)
+        detection = self.detection_cfg()
+        for name in list(detection.DATASETS.TRAIN) + list(detection.DATASETS.TEST):
+            if name.startswith("ddw_shapes_"):
+                print(f"{name}: {ensure_shapes_split(name[len('ddw_shapes_'):])}", flush=True)
+
+    def step_pretrain(self) -> None:
+        if self.backbone_weights.is_file():
+            print(f"reusing the pretrained backbone {self.backbone_weights}", flush=True)
+            return
+        self._run_script(
+            "pretrain_imagenet.py", "--config-file", self._path(self.pretrain_config), "--resume",
+            "CLS.DATA_ROOT", str(shapes_classification_root()), "OUTPUT_DIR", str(self.pretrain_dir), *self.pretrain_opts,
+        )
+
+    def step_handoff(self) -> None:
+        result = check_handoff(self.detection_cfg(), str(self.backbone_weights))
+        print(
+            f"hand-off: {self.backbone_weights} -> detector: {len(result['backbone_keys'])} backbone keys, "
+            f"{len(result['missing'])} missing, {len(result['unexpected'])} unexpected, "
+            f"{len(result['incorrect_shapes'])} of other shapes",
+            flush=True,
+        )
+
+    def step_detect(self) -> Dict:
+        results = self.detect_dir / "final_results.json"
+        if results.is_file():
+            print(f"reusing the trained detector in {self.detect_dir}", flush=True)
+        else:
+            self._run_script(
+                "train_net.py", "--config-file", self._path(self.detection_config), "--resume",
+                "MODEL.WEIGHTS", str(self.backbone_weights), "OUTPUT_DIR", str(self.detect_dir), *self.detection_opts,
+            )
+        return json.loads(results.read_text())
+
+    def step_report(self) -> Dict:
+        from .demo_report import write_demo_report
+
+        results = json.loads((self.detect_dir / "final_results.json").read_text())
+        index = write_demo_report(self.detection_cfg(), self.detect_dir, self.pretrain_dir, self.report_dir)
+        bbox = results["bbox"]
+        print(f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}", flush=True)
+        print(f"report: {index}", flush=True)
+        return results
+
+    def _run_script(self, script: str, *args: str) -> None:
+        command = [self.python, str(REPO / "scripts" / script), *args]
+        print("$ " + " ".join(command), flush=True)
+        completed = subprocess.run(command)
+        if completed.returncode != 0:
+            raise RuntimeError(f"{script} failed (exit status {completed.returncode}); rerun to resume from its last checkpoint")
+
+
+def _describe(manifest: Dict) -> str:
+    opts = manifest.get("pretrain_opts", []) + manifest.get("detection_opts", [])
+    text = f"{manifest.get('pretrain_config')} + {manifest.get('detection_config')}"
+    return text + (f" with {' '.join(opts)}" if opts else "")
+
+
+def _describe_foreign(folder: Path) -> str:
+    config = next(iter(sorted(folder.glob("**/config.yaml"))), None)
+    if config is None:
+        return "unknown config"
+    from detectron2.config import CfgNode
+
+    cfg = CfgNode.load_yaml_with_base(str(config), allow_unsafe=True)
+    model = cfg.get("MODEL", {})
+    depth = model.get("RESNETS", {}).get("DEPTH", "?")
+    return f"{config}: backbone {model.get('BACKBONE', {}).get('NAME', '?')}, depth {depth}"
+
+
+def _banner(text: str) -> None:
+    print(f"\n==== {text} " + "=" * max(0, 70 - len(text)), flush=True)

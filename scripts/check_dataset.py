@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Check a detection dataset before training on it: missing and unreadable images, image sizes
+that disagree with the annotations, degenerate or out-of-image boxes, unknown category ids,
+images without annotations, duplicate ids.
+
+    python scripts/check_dataset.py --dataset coco_2017_train            # any registered dataset
+    python scripts/check_dataset.py --json annotations.json --image-root images/ --report report.json
+    python scripts/check_dataset.py --dataset coco_2017_val --full-decode   # decode every pixel
+
+Reads image headers only unless --full-decode (which also finds truncated files). Prints a
+table; exits with status 1 when a problem would break training (missing, unreadable or
+mis-sized images, unknown categories, duplicate ids), 0 otherwise (warnings only).
+"""
+
+import argparse
+import json
+import sys
+
+from ddw_detectron.data.check import check_dataset
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a dataset registered in Detectron2's DatasetCatalog")
+    source.add_argument("--json", help="a COCO-format annotation file (with --image-root)")
+    parser.add_argument("--image-root", help="the folder the json's file names are relative to")
+    parser.add_argument("--full-decode", action="store_true", help="decode every image (slower; finds truncated files)")
+    parser.add_argument("--report", help="write the JSON report here")
+    args = parser.parse_args(argv)
+    if args.json and not args.image_root:
+        parser.error("--json needs --image-root")
+    try:
+        report = check_dataset(args.dataset, args.json, args.image_root, args.full_decode)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"check_dataset: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    if args.report:
+        with open(args.report, "w") as f:
+            json.dump(report.to_json(), f, indent=2)
+    if report.blocking:
+        print(f"{len(report.blocking)} problems would break training (first: {report.blocking[0].file_name} {report.blocking[0].detail})")
+        return 1
+    print("no problem that would break training")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""The main job in one command (what ``make demo`` runs): shapes classification set ->
+DDW backbone pretraining (scripts/pretrain_imagenet.py) -> hand-off of backbone_detectron2.pth
+-> Faster R-CNN FPN (scripts/train_net.py, COCO AP) -> OUTPUT/report/index.html.
+
+    python scripts/run_demo.py --output output/demo                 # all steps; finished ones are reused
+    python scripts/run_demo.py --output output/demo --restart       # start over
+    python scripts/run_demo.py --output output/demo --steps detect report
+    python scripts/run_demo.py --output output/demo --detection-opts SOLVER.MAX_ITER 100
+"""
+
+import argparse
+import sys
+
+from ddw_detectron.pipeline import DEMO_CONFIGS, STEPS, DemoFolderConflict, DemoPipeline, HandOffError
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", default="output/demo")
+    parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    parser.add_argument("--restart", action="store_true", help="delete the output folder first")
+    parser.add_argument("--pretrain-config", default=DEMO_CONFIGS["pretrain"])
+    parser.add_argument("--detection-config", default=DEMO_CONFIGS["detect"])
+    parser.add_argument("--pretrain-opts", nargs="*", default=[], help="KEY VALUE overrides of pretraining")
+    parser.add_argument("--detection-opts", nargs="*", default=[], help="KEY VALUE overrides of detection")
+    args = parser.parse_args(argv)
+    pipeline = DemoPipeline(
+        args.output, args.pretrain_config, args.detection_config, args.pretrain_opts, args.detection_opts
+    )
+    try:
+        pipeline.run(args.steps, restart=args.restart)
+    except (DemoFolderConflict, HandOffError, RuntimeError, FileNotFoundError) as exc:
+        sys.exit(f"run_demo: error: {exc}")
+
+
+if __name__ == "__main__":
+    main()
