@@ -4,19 +4,21 @@
 own). When the mapper cannot read a record's image (missing file, truncated or corrupt file,
 zero bytes, a size that disagrees with the annotation), it warns naming the file and the reason,
 appends ``{"file_name", "reason"}`` to a JSON-lines log (shared by the data-loader worker
-processes, one ``O_APPEND`` write per line) and returns ``None``, on which Detectron2's
-``MapDataset`` takes another image. With ``skip=False`` (evaluation) it raises
-:class:`UnreadableImageError` naming the file instead.
+processes, one ``O_APPEND`` write per line) and returns ``None``; :class:`MapSkipping` then
+takes the next record instead (deterministically, so a resumed run sees what an uninterrupted
+one would). With ``skip=False`` (evaluation) it raises :class:`UnreadableImageError` naming the
+file instead.
 """
 
 import json
 import logging
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from detectron2.data.detection_utils import SizeMismatchError
+from torch.utils.data import Dataset
 
-__all__ = ["UNREADABLE_ERRORS", "SkipUnreadable", "UnreadableImageError", "read_skip_log"]
+__all__ = ["UNREADABLE_ERRORS", "MapSkipping", "SkipUnreadable", "UnreadableImageError", "read_skip_log"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,26 @@ class SkipUnreadable:
                 finally:
                     os.close(fd)
             return None
+
+
+class MapSkipping(Dataset):
+    """``records[i]`` mapped by ``mapper``; where the mapper returns None (an image it skipped),
+    the next record in order takes its place. (Detectron2 v0.6's ``MapDataset`` retries a random
+    record instead, through ``random.sample`` of a set, which Python 3.11 refuses.)"""
+
+    def __init__(self, records: Sequence[Dict], mapper: Callable[[Dict], Optional[Dict]]):
+        self.records = records
+        self.mapper = mapper
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Dict:
+        for offset in range(len(self.records)):
+            data = self.mapper(self.records[(index + offset) % len(self.records)])
+            if data is not None:
+                return data
+        raise UnreadableImageError(f"none of the {len(self.records)} training images is readable")
 
 
 def read_skip_log(path: str) -> Dict[str, str]:

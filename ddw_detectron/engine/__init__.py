@@ -1,8 +1,23 @@
 """Detectron2 engine glue: trainer, hooks, multi-process launch."""
 
-from .checkpoint import DDWCheckpointer
-from .hooks import WiringHook, attach_sparsity_loss
+from .checkpoint import CheckpointWriteError, DDWCheckpointer
+from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .launch import launch
+from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
 from .trainer import DDWTrainer, check_datasets, check_replicas_agree, create_ddp_model
 
-__all__ = ["DDWCheckpointer", "DDWTrainer", "WiringHook", "attach_sparsity_loss", "check_datasets", "check_replicas_agree", "create_ddp_model", "launch"]
+__all__ = [
+    "CheckpointWriteError",
+    "DDWCheckpointer",
+    "DDWTrainer",
+    "ResumableTrainingSampler",
+    "SkippedImagesHook",
+    "WiringHook",
+    "attach_sparsity_loss",
+    "check_datasets",
+    "check_replicas_agree",
+    "create_ddp_model",
+    "launch",
+    "restore_rng_states",
+    "rng_states",
+]

@@ -4,7 +4,13 @@ import os
 
 from detectron2.checkpoint import DetectionCheckpointer
 
-__all__ = ["DDWCheckpointer"]
+from .resume import rng_states
+
+__all__ = ["CheckpointWriteError", "DDWCheckpointer"]
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (disk full, ...); the previous one is intact."""
 
 
 class DDWCheckpointer(DetectionCheckpointer):
@@ -12,7 +18,10 @@ class DDWCheckpointer(DetectionCheckpointer):
 
     - writes each checkpoint to a temporary file and renames it into place, and only then
       points ``last_checkpoint`` at it, so an interrupted run never leaves a truncated
-      checkpoint where ``--resume`` would look;
+      checkpoint where ``--resume`` would look; a failed write (a full disk) removes the
+      temporary file and stops with :class:`CheckpointWriteError`, which names the previous
+      checkpoint, still intact;
+    - stores the random generators' states (``rng_states``) for an exact resume;
     - refuses weights whose backbone does not fit the model (tensors of other shapes, or no
       backbone tensor at all matched) with an error that names the file, instead of silently
       skipping them. Head mismatches (another number of classes) are skipped as usual;
@@ -26,8 +35,19 @@ class DDWCheckpointer(DetectionCheckpointer):
         if not self.save_dir or not self.save_to_disk:
             return
         partial = f"{name}.incomplete"
-        super().save(partial, **kwargs)
-        os.replace(os.path.join(self.save_dir, f"{partial}.pth"), os.path.join(self.save_dir, f"{name}.pth"))
+        partial_path = os.path.join(self.save_dir, f"{partial}.pth")
+        try:
+            super().save(partial, rng_states=rng_states(), **kwargs)
+        except OSError as exc:
+            if os.path.exists(partial_path):
+                os.remove(partial_path)
+            previous = self.get_checkpoint_file() if self.has_checkpoint() else None
+            raise CheckpointWriteError(
+                f"could not write checkpoint {name}.pth in {self.save_dir} ({exc}); "
+                + (f"the previous checkpoint {previous} and last_checkpoint are intact: free space and "
+                   "continue with --resume" if previous else "no earlier checkpoint exists")
+            ) from exc
+        os.replace(partial_path, os.path.join(self.save_dir, f"{name}.pth"))
         self.tag_last_checkpoint(f"{name}.pth")
 
     def _load_model(self, checkpoint):

@@ -9,12 +9,14 @@ from typing import Dict, List
 import torch
 from detectron2.data import (
     DatasetCatalog,
+    DatasetFromList,
     DatasetMapper,
     MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
 )
+from detectron2.data.samplers import RepeatFactorTrainingSampler
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
 from detectron2.solver import get_default_optimizer_params
 from detectron2.solver.build import maybe_add_gradient_clipping
@@ -27,8 +29,9 @@ from ..data import ensure_shapes_split
 from ..layers import is_router_parameter
 from .checkpoint import DDWCheckpointer
 from ..data.check import image_problem
-from ..data.skipping import SkipUnreadable
+from ..data.skipping import MapSkipping, SkipUnreadable
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
+from .resume import ResumableTrainingSampler, restore_rng_states
 
 __all__ = ["DDWTrainer", "check_datasets", "check_replicas_agree", "create_ddp_model", "scale_router_groups"]
 
@@ -79,6 +82,18 @@ def check_datasets(cfg) -> None:
                 )
 
 
+def build_train_sampler(cfg, dataset: List[Dict]):
+    """``DATALOADER.SAMPLER_TRAIN`` over ``dataset`` as Detectron2 builds it, the plain
+    ``TrainingSampler`` in its resumable form."""
+    name = cfg.DATALOADER.SAMPLER_TRAIN
+    if name == "TrainingSampler":
+        return ResumableTrainingSampler(len(dataset))
+    if name == "RepeatFactorTrainingSampler":
+        factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(dataset, cfg.DATALOADER.REPEAT_THRESHOLD)
+        return RepeatFactorTrainingSampler(factors)
+    raise ValueError(f"DATALOADER.SAMPLER_TRAIN = {name!r} is invalid: allowed values are TrainingSampler, RepeatFactorTrainingSampler")
+
+
 def skip_log_path(cfg) -> str:
     """Where the training loader logs the images it skipped as unreadable."""
     return os.path.join(cfg.OUTPUT_DIR, "skipped_images.jsonl")
@@ -112,6 +127,8 @@ class DDWTrainer(DefaultTrainer):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
+        self.train_sampler = getattr(data_loader, "resumable_sampler", None)
+        self.train_dataset_size = getattr(data_loader, "dataset_size", None)
         model = create_ddp_model(model)
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
@@ -120,6 +137,33 @@ class DDWTrainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    def state_dict(self):
+        """Detectron2's trainer state with the optimizer's (``_trainer``), which Detectron2
+        v0.6's ``DefaultTrainer`` leaves out (a resumed v0.6 run restarts its momentum and its
+        first learning rate); later Detectron2 versions already store it."""
+        ret = super().state_dict()
+        ret.setdefault("_trainer", self._trainer.state_dict())
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if "_trainer" in state_dict:
+            self._trainer.load_state_dict(state_dict["_trainer"])
+
+    def resume_or_load(self, resume=True):
+        """Detectron2's, plus: on resume, the random generators and the training sampler go on
+        from the checkpoint, so that with deterministic settings (``SEED >= 0``,
+        ``DATALOADER.NUM_WORKERS 0``, one process, and no aspect-ratio grouping or images of
+        one orientation) the resumed run computes what the uninterrupted run would have."""
+        checkpoint = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        if resume and self.checkpointer.has_checkpoint():
+            self.start_iter = self.iter + 1
+            if self.train_sampler is None:
+                restore_rng_states(checkpoint.get("rng_states"))
+            else:
+                consumed = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
+                self.train_sampler.resume(consumed, checkpoint.get("rng_states"))
 
     @classmethod
     def build_model(cls, cfg):
@@ -169,7 +213,26 @@ class DDWTrainer(DefaultTrainer):
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {share!r} is invalid: must be in [0, 1]")
         os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        return build_detection_train_loader(cfg, mapper=SkipUnreadable(cls.train_mapper(cfg), skip_log_path(cfg)))
+        mapper = SkipUnreadable(cls.train_mapper(cfg), skip_log_path(cfg))
+        dataset = get_detection_dataset_dicts(
+            cfg.DATASETS.TRAIN,
+            filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+            min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0,
+            proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
+        )
+        sampler = build_train_sampler(cfg, dataset)
+        loader = build_detection_train_loader(
+            MapSkipping(DatasetFromList(dataset, copy=False), mapper),
+            mapper=None,
+            sampler=sampler,
+            total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
+            aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+            num_workers=cfg.DATALOADER.NUM_WORKERS,
+        )
+        loader.dataset_size = len(dataset)  # read by __init__ for the skipped-image share
+        if isinstance(sampler, ResumableTrainingSampler):
+            loader.resumable_sampler = sampler  # read by __init__ for resuming
+        return loader
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
@@ -209,9 +272,10 @@ class DDWTrainer(DefaultTrainer):
         wiring = WiringHook(period=20, eval_period=self.cfg.TEST.EVAL_PERIOD)
         hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), wiring)
         cfg = self.cfg
+        size = self.train_dataset_size
         skipped = SkippedImagesHook(
             skip_log_path(cfg),
-            lambda: len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)),
+            (lambda: size) if size is not None else (lambda: len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN))),
             cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE,
         )
         hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), skipped)

@@ -1,0 +1,77 @@
+"""DDWTrainer on a dataset with unreadable images: training skips, names and counts them and
+stops past the configured share; evaluation names them, or leaves them out when asked."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ddw_detectron.config import load_config
+from ddw_detectron.data.skipping import UnreadableImageError
+from ddw_detectron.engine import DDWTrainer
+from tests.data.bad_data import register
+
+DEMO = Path(__file__).resolve().parents[2] / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return register("ddw_test_bad_train", tmp_path_factory.mktemp("bad"))
+
+
+def tiny_cfg(output, *opts):
+    return load_config(str(DEMO), [
+        "DATASETS.TRAIN", "('ddw_test_bad_train',)", "DATASETS.TEST", "('ddw_test_bad_train',)",
+        "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.MIN_SIZE_TEST", "64",
+        "INPUT.MAX_SIZE_TEST", "64", "MODEL.ROI_HEADS.NUM_CLASSES", "1", "SOLVER.IMS_PER_BATCH", "4",
+        "SOLVER.MAX_ITER", "8", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "()", "SEED", "0",
+        "TEST.EVAL_PERIOD", "0", "OUTPUT_DIR", str(output), *opts,
+    ])
+
+
+def test_training_skips_names_and_counts_unreadable_images(planted, tmp_path, caplog):
+    cfg = tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.5", "TEST.SKIP_UNREADABLE_IMAGES", "True")
+    trainer = DDWTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    assert trainer.iter == 8
+    for path in planted.values():
+        assert f"skipping unreadable image {path}" in caplog.text
+    logged = {json.loads(line)["file_name"] for line in (tmp_path / "skipped_images.jsonl").read_text().splitlines()}
+    assert logged == set(planted.values())
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
+    counts = [m["data/skipped_images"] for m in metrics if "data/skipped_images" in m]
+    assert counts and counts[-1] == 5, metrics
+
+
+def test_too_many_unreadable_images_stop_training_listing_them(planted, tmp_path):
+    # The check runs every 20 iterations: the run stops at iteration 20 of 30.
+    trainer = DDWTrainer(tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.1", "SOLVER.MAX_ITER", "30"))
+    trainer.resume_or_load(resume=False)
+    with pytest.raises(UnreadableImageError) as error:
+        trainer.train()
+    message = str(error.value)
+    assert trainer.iter == 19
+    assert "of 15 training images are unreadable, more than DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.1" in message
+    assert sum(path in message for path in planted.values()) >= 3
+
+
+def test_share_out_of_range_is_refused(planted, tmp_path):
+    with pytest.raises(ValueError, match=r"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 1.5 is invalid: must be in \[0, 1\]"):
+        DDWTrainer(tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "1.5"))
+
+
+def test_evaluation_names_the_unreadable_file(planted, tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    model = DDWTrainer.build_model(cfg)
+    with pytest.raises(UnreadableImageError, match=f"cannot read image {planted['missing']}"):
+        DDWTrainer.test(cfg, model)
+
+
+def test_evaluation_can_leave_unreadable_images_out_and_says_how_many(planted, tmp_path, capsys):
+    cfg = tiny_cfg(tmp_path, "TEST.SKIP_UNREADABLE_IMAGES", "True")
+    results = DDWTrainer.test(cfg, DDWTrainer.build_model(cfg))
+    assert "bbox" in results
+    out = capsys.readouterr().out
+    assert "ddw_test_bad_train: 5 unreadable images were left out of inference" in out
+    assert planted["truncated"] in out
