@@ -67,16 +67,14 @@ def add_ddw_config(cfg: CN) -> CN:
     # paper's single learning rate; short schedules (the demo) raise it.
     cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
 
-    # Training skips an image it cannot read (missing, empty, truncated or corrupt file, or a size
-    # that disagrees with the annotation), names it in a warning and in
-    # OUTPUT_DIR/skipped_images.jsonl, and counts it (data/skipped_images in metrics.json). Past
-    # this share of the training set, the run stops with an error listing the files.
-    cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.01
-    # Evaluation stops at an unreadable image, naming it, unless this is True: then such images
-    # are left out before inference (found by decoding each image once), count as images where
-    # nothing was detected, and their number is printed beside the AP.
-    cfg.TEST.SKIP_UNREADABLE_IMAGES = False
+    _add_data_keys(cfg)
 
+    _add_family_keys(cfg)
+    return cfg
+
+
+def _add_family_keys(cfg: CN) -> None:
+    """``MODEL.MOBILENETV2.*`` and ``MODEL.REGNET.*`` (Detectron2 has keys for ResNet only)."""
     cfg.MODEL.MOBILENETV2 = CN()
     cfg.MODEL.MOBILENETV2.WIDTH_MULT = 1.0
     cfg.MODEL.MOBILENETV2.NORM = "BN"
@@ -97,7 +95,19 @@ def add_ddw_config(cfg: CN) -> CN:
     cfg.MODEL.REGNET.STEM_WIDTH = 32
     cfg.MODEL.REGNET.NORM = "BN"
     cfg.MODEL.REGNET.OUT_FEATURES = ["s1", "s2", "s3", "s4"]
-    return cfg
+
+
+def _add_data_keys(cfg: CN) -> None:
+    """Keys of the data path (unreadable images), beside Detectron2's DATALOADER and TEST."""
+    # Training skips an image it cannot read (missing, empty, truncated or corrupt file, or a size
+    # that disagrees with the annotation), names it in a warning and in
+    # OUTPUT_DIR/skipped_images.jsonl, and counts it (data/skipped_images in metrics.json). Past
+    # this share of the training set, the run stops with an error listing the files.
+    cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.01
+    # Evaluation stops at an unreadable image, naming it, unless this is True: then such images
+    # are left out before inference (found by decoding each image once), count as images where
+    # nothing was detected, and their number is printed beside the AP.
+    cfg.TEST.SKIP_UNREADABLE_IMAGES = False
 
 
 def _fail(key: str, value, allowed: str) -> None:

@@ -8,7 +8,8 @@
 
 The command line is Detectron2's (``--resume``, ``--num-machines``, ``--machine-rank``,
 ``--dist-url``, trailing ``KEY VALUE`` overrides). Without CUDA, ``--num-gpus N`` starts N
-CPU processes.
+CPU processes. ``--check-dataset`` runs the quick form of scripts/check_dataset.py on the
+training datasets first and stops if a problem would break training.
 """
 
 import itertools
@@ -24,6 +25,7 @@ from detectron2.utils import comm
 
 import ddw_detectron
 from ddw_detectron.config import load_config
+from ddw_detectron.data.check import check_training_datasets
 from ddw_detectron.engine import DDWCheckpointer, DDWTrainer, check_datasets, check_replicas_agree, launch
 from ddw_detectron.utils.visualize import save_wiring
 
@@ -67,6 +69,8 @@ def summarise(results):
 
 def main(args):
     cfg = setup(args)
+    if args.check_dataset and comm.is_main_process():
+        check_training_datasets(cfg.DATASETS.TRAIN)
     if args.eval_only:
         check_datasets(cfg)
         model = DDWTrainer.build_model(cfg)
@@ -90,6 +94,11 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--check-dataset", action="store_true",
+        help="check the training datasets first (files, sizes, boxes, ids; image headers only) and stop on errors",
+    )
+    args = parser.parse_args()
     print("Command Line Args:", args)
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))

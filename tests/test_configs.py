@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DETECTION = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if "ImageNet" not in p.parts)
-IMAGENET = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs" / "ImageNet").glob("*.yaml") if not p.name.startswith("Base"))
+# Classification (pretraining) configs: configs/ImageNet/ and the demo's configs/Demo/pretrain_*.
+IMAGENET = sorted(
+    str(p.relative_to(ROOT))
+    for p in [*(ROOT / "configs" / "ImageNet").glob("*.yaml"), *(ROOT / "configs" / "Demo").glob("pretrain_*.yaml")]
+    if not p.name.startswith("Base")
+)
+DETECTION = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if str(p.relative_to(ROOT)) not in IMAGENET and "ImageNet" not in p.parts)
 
 STEP = r'''
 import sys, torch
@@ -92,4 +97,4 @@ def test_imagenet_configs_build_their_classifier(path):
 
 
 def test_configs_were_found():
-    assert len(DETECTION) >= 20 and len(IMAGENET) == 12
+    assert len(DETECTION) >= 20 and len(IMAGENET) == 13

@@ -163,15 +163,7 @@ class Pretrainer:
         if self.cuda_extras and cfg.CLS.CHANNELS_LAST:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        total_batch = cfg.CLS.BATCH_SIZE * self.world_size
-        self.base_lr = cfg.CLS.BASE_LR * total_batch / 256
-        groups = parameter_groups(model, cfg.CLS.WEIGHT_DECAY, cfg.CLS.WEIGHT_DECAY_ALL, cfg.MODEL.DDW.ROUTER_LR_FACTOR)
-        for group in groups:
-            group["lr"] = self.base_lr * group["lr_factor"]
-        self.optimizer = build_optimizer(cfg, groups, self.base_lr)
-        iters = len(self.train_loader)
-        warmup, total = cfg.CLS.WARMUP_EPOCHS * iters, cfg.CLS.EPOCHS * iters
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor(warmup, total, cfg.CLS.WARMUP_FACTOR))
+        self._build_optimizer(cfg, model)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda_extras and cfg.CLS.AMP)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.CLS.LABEL_SMOOTHING)
         self.ddp = DistributedDataParallel(model, device_ids=[self.device.index] if self.cuda_extras else None) if self.distributed else model
@@ -186,6 +178,18 @@ class Pretrainer:
             self.writer = SummaryWriter(self.output_dir)
         if resume:
             self.resume()
+
+    def _build_optimizer(self, cfg, model: nn.Module) -> None:
+        """``CLS.OPTIMIZER`` at ``CLS.BASE_LR`` per 256 images (routers at
+        ``MODEL.DDW.ROUTER_LR_FACTOR`` times it), linear warmup then cosine per iteration."""
+        self.base_lr = cfg.CLS.BASE_LR * cfg.CLS.BATCH_SIZE * self.world_size / 256
+        groups = parameter_groups(model, cfg.CLS.WEIGHT_DECAY, cfg.CLS.WEIGHT_DECAY_ALL, cfg.MODEL.DDW.ROUTER_LR_FACTOR)
+        for group in groups:
+            group["lr"] = self.base_lr * group["lr_factor"]
+        self.optimizer = build_optimizer(cfg, groups, self.base_lr)
+        iters = len(self.train_loader)
+        warmup, total = cfg.CLS.WARMUP_EPOCHS * iters, cfg.CLS.EPOCHS * iters
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor(warmup, total, cfg.CLS.WARMUP_FACTOR))
 
     @staticmethod
     def _seed(seed: int) -> None:

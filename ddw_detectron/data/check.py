@@ -5,12 +5,23 @@ import json
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from PIL import Image
 from tqdm import tqdm
 
-__all__ = ["BLOCKING", "Problem", "DatasetReport", "check_coco", "check_dataset", "check_records", "image_problem", "read_image_size"]
+__all__ = [
+    "BLOCKING",
+    "DatasetCheckError",
+    "DatasetReport",
+    "Problem",
+    "check_coco",
+    "check_dataset",
+    "check_records",
+    "check_training_datasets",
+    "image_problem",
+    "read_image_size",
+]
 
 # Problems that break training or evaluation; the others are reported as warnings.
 BLOCKING = ("missing_file", "unreadable_image", "size_mismatch", "unknown_category", "duplicate_image_id", "duplicate_annotation_id")
@@ -177,3 +188,20 @@ def check_dataset(name: Optional[str] = None, json_file: Optional[str] = None, i
         return report
     classes = metadata.get("thing_classes")
     return check_records(name, DatasetCatalog.get(name), len(classes) if classes else None, full_decode, progress)
+
+
+class DatasetCheckError(RuntimeError):
+    """A dataset has problems that would break training; the message is the checker's table."""
+
+
+def check_training_datasets(names: Sequence[str], progress: bool = True) -> List[DatasetReport]:
+    """The quick check (headers only) of every dataset in ``names``; raises
+    :class:`DatasetCheckError` with the summaries when one would break training."""
+    reports = [check_dataset(name, progress=progress) for name in names]
+    bad = [r for r in reports if r.blocking]
+    if bad:
+        raise DatasetCheckError(
+            "the dataset check found problems that would break training "
+            "(details: python scripts/check_dataset.py --dataset NAME):\n" + "\n\n".join(r.summary() for r in bad)
+        )
+    return reports

@@ -19,6 +19,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm import tqdm
 
 __all__ = [
     "CLASSES",
@@ -137,7 +138,7 @@ def _generate(split: str, target: Path) -> None:
     rng = np.random.default_rng(seed)
     (target / "images").mkdir(parents=True)
     images, annotations = [], []
-    for index in range(count):
+    for index in tqdm(range(count), desc=f"generating ddw_shapes_{split}", unit="img", leave=False):
         image, objects = _make_image(rng, size)
         name = f"{index:05d}.jpg"
         image.save(target / "images" / name, quality=95)
@@ -206,7 +207,7 @@ def _generate_classification(split: str, target: Path) -> None:
     rng = np.random.default_rng(seed)
     for name in CLASSIFICATION_CLASSES:
         (target / name).mkdir(parents=True)
-    for index in range(count):
+    for index in tqdm(range(count), desc=f"generating the shapes classification set ({split})", unit="img", leave=False):
         image, objects = _make_image(rng, IMAGE_SIZE)
         windows = [(CLASSES[o["category_id"] - 1], _square_around(rng, o["bbox"], IMAGE_SIZE)) for o in objects]
         background = _background_window(rng, [o["bbox"] for o in objects], IMAGE_SIZE)

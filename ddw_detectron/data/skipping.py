@@ -50,6 +50,7 @@ class SkipUnreadable:
             logger.warning(f"skipping unreadable image {file_name}: {reason}")
             if self.log_path:
                 line = (json.dumps({"file_name": file_name, "reason": reason}) + "\n").encode()
+                os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
                 fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
                     os.write(fd, line)

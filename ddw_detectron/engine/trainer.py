@@ -212,7 +212,6 @@ class DDWTrainer(DefaultTrainer):
         share = cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {share!r} is invalid: must be in [0, 1]")
-        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         mapper = SkipUnreadable(cls.train_mapper(cfg), skip_log_path(cfg))
         dataset = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN,
