@@ -60,11 +60,12 @@ def add_ddw_config(cfg: CN) -> CN:
     # its output then does not depend on the image and comes from a cache. Exact.
     cfg.MODEL.DDW.SKIP_UNUSED_NODES = True
     # Learning rate of router parameters over the base learning rate, in both trainers
-    # (detection: SOLVER.BASE_LR, pretraining: the CLS learning rate). A router's gradient is one sigmoid derivative times
-    # an inner product of feature maps: at the initial weights (sigmoid' is 0.01 at 0.99 and
-    # 0.05 at 0.05) it is two orders of magnitude smaller than a conv layer's, so in a short
-    # schedule the routers barely move and a dropped edge never comes back. 1 keeps the
-    # paper's single learning rate; short schedules (the demo) raise it.
+    # (detection: SOLVER.BASE_LR, pretraining: the CLS learning rate). A router's gradient is
+    # one sigmoid derivative times an inner product of feature maps: at the initial weights
+    # (sigmoid' is 0.01 at 0.99 and 0.05 at 0.05) it is two orders of magnitude smaller than a
+    # conv layer's, so with SGD in a short schedule the routers barely move and a dropped edge
+    # never comes back; a factor over 1 lets them learn. 1 keeps the paper's single learning
+    # rate; under 1 keeps a pretrained wiring (the demo's detection config uses 0.1).
     cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
 
     _add_data_keys(cfg)

@@ -14,9 +14,9 @@ from .utils.report import (
     draw_detections,
     plot_curves,
     read_json_lines,
-    save_wiring_picture,
     write_report_html,
 )
+from .utils.visualize import save_wiring
 from .utils.wiring_report import collect_over_records, dominant_class, summary_pictures
 from .utils.wiring_stats import dataset_statistics
 
@@ -49,7 +49,7 @@ def write_demo_report(cfg, detect_dir: Path, pretrain_dir: Path, output: Path, p
         name = Path(run.records[index]["file_name"]).stem
         pair = draw_detections(run.images[index], run.records[index], run.predictions[index], metadata, SCORE_THRESHOLD)
         Image.fromarray(pair).save(output / "images" / f"{name}_detections.png")
-        save_wiring_picture(run.wirings, index, f"wiring of {name}", output / "images" / f"{name}_wiring.png")
+        save_wiring(run.wirings, str(output / "images" / f"{name}_wiring.png"), index, title=f"wiring of {name}")
         rows.append({"name": name, "detections": f"images/{name}_detections.png", "wiring": f"images/{name}_wiring.png"})
 
     plot_curves(read_json_lines(detect_dir / "metrics.json"), read_json_lines(pretrain_dir / "log.jsonl"), output / "curves.png")

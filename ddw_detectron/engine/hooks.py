@@ -14,9 +14,9 @@ __all__ = ["SkippedImagesHook", "WiringHook", "attach_sparsity_loss"]
 
 class WiringHook(HookBase):
     """Every ``period`` iterations, per-stage wiring statistics of the last training batch go to
-    the ``EventStorage`` as ``ddw/<stage>/{mean_edge_weight,kept,diversity,non_chain_kept_share}`` (so they reach
-    ``metrics.json`` and TensorBoard); after every evaluation (``eval_period``) and at the end,
-    a heatmap picture of each stage's wiring goes in as ``ddw/wiring/<stage>``.
+    the ``EventStorage`` as ``ddw/<stage>/{mean_edge_weight,kept,diversity,non_chain_kept_share}``
+    (so they reach ``metrics.json`` and TensorBoard); after every evaluation (``eval_period``) and
+    at the end, a heatmap picture of each stage's wiring goes in as ``ddw/wiring/<stage>``.
     """
 
     def __init__(self, period: int = 20, eval_period: int = 0):

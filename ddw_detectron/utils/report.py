@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .visualize import CMAP, wiring_figure
+from .visualize import CMAP
 from .wiring_report import save_figure
 
 __all__ = ["read_json_lines", "plot_curves", "draw_detections", "ap_table_html", "write_report_html"]
@@ -127,8 +127,3 @@ def write_report_html(path: Path, title: str, sections: Dict[str, str], stats: D
         ]
     parts.append("</body></html>")
     path.write_text("\n".join(parts))
-
-
-def save_wiring_picture(wirings, index: int, title: str, path: Path) -> None:
-    """Heatmap and DAG drawing of every stage for image ``index`` of ``wirings``."""
-    save_figure(wiring_figure(wirings, index, title=title), path)
