@@ -17,6 +17,7 @@ from torch import Tensor
 
 __all__ = [
     "FAMILIES",
+    "TORCHVISION_CLASSIFIER",
     "backbone_family",
     "convert_torchvision",
     "convert_detectron2_pkl",
@@ -122,19 +123,25 @@ def _regnet_key(key: str):
 
 
 _TORCHVISION_KEYS = {"resnet": _resnet_key, "mobilenetv2": _mobilenetv2_key, "regnet": _regnet_key}
+# torchvision's classifier (its final linear layer), named ``head.`` in ``DDWClassifier``.
+TORCHVISION_CLASSIFIER = {"resnet": "fc.", "mobilenetv2": "classifier.1.", "regnet": "fc."}
 
 
-def convert_torchvision(state: Dict[str, Tensor], family: str) -> Tuple[Dict[str, Tensor], List[str]]:
-    """Rename a torchvision ``state_dict`` to the DDW backbone of ``family``.
+def convert_torchvision(
+    state: Dict[str, Tensor], family: str, classifier: bool = False
+) -> Tuple[Dict[str, Tensor], List[str]]:
+    """Rename a torchvision ``state_dict`` to the DDW backbone of ``family``; with
+    ``classifier``, its final linear layer becomes ``head.weight`` / ``head.bias`` (the
+    classification model's head).
 
-    Returns the converted dict and the source keys it dropped (the classifier).
+    Returns the converted dict and the source keys it dropped (the classifier, unless kept).
     """
-    rename = _TORCHVISION_KEYS[family]
+    rename, head = _TORCHVISION_KEYS[family], TORCHVISION_CLASSIFIER[family]
     converted, dropped = {}, []
     for key, value in state.items():
         if key.endswith("num_batches_tracked"):
             continue
-        target = rename(key)
+        target = "head." + key[len(head):] if classifier and key.startswith(head) else rename(key)
         if target is None:
             dropped.append(key)
         else:

@@ -7,79 +7,48 @@
 Sources: ``torchvision`` (a ``state_dict`` file of torchvision's ResNet/ResNeXt, MobileNetV2 or
 RegNet), ``detectron2`` (a model-zoo ``.pkl``, ResNet), ``ddw`` (a checkpoint of
 ``scripts/pretrain_imagenet.py`` or of a DDW detector). The output is loaded with
-``MODEL.WEIGHTS``; routers not in the source keep their fresh initialisation.
+``MODEL.WEIGHTS``; routers not in the source keep their fresh initialisation. With a
+classification config (``configs/ImageNet/*.yaml``) the torchvision classifier is converted too
+when its class count is ``CLS.NUM_CLASSES``, so ``scripts/pretrain_imagenet.py`` starts from the
+whole network.
 """
 
 import argparse
 import sys
 
-import torch
-from detectron2.layers import ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY
-
-from ddw_detectron.checkpoint import (
-    backbone_family,
-    convert_ddw,
-    convert_detectron2_pkl,
-    convert_torchvision,
-    describe_state_dict,
-    match_backbone,
-    save_detectron2_checkpoint,
-)
+from ddw_detectron.checkpoint import save_detectron2_checkpoint
+from ddw_detectron.classification import add_classification_config
 from ddw_detectron.config import load_config
+from ddw_detectron.conversion import SOURCES, convert_checkpoint, is_classification_config
 
 
-def bottom_up_state(cfg):
-    """The state dict of the config's bottom-up DDW backbone (built without FPN)."""
-    family = backbone_family(cfg)
-    builder = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")
-    backbone = builder(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
-    return backbone.state_dict(), f"DDW {family} from {cfg.MODEL.BACKBONE.NAME}"
-
-
-def load_torch(path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise SystemExit(f"convert_pretrained: error: cannot read {path} as a PyTorch checkpoint: {exc}")
+def print_keys(title, keys):
+    print(f"{title}: {len(keys)}")
+    for key in keys:
+        print(f"  {key}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", required=True, choices=["torchvision", "detectron2", "ddw"])
+    parser.add_argument("--source", required=True, choices=SOURCES)
     parser.add_argument("--config-file", required=True, help="config of the target DDW model")
     parser.add_argument("input")
     parser.add_argument("output")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
 
-    cfg = load_config(args.config_file, args.opts)
-    target_state, target = bottom_up_state(cfg)
-
-    if args.source == "torchvision":
-        state = load_torch(args.input)
-        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
-        source = f"torchvision {describe_state_dict(state)}"
-        converted, dropped = convert_torchvision(state, backbone_family(cfg))
-    elif args.source == "detectron2":
-        converted, dropped = convert_detectron2_pkl(args.input)
-        source = f"a Detectron2 model-zoo checkpoint ({describe_state_dict(converted)})"
-    else:
-        converted, dropped = convert_ddw(load_torch(args.input))
-        source = "a DDW checkpoint"
-
+    classification = is_classification_config(args.config_file)
+    cfg = load_config(args.config_file, args.opts, extra=[add_classification_config] if classification else [])
     try:
-        missing = match_backbone(converted, target_state, source, target)
+        result = convert_checkpoint(args.source, args.input, cfg, classification)
     except ValueError as exc:
         sys.exit(f"convert_pretrained: error: {exc}")
-    save_detectron2_checkpoint(converted, args.output, author=f"ddw_detectron convert_pretrained ({args.source})")
-    print(f"converted {len(converted)} tensors from {source} into {target}: {args.output}")
-    print(f"unmatched source keys (not written): {len(dropped)}")
-    for key in dropped:
-        print(f"  {key}")
-    print(f"backbone keys left at their initialisation: {len(missing)}")
-    for key in missing:
-        print(f"  {key}")
+    save_detectron2_checkpoint(result.weights, args.output, author=f"ddw_detectron convert_pretrained ({args.source})")
+    print(f"converted {len(result.weights)} tensors from {result.source} into {result.target}: {args.output}")
+    for note in result.notes:
+        print(note)
+    print_keys("unmatched source keys (not written)", result.dropped)
+    print_keys("target keys left at their initialisation", result.missing)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
     torchrun --nnodes 2 --node_rank 0 --master_addr HOST --master_port 29500 --nproc_per_node 8 \
         scripts/pretrain_imagenet.py --config-file ...
     python scripts/pretrain_imagenet.py --config-file ... --resume      # continue after the last epoch
+    python scripts/pretrain_imagenet.py --config-file ... MODEL.WEIGHTS converted.pth  # start from weights
+    python scripts/pretrain_imagenet.py --config-file ... --eval-only MODEL.WEIGHTS converted.pth
 
 At the end, OUTPUT_DIR/backbone_detectron2.pth goes to train_net.py as MODEL.WEIGHTS.
 """
@@ -31,17 +33,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
-    parser.add_argument("--eval-only", action="store_true", help="evaluate OUTPUT_DIR/last.pth on val/ and print top-1/top-5")
+    parser.add_argument(
+        "--eval-only", action="store_true",
+        help="print top-1/top-5 on val/ of MODEL.WEIGHTS if set (and not --resume), else of OUTPUT_DIR/last.pth",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
     cfg = setup(args)
     setup_logger(name="ddw_detectron")
     logging.getLogger("ddw_detectron").setLevel(logging.INFO)
     try:
-        trainer = Pretrainer(cfg, resume=args.resume or args.eval_only)
+        from_last = args.resume or (args.eval_only and not cfg.MODEL.WEIGHTS)
+        trainer = Pretrainer(cfg, resume=from_last)
         if args.eval_only:
-            if trainer.start_epoch == 0:
-                raise FileNotFoundError(f"--eval-only needs a checkpoint at {trainer.checkpoint_path}")
+            if trainer.start_epoch == 0 and not cfg.MODEL.WEIGHTS:
+                raise FileNotFoundError(f"--eval-only needs MODEL.WEIGHTS or a checkpoint at {trainer.checkpoint_path}")
             result = trainer.evaluate()
             if trainer.rank == 0:
                 print(json.dumps({"epoch": trainer.start_epoch, **result}), flush=True)

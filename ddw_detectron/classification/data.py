@@ -1,4 +1,5 @@
-"""ImageFolder data for pretraining: the standard ImageNet transforms, corrupt images skipped."""
+"""ImageFolder data for pretraining: the ImageNet transforms (torchvision's augmentations as
+config keys), batch MixUp/CutMix, corrupt images skipped."""
 
 import logging
 import os
@@ -9,31 +10,69 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms
+from torchvision.transforms import v2
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-__all__ = ["ImageFolderDataset", "build_transforms", "collate_skipping"]
+__all__ = ["AUTO_AUGMENT", "ImageFolderDataset", "build_batch_mix", "build_transforms", "collate_skipping"]
 
 logger = logging.getLogger(__name__)
 
 
-def build_transforms(
-    train: bool, input_size: int, resize_size: int, image_format: str, crop_scale_min: float = 0.08, hflip: bool = True
-):
-    """Train: RandomResizedCrop (area share from ``crop_scale_min`` to 1) + horizontal flip. Val: resize the short side to
-    ``resize_size`` + center crop ``input_size``. Output: float ``[3, H, W]`` in 0-255 in the
-    channel order of ``image_format`` ("RGB" or "BGR"), the detectors' input convention."""
+AUTO_AUGMENT = {
+    "autoaugment": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET),
+    "randaugment": v2.RandAugment,
+    "trivialaugment": v2.TrivialAugmentWide,
+}
+
+
+def build_transforms(cfg, train: bool):
+    """Train: RandomResizedCrop (area share from ``CLS.CROP_SCALE_MIN`` to 1), horizontal flip
+    (``CLS.HFLIP``), then ``CLS.AUTO_AUGMENT`` and ``CLS.RANDOM_ERASING`` when set. Val: resize
+    the short side to ``CLS.RESIZE_SIZE`` + center crop ``CLS.INPUT_SIZE``. Output: float
+    ``[3, H, W]`` in 0-255 in the channel order of ``INPUT.FORMAT`` ("RGB" or "BGR"), the
+    detectors' input convention."""
+    size, image_format = cfg.CLS.INPUT_SIZE, cfg.INPUT.FORMAT
+    if image_format not in ("RGB", "BGR"):
+        raise ValueError(f"INPUT.FORMAT = {image_format!r} is invalid for pretraining: use 'RGB' or 'BGR'")
     if train:
-        spatial = [transforms.RandomResizedCrop(input_size, scale=(crop_scale_min, 1.0))]
-        if hflip:
+        spatial = [transforms.RandomResizedCrop(size, scale=(cfg.CLS.CROP_SCALE_MIN, 1.0))]
+        if cfg.CLS.HFLIP:
             spatial.append(transforms.RandomHorizontalFlip())
+        spatial += _auto_augment(cfg.CLS.AUTO_AUGMENT)
     else:
-        spatial = [transforms.Resize(resize_size), transforms.CenterCrop(input_size)]
+        spatial = [transforms.Resize(cfg.CLS.RESIZE_SIZE), transforms.CenterCrop(size)]
     to_tensor = [transforms.PILToTensor(), transforms.ConvertImageDtype(torch.float32), transforms.Lambda(lambda t: t * 255.0)]
     if image_format == "BGR":
         to_tensor.append(transforms.Lambda(lambda t: t.flip(0)))
-    elif image_format != "RGB":
-        raise ValueError(f"INPUT.FORMAT = {image_format!r} is invalid for pretraining: use 'RGB' or 'BGR'")
+    if train and cfg.CLS.RANDOM_ERASING > 0:
+        to_tensor.append(v2.RandomErasing(cfg.CLS.RANDOM_ERASING, value=list(cfg.MODEL.PIXEL_MEAN)))
     return transforms.Compose(spatial + to_tensor)
+
+
+def _auto_augment(name: str) -> list:
+    if not name:
+        return []
+    if name not in AUTO_AUGMENT:
+        raise ValueError(f"CLS.AUTO_AUGMENT = {name!r} is invalid: allowed values are {['', *AUTO_AUGMENT]}")
+    return [AUTO_AUGMENT[name]()]
+
+
+def build_batch_mix(cfg):
+    """``CLS.MIXUP_ALPHA`` / ``CLS.CUTMIX_ALPHA`` as one transform of ``(images [N, 3, H, W],
+    targets [N])`` to ``(mixed images, soft targets [N, CLS.NUM_CLASSES])``, or None when both
+    are 0."""
+    alpha = {"MIXUP_ALPHA": cfg.CLS.MIXUP_ALPHA, "CUTMIX_ALPHA": cfg.CLS.CUTMIX_ALPHA}
+    for key, value in alpha.items():
+        if value < 0:
+            raise ValueError(f"CLS.{key} = {value} is invalid: it must be >= 0 (0 turns it off)")
+    mixes = []
+    if alpha["MIXUP_ALPHA"] > 0:
+        mixes.append(v2.MixUp(alpha=alpha["MIXUP_ALPHA"], num_classes=cfg.CLS.NUM_CLASSES))
+    if alpha["CUTMIX_ALPHA"] > 0:
+        mixes.append(v2.CutMix(alpha=alpha["CUTMIX_ALPHA"], num_classes=cfg.CLS.NUM_CLASSES))
+    if not mixes:
+        return None
+    return mixes[0] if len(mixes) == 1 else v2.RandomChoice(mixes)
 
 
 class ImageFolderDataset(Dataset):
@@ -78,14 +117,18 @@ class ImageFolderDataset(Dataset):
         return self.transform(image), target
 
 
-def collate_skipping(batch):
-    """Stack the readable samples; returns ``(images, targets, number skipped)``."""
+def collate_skipping(batch, mix=None):
+    """Stack the readable samples and apply the batch transform ``mix`` (from
+    :func:`build_batch_mix`) if given; returns ``(images, targets, number skipped)``, targets
+    ``[N]`` class indices, or ``[N, classes]`` soft labels after ``mix``."""
     kept = [item for item in batch if item is not None]
     skipped = len(batch) - len(kept)
     if not kept:
         return torch.empty(0), torch.empty(0, dtype=torch.long), skipped
     images = torch.stack([item[0] for item in kept])
     targets = torch.tensor([item[1] for item in kept], dtype=torch.long)
+    if mix is not None:
+        images, targets = mix(images, targets)
     return images, targets, skipped
 
 

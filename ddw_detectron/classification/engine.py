@@ -1,6 +1,7 @@
 """ImageNet-style pretraining of DDW backbones: one process, ``torchrun`` DDP (NCCL on GPUs,
 gloo on CPUs), resumable, with tqdm progress, TensorBoard scalars and a JSON line per epoch."""
 
+import functools
 import json
 import logging
 import math
@@ -15,13 +16,15 @@ import torch.distributed as dist
 from detectron2.config import CfgNode as CN
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..checkpoint import convert_ddw, save_detectron2_checkpoint
+from ..engine.checkpoint import DDWCheckpointer
 from ..engine.trainer import check_replicas_agree
 from ..layers import is_router_parameter
-from .data import ImageFolderDataset, build_transforms, check_layout, collate_skipping
+from .data import ImageFolderDataset, build_batch_mix, build_transforms, check_layout, collate_skipping
 from .model import build_classifier
 
 __all__ = ["add_classification_config", "topk_correct", "Pretrainer", "parameter_groups"]
@@ -54,7 +57,25 @@ def add_classification_config(cfg: CN) -> CN:
     cfg.CLS.RESIZE_SIZE = 256  # val: resize the short side, then center crop INPUT_SIZE
     cfg.CLS.CROP_SCALE_MIN = 0.08  # RandomResizedCrop's smallest area share (ImageNet: 0.08)
     cfg.CLS.HFLIP = True  # random horizontal flips in training
+    # Recipe pieces from torchvision, all off by default. AUTO_AUGMENT: "" (none), "autoaugment"
+    # (the ImageNet policy), "randaugment" or "trivialaugment"; RANDOM_ERASING: the probability of
+    # erasing a rectangle (filled with MODEL.PIXEL_MEAN, so it reads 0 after normalisation).
+    cfg.CLS.AUTO_AUGMENT = ""
+    cfg.CLS.RANDOM_ERASING = 0.0
+    # Per-batch MixUp / CutMix (their Beta distributions' alpha; 0 = off; both > 0: one of them
+    # chosen per batch, as torchvision's reference recipe does). Targets become soft labels.
+    cfg.CLS.MIXUP_ALPHA = 0.0
+    cfg.CLS.CUTMIX_ALPHA = 0.0
+    # An exponential moving average of the weights and norm statistics, updated every
+    # iteration, evaluated beside the raw weights each epoch; the better of the two at the end
+    # is exported for Detectron2. DECAY is per iteration: the average spans ~1 / (1 - DECAY)
+    # iterations, so short schedules need a smaller value.
+    cfg.CLS.EMA = CN()
+    cfg.CLS.EMA.ENABLED = False
+    cfg.CLS.EMA.DECAY = 0.9998
+    cfg.CLS.CLIP_GRAD_NORM = 0.0  # > 0: clip the gradients' global L2 norm to this value
     cfg.CLS.NUM_WORKERS = 8
+    cfg.CLS.PREFETCH_FACTOR = 2  # batches each worker loads ahead (with NUM_WORKERS > 0)
     cfg.CLS.SEED = 0
     cfg.CLS.AMP = True  # used on CUDA only
     cfg.CLS.CHANNELS_LAST = True  # used on CUDA only
@@ -110,10 +131,40 @@ def _architecture(model: nn.Module) -> Dict[str, List[int]]:
 
 
 class Pretrainer:
-    """Trains ``build_classifier(cfg)`` on ``CLS.DATA_ROOT``. Call :meth:`train`."""
+    """Trains ``build_classifier(cfg)`` on ``CLS.DATA_ROOT``. Call :meth:`train`.
+
+    Starts from ``OUTPUT_DIR/last.pth`` when ``resume`` and it exists (all state), otherwise
+    from ``MODEL.WEIGHTS`` when set (weights only; e.g. a torchvision checkpoint converted by
+    ``scripts/convert_pretrained.py``), otherwise from scratch, as Detectron2's
+    ``resume_or_load`` does.
+    """
 
     def __init__(self, cfg, resume: bool = False):
         self.cfg = cfg
+        self._setup_processes()
+        self._seed(cfg.CLS.SEED + self.rank)
+        self._build_data(cfg)
+        self._build_model(cfg)
+        self._build_optimizer(cfg, self.model)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda_extras and cfg.CLS.AMP)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.CLS.LABEL_SMOOTHING)
+        self.start_epoch = 0
+        self.best_top1 = 0.0
+        self.output_dir = cfg.OUTPUT_DIR
+        os.makedirs(self.output_dir, exist_ok=True)
+        self.writer = None
+        if self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(self.output_dir)
+        if resume and os.path.isfile(self.checkpoint_path):
+            self.resume()
+        elif cfg.MODEL.WEIGHTS:
+            self.load_weights(cfg.MODEL.WEIGHTS)
+        elif resume:
+            logger.info(f"no checkpoint at {self.checkpoint_path}; starting from scratch")
+
+    def _setup_processes(self) -> None:
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not dist.is_initialized():
             dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
@@ -123,19 +174,13 @@ class Pretrainer:
         self.device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        self._seed(cfg.CLS.SEED + self.rank)
+        self.cuda_extras = self.device.type == "cuda"
 
+    def _build_data(self, cfg) -> None:
         check_layout(cfg.CLS.DATA_ROOT)
-        fmt = cfg.INPUT.FORMAT
-        self.train_set = ImageFolderDataset(
-            os.path.join(cfg.CLS.DATA_ROOT, "train"), build_transforms(
-                True, cfg.CLS.INPUT_SIZE, cfg.CLS.RESIZE_SIZE, fmt, cfg.CLS.CROP_SCALE_MIN, cfg.CLS.HFLIP
-            )
-        )
+        self.train_set = ImageFolderDataset(os.path.join(cfg.CLS.DATA_ROOT, "train"), build_transforms(cfg, True))
         self.val_set = ImageFolderDataset(
-            os.path.join(cfg.CLS.DATA_ROOT, "val"),
-            build_transforms(False, cfg.CLS.INPUT_SIZE, cfg.CLS.RESIZE_SIZE, fmt),
-            classes=self.train_set.classes,
+            os.path.join(cfg.CLS.DATA_ROOT, "val"), build_transforms(cfg, False), classes=self.train_set.classes
         )
         if len(self.train_set.classes) != cfg.CLS.NUM_CLASSES:
             raise ValueError(
@@ -146,38 +191,55 @@ class Pretrainer:
             self.train_set, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=cfg.CLS.SEED
         )
         val_sampler = DistributedSampler(self.val_set, num_replicas=self.world_size, rank=self.rank, shuffle=False)
+        workers = cfg.CLS.NUM_WORKERS
         loader_args = dict(
-            batch_size=cfg.CLS.BATCH_SIZE, num_workers=cfg.CLS.NUM_WORKERS, collate_fn=collate_skipping,
-            pin_memory=self.device.type == "cuda", persistent_workers=cfg.CLS.NUM_WORKERS > 0,
+            batch_size=cfg.CLS.BATCH_SIZE, num_workers=workers, pin_memory=self.cuda_extras,
+            persistent_workers=workers > 0, prefetch_factor=cfg.CLS.PREFETCH_FACTOR if workers > 0 else None,
         )
-        self.train_loader = DataLoader(self.train_set, sampler=self.train_sampler, drop_last=True, **loader_args)
-        self.val_loader = DataLoader(self.val_set, sampler=val_sampler, **loader_args)
+        train_collate = functools.partial(collate_skipping, mix=build_batch_mix(cfg))
+        self.train_loader = DataLoader(
+            self.train_set, sampler=self.train_sampler, drop_last=True, collate_fn=train_collate, **loader_args
+        )
+        self.val_loader = DataLoader(self.val_set, sampler=val_sampler, collate_fn=collate_skipping, **loader_args)
         if len(self.train_loader) == 0:
             raise ValueError(
                 f"{len(self.train_set)} training images give no full batch of CLS.BATCH_SIZE = "
                 f"{cfg.CLS.BATCH_SIZE} per process on {self.world_size} process(es)"
             )
 
+    def _build_model(self, cfg) -> None:
         model = build_classifier(cfg).to(self.device)
-        self.cuda_extras = self.device.type == "cuda"
         if self.cuda_extras and cfg.CLS.CHANNELS_LAST:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self._build_optimizer(cfg, model)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda_extras and cfg.CLS.AMP)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.CLS.LABEL_SMOOTHING)
-        self.ddp = DistributedDataParallel(model, device_ids=[self.device.index] if self.cuda_extras else None) if self.distributed else model
-        self.start_epoch = 0
-        self.best_top1 = 0.0
-        self.output_dir = cfg.OUTPUT_DIR
-        os.makedirs(self.output_dir, exist_ok=True)
-        self.writer = None
-        if self.rank == 0:
-            from torch.utils.tensorboard import SummaryWriter
+        device_ids = [self.device.index] if self.cuda_extras else None
+        self.ddp = DistributedDataParallel(model, device_ids=device_ids) if self.distributed else model
+        self.ema = None
+        if cfg.CLS.EMA.ENABLED:
+            if not 0.0 < cfg.CLS.EMA.DECAY < 1.0:
+                raise ValueError(f"CLS.EMA.DECAY = {cfg.CLS.EMA.DECAY} is invalid: it must be in (0, 1)")
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.CLS.EMA.DECAY), use_buffers=True)
 
-            self.writer = SummaryWriter(self.output_dir)
-        if resume:
-            self.resume()
+    def load_weights(self, path: str) -> None:
+        """Load ``path`` (``MODEL.WEIGHTS``) into the model with Detectron2's checkpointer and
+        print what it left out: missing keys keep their initialisation (routers, or a head of
+        another class count), unexpected keys are not used."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"MODEL.WEIGHTS = {path!r} does not exist")
+        checkpointer = DDWCheckpointer(self.model)
+        checkpointer.load(path)
+        incompatible = checkpointer.last_incompatible
+        if self.rank != 0 or incompatible is None:
+            return
+        skipped = [key for key, _, _ in incompatible.incorrect_shapes]
+        print(f"loaded MODEL.WEIGHTS {path}", flush=True)
+        for title, keys in (
+            ("missing (left at their initialisation)", incompatible.missing_keys + skipped),
+            ("unexpected (not used)", incompatible.unexpected_keys),
+        ):
+            print(f"  {title}: {len(keys)}", flush=True)
+            for key in keys:
+                print(f"    {key}", flush=True)
 
     def _build_optimizer(self, cfg, model: nn.Module) -> None:
         """``CLS.OPTIMIZER`` at ``CLS.BASE_LR`` per 256 images (routers at
@@ -220,6 +282,7 @@ class Pretrainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "epoch": epoch,
             "best_top1": self.best_top1,
             "backbone": self.cfg.MODEL.BACKBONE.NAME,
@@ -248,6 +311,8 @@ class Pretrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
         self.start_epoch = state["epoch"]
         self.best_top1 = state["best_top1"]
         if self.world_size == 1:
@@ -258,11 +323,12 @@ class Pretrainer:
         if self.rank == 0:
             print(f"resumed from {path} after epoch {self.start_epoch}", flush=True)
 
-    def export_backbone(self) -> Optional[str]:
-        """Write ``OUTPUT_DIR/backbone_detectron2.pth`` for ``MODEL.WEIGHTS`` (rank 0)."""
+    def export_backbone(self, model: Optional[nn.Module] = None) -> Optional[str]:
+        """Write ``OUTPUT_DIR/backbone_detectron2.pth`` for ``MODEL.WEIGHTS`` (rank 0) from
+        ``model`` (default: the trained model)."""
         if self.rank != 0:
             return None
-        weights, _ = convert_ddw({"model": self.model.state_dict()})
+        weights, _ = convert_ddw({"model": (model or self.model).state_dict()})
         path = os.path.join(self.output_dir, "backbone_detectron2.pth")
         save_detectron2_checkpoint(weights, path, author="ddw_detectron pretrain_imagenet")
         return path
@@ -275,40 +341,72 @@ class Pretrainer:
         return images, targets.to(self.device, non_blocking=True)
 
     def train_one_epoch(self, epoch: int) -> Dict[str, float]:
+        """One pass over the training set. Returns the mean loss, images per second and the mean
+        seconds per iteration spent waiting for data (``data_time``) and in all (``time``)."""
         self.ddp.train()
         self.train_sampler.set_epoch(epoch)
         bar = tqdm(
-            self.train_loader, desc=f"epoch {epoch + 1}/{self.cfg.CLS.EPOCHS}", disable=self.rank != 0,
+            total=len(self.train_loader), desc=f"epoch {epoch + 1}/{self.cfg.CLS.EPOCHS}", disable=self.rank != 0,
             dynamic_ncols=True, unit="it",
         )
-        total_loss, seen, skipped, start = 0.0, 0, 0, time.perf_counter()
-        for images, targets, n_skipped in bar:
-            skipped += n_skipped
-            if len(targets) == 0:
-                continue
-            images, targets = self._to_device(images, targets)
-            with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
-                loss = self.criterion(self.ddp(images), targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}; last complete checkpoint: {self.checkpoint_path}")
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            total_loss += loss.item() * len(targets)
-            seen += len(targets)
-            rate = seen * self.world_size / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.1f}", lr=f"{self.scheduler.get_last_lr()[0]:.4f}")
-        stats = torch.tensor([total_loss, seen, skipped], dtype=torch.float64, device=self.device)
+        totals = {"loss": 0.0, "seen": 0, "skipped": 0, "data_time": 0.0, "iters": 0}
+        loss, start = float("nan"), time.perf_counter()
+        tick = start
+        for images, targets, n_skipped in self.train_loader:
+            data_time = time.perf_counter() - tick
+            totals["skipped"] += n_skipped
+            if len(targets) > 0:
+                loss = self._train_step(images, targets, epoch)
+                totals["loss"] += loss * len(targets)
+                totals["seen"] += len(targets)
+            totals["data_time"] += data_time
+            totals["iters"] += 1
+            elapsed = time.perf_counter() - start
+            bar.update()
+            bar.set_postfix(
+                loss=f"{loss:.3f}", img_s=f"{totals['seen'] * self.world_size / elapsed:.1f}",
+                data=f"{totals['data_time'] / totals['iters']:.3f}s", lr=f"{self.scheduler.get_last_lr()[0]:.4f}",
+            )
+            tick = time.perf_counter()
+        bar.close()
+        return self._epoch_train_stats(totals, time.perf_counter() - start)
+
+    def _train_step(self, images: torch.Tensor, targets: torch.Tensor, epoch: int) -> float:
+        images, targets = self._to_device(images, targets)
+        with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
+            loss = self.criterion(self.ddp(images), targets)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss became {loss.item()} at epoch {epoch + 1}; last complete checkpoint: {self.checkpoint_path}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.CLS.CLIP_GRAD_NORM > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.CLS.CLIP_GRAD_NORM)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.item()
+
+    def _epoch_train_stats(self, totals: Dict[str, float], elapsed: float) -> Dict[str, float]:
+        keys = ("loss", "seen", "skipped", "data_time", "iters")
+        stats = torch.tensor([totals[k] for k in keys], dtype=torch.float64, device=self.device)
         if self.distributed:
             dist.all_reduce(stats)
-        elapsed = time.perf_counter() - start
-        return {"train_loss": float(stats[0] / max(1, stats[1])), "images_per_sec": float(stats[1] / elapsed), "skipped_images": int(stats[2])}
+        loss, seen, skipped, data_time, iters = stats.tolist()
+        return {
+            "train_loss": loss / max(1, seen), "images_per_sec": seen / elapsed, "skipped_images": int(skipped),
+            "data_time": data_time / max(1, iters), "time": elapsed * self.world_size / max(1, iters),
+        }
 
     @torch.no_grad()
-    def evaluate(self) -> Dict[str, float]:
-        self.ddp.eval()
+    def evaluate(self, model: Optional[nn.Module] = None) -> Dict[str, float]:
+        """Top-1 and top-5 (%) of ``model`` (default: the trained model) on the val set."""
+        model = model or self.ddp
+        model.eval()
         counts = torch.zeros(4, dtype=torch.float64, device=self.device)  # top1, top5, n, skipped
         for images, targets, n_skipped in self.val_loader:
             counts[3] += n_skipped
@@ -316,7 +414,7 @@ class Pretrainer:
                 continue
             images, targets = self._to_device(images, targets)
             with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
-                logits = self.ddp(images)
+                logits = model(images)
             top1, top5 = topk_correct(logits.float(), targets)
             counts[0] += top1
             counts[1] += top5
@@ -326,11 +424,30 @@ class Pretrainer:
         n = max(1.0, float(counts[2]))
         return {"top1": 100.0 * float(counts[0]) / n, "top5": 100.0 * float(counts[1]) / n, "val_skipped_images": int(counts[3])}
 
+    def _evaluate_epoch(self) -> Dict[str, float]:
+        result = self.evaluate()
+        if self.ema is not None:
+            ema = self.evaluate(self.ema.module)
+            result.update(ema_top1=ema["top1"], ema_top5=ema["top5"])
+        return result
+
+    def _log_epoch(self, result: Dict[str, float]) -> None:
+        line = json.dumps(result)
+        print(line, flush=True)
+        with open(os.path.join(self.output_dir, "log.jsonl"), "a") as f:
+            f.write(line + "\n")
+        for key, value in result.items():
+            if key != "epoch":
+                self.writer.add_scalar(f"pretrain/{key}", value, result["epoch"])
+        self.writer.flush()
+
     def train(self) -> Dict[str, float]:
+        """Train the remaining epochs (an evaluation and a checkpoint after each), then export the
+        backbone. Returns the last epoch's figures."""
         result: Dict[str, float] = {}
         for epoch in range(self.start_epoch, self.cfg.CLS.EPOCHS):
             start = time.perf_counter()
-            result = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self.evaluate()}
+            result = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self._evaluate_epoch()}
             self.best_top1 = max(self.best_top1, result["top1"])
             result.update(best_top1=self.best_top1, lr=self.scheduler.get_last_lr()[0], seconds=time.perf_counter() - start)
             skipped = result["skipped_images"] + result["val_skipped_images"]
@@ -338,18 +455,22 @@ class Pretrainer:
                 logger.warning(f"epoch {epoch + 1}: {skipped} unreadable images were skipped")
             self.save(epoch + 1)
             if self.rank == 0:
-                line = json.dumps(result)
-                print(line, flush=True)
-                with open(os.path.join(self.output_dir, "log.jsonl"), "a") as f:
-                    f.write(line + "\n")
-                for key, value in result.items():
-                    if key != "epoch":
-                        self.writer.add_scalar(f"pretrain/{key}", value, epoch + 1)
-                self.writer.flush()
+                self._log_epoch(result)
         check_replicas_agree(self.model)
-        path = self.export_backbone()
-        if path:
-            print(f"backbone for Detectron2 (MODEL.WEIGHTS): {path}", flush=True)
+        self._export_better(result)
         if self.writer is not None:
             self.writer.close()
         return result
+
+    def _export_better(self, result: Dict[str, float]) -> None:
+        """Export the EMA weights when their last top-1 beats the raw weights', else the raw."""
+        use_ema = self.ema is not None and result.get("ema_top1", -1.0) > result.get("top1", 0.0)
+        path = self.export_backbone(self.ema.module if use_ema else None)
+        if path:
+            if self.ema is not None and "top1" in result:
+                which = "EMA" if use_ema else "raw"
+                print(
+                    f"exported the {which} weights (top-1: EMA {result['ema_top1']:.2f}, raw {result['top1']:.2f})",
+                    flush=True,
+                )
+            print(f"backbone for Detectron2 (MODEL.WEIGHTS): {path}", flush=True)

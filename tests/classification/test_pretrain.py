@@ -153,3 +153,68 @@ def test_bad_input_is_a_clear_error(data, tmp_path, problem):
     result = pretrain(root, output, "CLS.EPOCHS", "2", *extra, args=["--resume"], check=False)
     assert result.returncode != 0
     assert expected in result.stderr
+
+
+def in_process(data, output, *opts, resume=False):
+    from ddw_detectron.classification import Pretrainer, add_classification_config
+    from ddw_detectron.config import load_config
+
+    opts = ["CLS.DATA_ROOT", str(data), *SMALL, "OUTPUT_DIR", str(output), *opts]
+    return Pretrainer(load_config(str(CONFIG), opts, extra=[add_classification_config]), resume=resume)
+
+
+def test_epoch_log_has_data_and_iteration_time(data, tmp_path):
+    result = in_process(data, tmp_path, "CLS.EPOCHS", "1").train()
+    assert 0 < result["data_time"] < result["time"]
+    assert set(epochs(tmp_path)[0]) >= {"data_time", "time", "images_per_sec"}
+
+
+def test_gradients_are_clipped_to_the_configured_norm(data, tmp_path):
+    trainer = in_process(data, tmp_path, "CLS.CLIP_GRAD_NORM", "0.001")
+    images, targets, _ = next(iter(trainer.train_loader))
+    trainer._train_step(images, targets, epoch=0)
+    norm = torch.nn.utils.get_total_norm([p.grad for p in trainer.model.parameters() if p.grad is not None])
+    assert float(norm) == pytest.approx(0.001, rel=1e-3)
+
+
+def test_ema_is_evaluated_and_the_better_weights_are_exported(data, tmp_path, capsys):
+    trainer = in_process(data, tmp_path, "CLS.EPOCHS", "2", "CLS.EMA.ENABLED", "True", "CLS.EMA.DECAY", "0.9")
+    result = trainer.train()
+    assert {"ema_top1", "ema_top5"} <= set(result) and {"ema_top1"} <= set(epochs(tmp_path)[-1])
+    raw, ema = trainer.model.state_dict(), trainer.ema.module.state_dict()
+    key = "backbone.res3.0.conv1.weight"
+    assert not torch.equal(raw[key], ema[key])
+    exported = tmp_path / "backbone_detectron2.pth"
+    for winner, scores in (("EMA", {"top1": 10.0, "ema_top1": 90.0}), ("raw", {"top1": 90.0, "ema_top1": 10.0})):
+        trainer._export_better(scores)
+        assert f"exported the {winner} weights (top-1: EMA {scores['ema_top1']:.2f}, raw {scores['top1']:.2f})" in capsys.readouterr().out
+        source = ema if winner == "EMA" else raw
+        torch.testing.assert_close(torch.load(exported, weights_only=True)["model"]["res3.0.conv1.weight"], source[key])
+    resumed = in_process(data, tmp_path, "CLS.EPOCHS", "2", "CLS.EMA.ENABLED", "True", "CLS.EMA.DECAY", "0.9", resume=True)
+    torch.testing.assert_close(resumed.ema.module.state_dict()[key], ema[key])
+
+
+def test_training_and_eval_only_start_from_converted_torchvision_weights(data, tmp_path, capsys):
+    from tests.test_conversion import torchvision_resnet18
+
+    torch.save(torchvision_resnet18(classes=3).state_dict(), tmp_path / "resnet18.pth")
+    converted = tmp_path / "converted.pth"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "convert_pretrained.py"), "--source", "torchvision", "--config-file",
+         str(CONFIG), str(tmp_path / "resnet18.pth"), str(converted), "CLS.NUM_CLASSES", "3"],
+        check=True, capture_output=True,
+    )
+    trainer = in_process(data, tmp_path / "train", "MODEL.WEIGHTS", str(converted))
+    printed = capsys.readouterr().out
+    assert f"loaded MODEL.WEIGHTS {converted}" in printed and "unexpected (not used): 0" in printed
+    missing = printed.split("missing (left at their initialisation): ")[1].split("\n  unexpected")[0].splitlines()
+    assert int(missing[0]) == len(missing) - 1 > 0 and all(".routers." in line for line in missing[1:])
+    head = torch.load(converted, weights_only=True)["model"]["head.weight"]
+    torch.testing.assert_close(trainer.model.head.weight, head)
+
+    evaluation = pretrain(data, tmp_path / "eval", "MODEL.WEIGHTS", str(converted), args=["--eval-only"])
+    metrics = json.loads([line for line in evaluation.stdout.splitlines() if line.startswith("{")][-1])
+    assert metrics["epoch"] == 0 and metrics["top1"] == pytest.approx(trainer.evaluate()["top1"])
+    missing_weights = pretrain(data, tmp_path / "eval", "MODEL.WEIGHTS", str(tmp_path / "nope.pth"), args=["--eval-only"], check=False)
+    assert missing_weights.returncode != 0
+    assert f"MODEL.WEIGHTS = '{tmp_path / 'nope.pth'}' does not exist" in missing_weights.stderr
