@@ -1,14 +1,18 @@
+"""Metadata is in pyproject.toml; this file only puts ``configs/`` into the built package as
+``ddw_detectron/model_zoo/configs`` (read by ``ddw_detectron.model_zoo``)."""
+
+import shutil
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import setup
+from setuptools.command.build_py import build_py
 
-setup(
-    name="ddw_detectron",
-    version="0.1.0",
-    description="Differentiable Dynamic Wirings (DDW) backbones for Detectron2",
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
-    long_description_content_type="text/markdown",
-    packages=find_packages(include=["ddw_detectron", "ddw_detectron.*"]),
-    python_requires=">=3.9",
-    install_requires=["torch>=1.10", "torchvision", "fvcore", "matplotlib", "tqdm"],
-)
+
+class BuildWithConfigs(build_py):
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / "ddw_detectron" / "model_zoo" / "configs"
+        shutil.copytree(Path(__file__).resolve().parent / "configs", target, dirs_exist_ok=True)
+
+
+setup(cmdclass={"build_py": BuildWithConfigs})

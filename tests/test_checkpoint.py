@@ -11,6 +11,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, build_model
 
 from ddw_detectron.checkpoint import convert_torchvision, match_backbone
+from ddw_detectron.engine import DDWCheckpointer
 from tests.helpers import ALL_STAGES, make_cfg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,9 @@ def test_torchvision_resnet50_loads_leaving_only_router_and_head_keys(tmp_path):
     assert "fc.weight" in result.stdout and "res2.routers.0.fc.weight" in result.stdout
 
     model = build_model(r50_cfg())
-    incompatible = DetectionCheckpointer(model)._load_model(DetectionCheckpointer(model)._load_file(str(out)))
+    checkpointer = DDWCheckpointer(model)
+    checkpointer.load(str(out))
+    incompatible = checkpointer.last_incompatible
     missing = incompatible.missing_keys
     assert missing, "router and head keys should be reported missing"
     for key in missing:

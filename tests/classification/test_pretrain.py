@@ -60,12 +60,12 @@ def test_training_lowers_the_loss_and_exports_the_backbone(data, tmp_path):
 
 
 def test_exported_backbone_loads_into_the_fpn_backbone_with_every_key(data, tmp_path):
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
     import ddw_detectron
     from ddw_detectron.classification import add_classification_config
+    from ddw_detectron.engine import DDWCheckpointer
 
     pretrain(data, tmp_path, "CLS.EPOCHS", "1")
     cfg = get_cfg()
@@ -77,8 +77,9 @@ def test_exported_backbone_loads_into_the_fpn_backbone_with_every_key(data, tmp_
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.DEVICE = "cpu"
     model = build_model(cfg)
-    checkpointer = DetectionCheckpointer(model)
-    incompatible = checkpointer._load_model(checkpointer._load_file(str(tmp_path / "backbone_detectron2.pth")))
+    checkpointer = DDWCheckpointer(model)
+    checkpointer.load(str(tmp_path / "backbone_detectron2.pth"))
+    incompatible = checkpointer.last_incompatible
     assert [k for k in incompatible.missing_keys if k.startswith("backbone.bottom_up.")] == []
     assert incompatible.unexpected_keys == [] and incompatible.incorrect_shapes == []
     exported = torch.load(tmp_path / "backbone_detectron2.pth", weights_only=True)["model"]
