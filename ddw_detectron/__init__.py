@@ -9,4 +9,12 @@ from .config import add_ddw_config
 from .layers import DAGStage, Router, aggregate, collect_wiring
 
 __version__ = "0.1.0"
-__all__ = ["add_ddw_config", "collect_wiring", "DAGStage", "Router", "aggregate", "data", "modeling"]
+__all__ = [
+    "add_ddw_config",
+    "collect_wiring",
+    "DAGStage",
+    "Router",
+    "aggregate",
+    "data",
+    "modeling",
+]

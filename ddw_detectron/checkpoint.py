@@ -47,7 +47,9 @@ def describe_state_dict(state: Dict[str, Tensor]) -> str:
     """A short name of the architecture a torchvision-style state dict belongs to."""
     keys = set(state)
     if "layer1.0.conv1.weight" in keys:
-        blocks = [len({k.split(".")[1] for k in keys if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
+        blocks = [
+            len({k.split(".")[1] for k in keys if k.startswith(f"layer{i}.")}) for i in range(1, 5)
+        ]
         bottleneck = "layer1.0.conv3.weight" in keys
         groups = 1
         if bottleneck:
@@ -95,15 +97,24 @@ def _mobilenetv2_key(key: str):
         block -= count
     prefix = f"mb{stage + 1}.{block}."
     if _MOBILENETV2_EXPAND[stage] == 1:
-        table = {"conv.0.0.": "depthwise.", "conv.0.1.": "depthwise.norm.", "conv.1.": "project.", "conv.2.": "project.norm."}
+        table = {
+            "conv.0.0.": "depthwise.",
+            "conv.0.1.": "depthwise.norm.",
+            "conv.1.": "project.",
+            "conv.2.": "project.norm.",
+        }
     else:
         table = {
-            "conv.0.0.": "expand.", "conv.0.1.": "expand.norm.", "conv.1.0.": "depthwise.",
-            "conv.1.1.": "depthwise.norm.", "conv.2.": "project.", "conv.3.": "project.norm.",
+            "conv.0.0.": "expand.",
+            "conv.0.1.": "expand.norm.",
+            "conv.1.0.": "depthwise.",
+            "conv.1.1.": "depthwise.norm.",
+            "conv.2.": "project.",
+            "conv.3.": "project.norm.",
         }
     for source, target in table.items():
         if rest.startswith(source):
-            return prefix + target + rest[len(source):]
+            return prefix + target + rest[len(source) :]
     return key
 
 
@@ -141,7 +152,7 @@ def convert_torchvision(
     for key, value in state.items():
         if key.endswith("num_batches_tracked"):
             continue
-        target = "head." + key[len(head):] if classifier and key.startswith(head) else rename(key)
+        target = "head." + key[len(head) :] if classifier and key.startswith(head) else rename(key)
         if target is None:
             dropped.append(key)
         else:
@@ -157,7 +168,9 @@ def convert_detectron2_pkl(path: str) -> Tuple[Dict[str, Tensor], List[str]]:
     with open(path, "rb") as f:
         data = pickle.load(f, encoding="latin1")
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a Detectron2 .pkl checkpoint (it holds a {type(data).__name__})")
+        raise ValueError(
+            f"{path} is not a Detectron2 .pkl checkpoint (it holds a {type(data).__name__})"
+        )
     if "model" in data and "__author__" in data:
         weights = data["model"]
     else:
@@ -168,7 +181,9 @@ def convert_detectron2_pkl(path: str) -> Tuple[Dict[str, Tensor], List[str]]:
     for key, value in weights.items():
         key = re.sub(r"^(backbone\.)?(bottom_up\.)?", "", key)
         if key.startswith(("stem.", "res")) and re.match(r"^(stem|res\d)\.", key):
-            converted[key] = torch.as_tensor(np.asarray(value)) if not isinstance(value, Tensor) else value
+            converted[key] = (
+                torch.as_tensor(np.asarray(value)) if not isinstance(value, Tensor) else value
+            )
         else:
             dropped.append(key)
     return converted, dropped
@@ -210,12 +225,18 @@ def match_backbone(
             f"the checkpoint is {source}, which does not match the config's backbone ({target}): "
             f"{details or 'no backbone weights found'}"
         )
-    return [k for k in backbone_state if k not in converted and not k.endswith("num_batches_tracked")]
+    return [
+        k for k in backbone_state if k not in converted and not k.endswith("num_batches_tracked")
+    ]
 
 
 def save_detectron2_checkpoint(weights: Dict[str, Tensor], path: str, author: str) -> None:
     """Write a checkpoint that ``DetectionCheckpointer`` loads with name matching."""
     torch.save(
-        {"model": {k: v.detach().cpu() for k, v in weights.items()}, "__author__": author, "matching_heuristics": True},
+        {
+            "model": {k: v.detach().cpu() for k, v in weights.items()},
+            "__author__": author,
+            "matching_heuristics": True,
+        },
         path,
     )

@@ -20,7 +20,13 @@ from .checkpoint import (
     match_backbone,
 )
 
-__all__ = ["SOURCES", "Conversion", "convert_checkpoint", "is_classification_config", "target_state"]
+__all__ = [
+    "SOURCES",
+    "Conversion",
+    "convert_checkpoint",
+    "is_classification_config",
+    "target_state",
+]
 
 SOURCES = ("torchvision", "detectron2", "ddw")
 
@@ -51,8 +57,13 @@ def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
     if classification:
         from .classification import build_classifier
 
-        state = {k.replace("backbone.", "", 1): v for k, v in build_classifier(cfg).state_dict().items()}
-        return state, f"DDW {family} classifier ({cfg.CLS.NUM_CLASSES} classes) from {cfg.MODEL.BACKBONE.NAME}"
+        state = {
+            k.replace("backbone.", "", 1): v for k, v in build_classifier(cfg).state_dict().items()
+        }
+        return (
+            state,
+            f"DDW {family} classifier ({cfg.CLS.NUM_CLASSES} classes) from {cfg.MODEL.BACKBONE.NAME}",
+        )
     builder = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")
     backbone = builder(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
     return backbone.state_dict(), f"DDW {family} from {cfg.MODEL.BACKBONE.NAME}"
@@ -68,12 +79,20 @@ def _read(path: str) -> dict:
 def _read_source(source: str, path: str, cfg, classification: bool):
     if source == "torchvision":
         state = _read(path)
-        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
-        converted, dropped = convert_torchvision(state, backbone_family(cfg), classifier=classification)
+        state = (
+            state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+        )
+        converted, dropped = convert_torchvision(
+            state, backbone_family(cfg), classifier=classification
+        )
         return converted, dropped, f"torchvision {describe_state_dict(state)}"
     if source == "detectron2":
         converted, dropped = convert_detectron2_pkl(path)
-        return converted, dropped, f"a Detectron2 model-zoo checkpoint ({describe_state_dict(converted)})"
+        return (
+            converted,
+            dropped,
+            f"a Detectron2 model-zoo checkpoint ({describe_state_dict(converted)})",
+        )
     if source == "ddw":
         converted, dropped = convert_ddw(_read(path))
         return converted, dropped, "a DDW checkpoint"

@@ -25,7 +25,9 @@ __all__ = ["write_demo_report"]
 SCORE_THRESHOLD = 0.5
 
 
-def write_demo_report(cfg, detect_dir: Path, pretrain_dir: Path, output: Path, per_image: int = 8) -> Path:
+def write_demo_report(
+    cfg, detect_dir: Path, pretrain_dir: Path, output: Path, per_image: int = 8
+) -> Path:
     """Evaluate nothing again: read ``detect_dir/final_results.json`` and the logs, run the
     final model over the first test dataset for detections and wirings, write pictures and
     ``output/index.html``; return its path."""
@@ -38,7 +40,13 @@ def write_demo_report(cfg, detect_dir: Path, pretrain_dir: Path, output: Path, p
     DDWCheckpointer(model).load(str(detect_dir / "model_final.pth"))
     model.eval()
     records = DatasetCatalog.get(dataset)
-    run = collect_over_records(cfg, model, tqdm(records, desc="report: detections and wirings"), len(records), keep_predictions=True)
+    run = collect_over_records(
+        cfg,
+        model,
+        tqdm(records, desc="report: detections and wirings"),
+        len(records),
+        keep_predictions=True,
+    )
     labels = [dominant_class(r) for r in run.records]
     labels = labels if all(label is not None for label in labels) else None
     stats = dataset_statistics(run.wirings, labels, class_names)
@@ -47,12 +55,29 @@ def write_demo_report(cfg, detect_dir: Path, pretrain_dir: Path, output: Path, p
     rows = []
     for index in range(min(per_image, len(run.records))):
         name = Path(run.records[index]["file_name"]).stem
-        pair = draw_detections(run.images[index], run.records[index], run.predictions[index], metadata, SCORE_THRESHOLD)
+        pair = draw_detections(
+            run.images[index], run.records[index], run.predictions[index], metadata, SCORE_THRESHOLD
+        )
         Image.fromarray(pair).save(output / "images" / f"{name}_detections.png")
-        save_wiring(run.wirings, str(output / "images" / f"{name}_wiring.png"), index, title=f"wiring of {name}")
-        rows.append({"name": name, "detections": f"images/{name}_detections.png", "wiring": f"images/{name}_wiring.png"})
+        save_wiring(
+            run.wirings,
+            str(output / "images" / f"{name}_wiring.png"),
+            index,
+            title=f"wiring of {name}",
+        )
+        rows.append(
+            {
+                "name": name,
+                "detections": f"images/{name}_detections.png",
+                "wiring": f"images/{name}_wiring.png",
+            }
+        )
 
-    plot_curves(read_json_lines(detect_dir / "metrics.json"), read_json_lines(pretrain_dir / "log.jsonl"), output / "curves.png")
+    plot_curves(
+        read_json_lines(detect_dir / "metrics.json"),
+        read_json_lines(pretrain_dir / "log.jsonl"),
+        output / "curves.png",
+    )
     pictures = summary_pictures(stats, run.wirings, labels, class_names, output)
     bbox = json.loads((detect_dir / "final_results.json").read_text())["bbox"]
     sections = {

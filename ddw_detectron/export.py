@@ -97,7 +97,9 @@ def script_detector(model: nn.Module, fields: Optional[Mapping[str, type]] = Non
     from detectron2.export import scripting_with_instances
 
     scriptable = make_scriptable(copy.deepcopy(model))
-    return scripting_with_instances(scriptable, dict(fields) if fields is not None else _scripting_fields())
+    return scripting_with_instances(
+        scriptable, dict(fields) if fields is not None else _scripting_fields()
+    )
 
 
 def script_backbone(backbone: nn.Module) -> torch.jit.ScriptModule:
@@ -120,12 +122,16 @@ class _TupleOutputs(nn.Module):
         return tuple(features[name] for name in self.names)
 
 
-def export_backbone_onnx(backbone: nn.Module, example: torch.Tensor, path: str, opset: int = 17) -> List[str]:
+def export_backbone_onnx(
+    backbone: nn.Module, example: torch.Tensor, path: str, opset: int = 17
+) -> List[str]:
     """Export a (DDW) backbone to ONNX; returns the output names (its feature names, in order).
     The batch, height and width axes are dynamic."""
     check_exportable(backbone)
     if opset < MIN_OPSET:
-        raise ValueError(f"export_backbone_onnx: opset {opset} is not supported; DDW backbones need opset >= {MIN_OPSET}")
+        raise ValueError(
+            f"export_backbone_onnx: opset {opset} is not supported; DDW backbones need opset >= {MIN_OPSET}"
+        )
     # The exporter changes the module it is given (seen with torch 2.14: eager outputs differ
     # after an export), so it gets a copy.
     backbone = copy.deepcopy(backbone)
@@ -134,7 +140,13 @@ def export_backbone_onnx(backbone: nn.Module, example: torch.Tensor, path: str, 
     axes.update({name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names})
     with torch.no_grad():
         torch.onnx.export(
-            _TupleOutputs(backbone, names), (example,), path, input_names=["image"], output_names=names,
-            dynamic_axes=axes, opset_version=opset, dynamo=False,
+            _TupleOutputs(backbone, names),
+            (example,),
+            path,
+            input_names=["image"],
+            output_names=names,
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
         )
     return names

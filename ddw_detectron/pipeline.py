@@ -24,7 +24,14 @@ from typing import Dict, List, Optional, Sequence
 from .config import load_config
 from .data.shapes import ensure_shapes_split, shapes_classification_root
 
-__all__ = ["STEPS", "DEMO_CONFIGS", "DemoPipeline", "DemoFolderConflict", "HandOffError", "check_handoff"]
+__all__ = [
+    "STEPS",
+    "DEMO_CONFIGS",
+    "DemoPipeline",
+    "DemoFolderConflict",
+    "HandOffError",
+    "check_handoff",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = ("data", "pretrain", "handoff", "detect", "report")
@@ -113,7 +120,13 @@ class DemoPipeline:
         return _pretrain_config(self._path(self.pretrain_config), self.pretrain_opts)
 
     def detection_cfg(self):
-        opts = ["MODEL.WEIGHTS", str(self.backbone_weights), "OUTPUT_DIR", str(self.detect_dir), *self.detection_opts]
+        opts = [
+            "MODEL.WEIGHTS",
+            str(self.backbone_weights),
+            "OUTPUT_DIR",
+            str(self.detect_dir),
+            *self.detection_opts,
+        ]
         return load_config(self._path(self.detection_config), opts)
 
     @staticmethod
@@ -173,15 +186,22 @@ class DemoPipeline:
         detection = self.detection_cfg()
         for name in list(detection.DATASETS.TRAIN) + list(detection.DATASETS.TEST):
             if name.startswith("ddw_shapes_"):
-                print(f"{name}: {ensure_shapes_split(name[len('ddw_shapes_'):])}", flush=True)
+                print(f"{name}: {ensure_shapes_split(name[len('ddw_shapes_') :])}", flush=True)
 
     def step_pretrain(self) -> None:
         if self.backbone_weights.is_file():
             print(f"reusing the pretrained backbone {self.backbone_weights}", flush=True)
             return
         self._run_script(
-            "pretrain_imagenet.py", "--config-file", self._path(self.pretrain_config), "--resume",
-            "CLS.DATA_ROOT", str(shapes_classification_root()), "OUTPUT_DIR", str(self.pretrain_dir), *self.pretrain_opts,
+            "pretrain_imagenet.py",
+            "--config-file",
+            self._path(self.pretrain_config),
+            "--resume",
+            "CLS.DATA_ROOT",
+            str(shapes_classification_root()),
+            "OUTPUT_DIR",
+            str(self.pretrain_dir),
+            *self.pretrain_opts,
         )
 
     def step_handoff(self) -> None:
@@ -199,8 +219,15 @@ class DemoPipeline:
             print(f"reusing the trained detector in {self.detect_dir}", flush=True)
         else:
             self._run_script(
-                "train_net.py", "--config-file", self._path(self.detection_config), "--resume",
-                "MODEL.WEIGHTS", str(self.backbone_weights), "OUTPUT_DIR", str(self.detect_dir), *self.detection_opts,
+                "train_net.py",
+                "--config-file",
+                self._path(self.detection_config),
+                "--resume",
+                "MODEL.WEIGHTS",
+                str(self.backbone_weights),
+                "OUTPUT_DIR",
+                str(self.detect_dir),
+                *self.detection_opts,
             )
         return json.loads(results.read_text())
 
@@ -208,9 +235,14 @@ class DemoPipeline:
         from .demo_report import write_demo_report
 
         results = json.loads((self.detect_dir / "final_results.json").read_text())
-        index = write_demo_report(self.detection_cfg(), self.detect_dir, self.pretrain_dir, self.report_dir)
+        index = write_demo_report(
+            self.detection_cfg(), self.detect_dir, self.pretrain_dir, self.report_dir
+        )
         bbox = results["bbox"]
-        print(f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}", flush=True)
+        print(
+            f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}",
+            flush=True,
+        )
         print(f"report: {index}", flush=True)
         return results
 
@@ -219,7 +251,9 @@ class DemoPipeline:
         print("$ " + " ".join(command), flush=True)
         completed = subprocess.run(command, env={**STEADY_MALLOC, **os.environ})
         if completed.returncode != 0:
-            raise RuntimeError(f"{script} failed (exit status {completed.returncode}); rerun to resume from its last checkpoint")
+            raise RuntimeError(
+                f"{script} failed (exit status {completed.returncode}); rerun to resume from its last checkpoint"
+            )
 
 
 def _describe(manifest: Dict) -> str:

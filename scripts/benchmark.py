@@ -47,13 +47,28 @@ ARCHS = {
     "R-18": ("resnet", {"MODEL.RESNETS.DEPTH": 18, "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}),
     "R-50": ("resnet", {"MODEL.RESNETS.DEPTH": 50}),
     "R-101": ("resnet", {"MODEL.RESNETS.DEPTH": 101}),
-    "X-101-32x8d": ("resnet", {"MODEL.RESNETS.DEPTH": 101, "MODEL.RESNETS.NUM_GROUPS": 32, "MODEL.RESNETS.WIDTH_PER_GROUP": 8}),
+    "X-101-32x8d": (
+        "resnet",
+        {
+            "MODEL.RESNETS.DEPTH": 101,
+            "MODEL.RESNETS.NUM_GROUPS": 32,
+            "MODEL.RESNETS.WIDTH_PER_GROUP": 8,
+        },
+    ),
     "MobileNetV2": ("mobilenetv2", {}),
     "RegNetX-1.6GF": ("regnet", {"MODEL.REGNET.PRESET": "RegNetX-1.6GF"}),
     "RegNetX-4GF": ("regnet", {"MODEL.REGNET.PRESET": "RegNetX-4GF"}),
 }
-FEATURES = {"resnet": ["res2", "res3", "res4", "res5"], "mobilenetv2": ["mb2", "mb3", "mb5", "mb7"], "regnet": ["s1", "s2", "s3", "s4"]}
-STAGES = {"resnet": ["res2", "res3", "res4", "res5"], "mobilenetv2": [f"mb{i}" for i in range(1, 8)], "regnet": ["s1", "s2", "s3", "s4"]}
+FEATURES = {
+    "resnet": ["res2", "res3", "res4", "res5"],
+    "mobilenetv2": ["mb2", "mb3", "mb5", "mb7"],
+    "regnet": ["s1", "s2", "s3", "s4"],
+}
+STAGES = {
+    "resnet": ["res2", "res3", "res4", "res5"],
+    "mobilenetv2": [f"mb{i}" for i in range(1, 8)],
+    "regnet": ["s1", "s2", "s3", "s4"],
+}
 
 
 def make_cfg(arch: str, kind: str, device: str):
@@ -88,7 +103,9 @@ def build(arch, kind, device, reference=None):
     if reference is not None:
         missing, unexpected = model.load_state_dict(reference.state_dict(), strict=False)
         assert not unexpected, unexpected[:5]
-        assert all(".routers." in k for k in missing), [k for k in missing if ".routers." not in k][:5]
+        assert all(".routers." in k for k in missing), [k for k in missing if ".routers." not in k][
+            :5
+        ]
     return model
 
 
@@ -103,7 +120,11 @@ def calibrate_norms(model, samples):
         module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
         module.running_var.copy_(x.var(dim=(0, 2, 3)) + module.eps)
 
-    handles = [m.register_forward_pre_hook(set_stats) for m in model.modules() if isinstance(m, FrozenBatchNorm2d)]
+    handles = [
+        m.register_forward_pre_hook(set_stats)
+        for m in model.modules()
+        if isinstance(m, FrozenBatchNorm2d)
+    ]
     model.eval()
     with torch.no_grad():
         model.backbone(model.preprocess_image(samples).tensor)
@@ -122,7 +143,14 @@ def batch(n, size, device, seed=0):
         wh = 30 + torch.rand(6, 2, generator=g) * 70
         instances.gt_boxes = Boxes(torch.stack([x0, y0, x0 + wh[:, 0], y0 + wh[:, 1]], 1))
         instances.gt_classes = torch.randint(0, 80, (6,), generator=g)
-        samples.append({"image": (torch.rand(3, h, w, generator=g) * 255).to(device), "instances": instances.to(device), "height": h, "width": w})
+        samples.append(
+            {
+                "image": (torch.rand(3, h, w, generator=g) * 255).to(device),
+                "instances": instances.to(device),
+                "height": h,
+                "width": w,
+            }
+        )
     return samples
 
 
@@ -229,7 +257,9 @@ def aggregation_alone(device, repeats, warmup, k=6, shape=(2, 256, 128, 128)):
     def step(fn):
         return lambda: fn().backward(upstream)
 
-    times = interleaved({"buffered": step(buffered), "plain": step(plain)}, repeats * 4, warmup, device)
+    times = interleaved(
+        {"buffered": step(buffered), "plain": step(plain)}, repeats * 4, warmup, device
+    )
     return {
         "time": times.ratio("buffered", "plain"),
         "saved_bytes": saved_bytes(buffered) / saved_bytes(plain),
@@ -293,13 +323,25 @@ def build_parser():
     parser.add_argument("--arch", default="R-50", choices=sorted(ARCHS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--image-size", type=int, default=512, help="shorter side (the longer is 4/3 of it)")
+    parser.add_argument(
+        "--image-size", type=int, default=512, help="shorter side (the longer is 4/3 of it)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--weights", default="", help="optional DDW checkpoint (e.g. a trained model) for the skipping figures")
+    parser.add_argument(
+        "--weights",
+        default="",
+        help="optional DDW checkpoint (e.g. a trained model) for the skipping figures",
+    )
     parser.add_argument("--json", default="", help="write the results here")
-    parser.add_argument("--markdown", default="", help="write a Markdown report here (BENCHMARKS.md)")
-    parser.add_argument("--default-malloc", action="store_true", help="on CPU, time with glibc's default malloc settings")
+    parser.add_argument(
+        "--markdown", default="", help="write a Markdown report here (BENCHMARKS.md)"
+    )
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="on CPU, time with glibc's default malloc settings",
+    )
     return parser
 
 
@@ -320,7 +362,10 @@ def main(argv=None):
         from detectron2.checkpoint import DetectionCheckpointer
 
         DetectionCheckpointer(models["ddw"]).load(args.weights)
-    optimizers = {k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9) for k, m in models.items()}
+    optimizers = {
+        k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
+        for k, m in models.items()
+    }
     x = models["static"].preprocess_image(samples).tensor
 
     results = {k: {} for k in kinds}
@@ -329,15 +374,37 @@ def main(argv=None):
         results[kind]["params"] = sum(p.numel() for p in model.backbone.bottom_up.parameters())
         results[kind]["params_detector"] = sum(p.numel() for p in model.parameters())
         results[kind]["flops_backbone"] = count_flops(model.backbone, (x,))["total"]
-        inputs = [{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples]
+        inputs = [
+            {"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples
+        ]
         analysis = DetectronFlops(model, inputs)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings(
+            "none"
+        )
         results[kind]["flops"] = int(analysis.total()) + aggregation_flops(model.backbone, (x,))
 
     timings = {
-        "train_step": interleaved({k: (lambda m=m, o=optimizers[k]: train_step(m, o, samples)) for k, m in models.items()}, args.repeats, args.warmup, device),
-        "inference": interleaved({k: (lambda m=m: inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device),
-        "inference_backbone": interleaved({k: (lambda m=m: backbone_inference(m, samples)) for k, m in models.items()}, args.repeats, args.warmup, device),
+        "train_step": interleaved(
+            {
+                k: (lambda m=m, o=optimizers[k]: train_step(m, o, samples))
+                for k, m in models.items()
+            },
+            args.repeats,
+            args.warmup,
+            device,
+        ),
+        "inference": interleaved(
+            {k: (lambda m=m: inference(m, samples)) for k, m in models.items()},
+            args.repeats,
+            args.warmup,
+            device,
+        ),
+        "inference_backbone": interleaved(
+            {k: (lambda m=m: backbone_inference(m, samples)) for k, m in models.items()},
+            args.repeats,
+            args.warmup,
+            device,
+        ),
     }
     for kind, model in models.items():
         for key, timing in timings.items():
@@ -361,17 +428,32 @@ def main(argv=None):
         "hook_saved_bytes": ddw["hook_saved_bytes"] / static["hook_saved_bytes"],
     }
     report = {
-        "arch": args.arch, "device": device, "batch_size": args.batch_size, "image_size": args.image_size,
-        "repeats": args.repeats, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-        "malloc": "freed memory kept (" + ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items()) + ")"
-        if steady_malloc_active() else "default",
-        "models": results, "ratios": ratios,
+        "arch": args.arch,
+        "device": device,
+        "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "malloc": "freed memory kept ("
+        + ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items())
+        + ")"
+        if steady_malloc_active()
+        else "default",
+        "models": results,
+        "ratios": ratios,
         "aggregate": aggregation_alone(device, args.repeats, args.warmup),
-        "skipping_batch1": skipping_at_batch_one(models["ddw"], samples, args.repeats, args.warmup, device),
+        "skipping_batch1": skipping_at_batch_one(
+            models["ddw"], samples, args.repeats, args.warmup, device
+        ),
     }
     if "detectron2" in results:
-        report["static_vs_detectron2"] = {k: static[k] / results["detectron2"][k] for k in ("params", "flops")}
-        report["static_vs_detectron2"].update({k: timings[k].ratio("static", "detectron2") for k in ("train_step", "inference")})
+        report["static_vs_detectron2"] = {
+            k: static[k] / results["detectron2"][k] for k in ("params", "flops")
+        }
+        report["static_vs_detectron2"].update(
+            {k: timings[k].ratio("static", "detectron2") for k in ("train_step", "inference")}
+        )
 
     table = markdown_table(report)
     print(table)
@@ -384,7 +466,12 @@ def main(argv=None):
 def markdown_table(report) -> str:
     models = report["models"]
     kinds = list(models)
-    names = {"detectron2": "Detectron2 static", "static": "ours, static", "ddw": "DDW (all stages)", "ddw_plain": "DDW, plain sums"}
+    names = {
+        "detectron2": "Detectron2 static",
+        "static": "ours, static",
+        "ddw": "DDW (all stages)",
+        "ddw_plain": "DDW, plain sums",
+    }
     rows = [
         ("parameters (bottom-up)", "params", lambda v: f"{v / 1e6:.3f} M"),
         ("FLOPs (detector, inference)", "flops", lambda v: f"{v / 1e9:.2f} G"),
@@ -399,7 +486,9 @@ def markdown_table(report) -> str:
     lines = [header, "|---" * (len(kinds) + 2) + "|"]
     for label, key, fmt in rows:
         ratio = report["ratios"].get(key, models["ddw"][key] / models["static"][key])
-        lines.append(f"| {label} | " + " | ".join(fmt(models[k][key]) for k in kinds) + f" | x{ratio:.3f} |")
+        lines.append(
+            f"| {label} | " + " | ".join(fmt(models[k][key]) for k in kinds) + f" | x{ratio:.3f} |"
+        )
     agg = report["aggregate"]
     skip = report["skipping_batch1"]
     lines += [
@@ -445,5 +534,7 @@ def write_markdown(path, report, table, argv) -> None:
 if __name__ == "__main__":
     if wants_steady_malloc(build_parser().parse_args()) and not steady_malloc_active():
         script = str(Path(__file__).resolve())
-        os.execve(sys.executable, [sys.executable, script, *sys.argv[1:]], {**os.environ, **STEADY_MALLOC})
+        os.execve(
+            sys.executable, [sys.executable, script, *sys.argv[1:]], {**os.environ, **STEADY_MALLOC}
+        )
     main()

@@ -25,7 +25,11 @@ def main(argv=None) -> int:
     source.add_argument("--dataset", help="a dataset registered in Detectron2's DatasetCatalog")
     source.add_argument("--json", help="a COCO-format annotation file (with --image-root)")
     parser.add_argument("--image-root", help="the folder the json's file names are relative to")
-    parser.add_argument("--full-decode", action="store_true", help="decode every image (slower; finds truncated files)")
+    parser.add_argument(
+        "--full-decode",
+        action="store_true",
+        help="decode every image (slower; finds truncated files)",
+    )
     parser.add_argument("--report", help="write the JSON report here")
     args = parser.parse_args(argv)
     if args.json and not args.image_root:
@@ -40,7 +44,9 @@ def main(argv=None) -> int:
         with open(args.report, "w") as f:
             json.dump(report.to_json(), f, indent=2)
     if report.blocking:
-        print(f"{len(report.blocking)} problems would break training (first: {report.blocking[0].file_name} {report.blocking[0].detail})")
+        print(
+            f"{len(report.blocking)} problems would break training (first: {report.blocking[0].file_name} {report.blocking[0].detail})"
+        )
         return 1
     print("no problem that would break training")
     return 0

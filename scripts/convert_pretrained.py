@@ -38,13 +38,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     classification = is_classification_config(args.config_file)
-    cfg = load_config(args.config_file, args.opts, extra=[add_classification_config] if classification else [])
+    cfg = load_config(
+        args.config_file, args.opts, extra=[add_classification_config] if classification else []
+    )
     try:
         result = convert_checkpoint(args.source, args.input, cfg, classification)
     except ValueError as exc:
         sys.exit(f"convert_pretrained: error: {exc}")
-    save_detectron2_checkpoint(result.weights, args.output, author=f"ddw_detectron convert_pretrained ({args.source})")
-    print(f"converted {len(result.weights)} tensors from {result.source} into {result.target}: {args.output}")
+    save_detectron2_checkpoint(
+        result.weights, args.output, author=f"ddw_detectron convert_pretrained ({args.source})"
+    )
+    print(
+        f"converted {len(result.weights)} tensors from {result.source} into {result.target}: {args.output}"
+    )
     for note in result.notes:
         print(note)
     print_keys("unmatched source keys (not written)", result.dropped)

@@ -66,7 +66,9 @@ def run_images(predictor, metadata, files, output: Path) -> int:
         drawn, wiring, count = draw(predictor, metadata, image)
         cv2.imwrite(str(output / f"{path.stem}.jpg"), drawn[:, :, ::-1])
         if wiring:
-            save_wiring(wiring, str(output / f"{path.stem}_wiring.png"), title=f"wiring of {path.name}")
+            save_wiring(
+                wiring, str(output / f"{path.stem}_wiring.png"), title=f"wiring of {path.name}"
+            )
         print(f"{path}: {count} detections -> {output / (path.stem + '.jpg')}")
         done += 1
     return done
@@ -86,10 +88,19 @@ def run_video(predictor, metadata, path: Path, output: Path, wiring_every: int) 
         drawn, wiring, _ = draw(predictor, metadata, frame)
         if writer is None:
             height, width = drawn.shape[:2]
-            writer = cv2.VideoWriter(str(output / f"{path.stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            writer = cv2.VideoWriter(
+                str(output / f"{path.stem}.mp4"),
+                cv2.VideoWriter_fourcc(*"mp4v"),
+                fps,
+                (width, height),
+            )
         writer.write(drawn[:, :, ::-1])
         if wiring and frames % wiring_every == 0:
-            save_wiring(wiring, str(output / f"{path.stem}_frame{frames:05d}_wiring.png"), title=f"{path.name}, frame {frames}")
+            save_wiring(
+                wiring,
+                str(output / f"{path.stem}_frame{frames:05d}_wiring.png"),
+                title=f"{path.name}, frame {frames}",
+            )
         frames += 1
     capture.release()
     if writer is not None:
@@ -105,8 +116,12 @@ def main(argv=None):
     parser.add_argument("--video-input", default="", help="a video file")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
-    parser.add_argument("--wiring-every", type=int, default=25, help="video: wiring picture every N frames")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path")
+    parser.add_argument(
+        "--wiring-every", type=int, default=25, help="video: wiring picture every N frames"
+    )
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path"
+    )
     args = parser.parse_args(argv)
     if not args.input and not args.video_input:
         parser.error("give --input and/or --video-input")

@@ -54,7 +54,9 @@ def box_ap(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--dataset", required=True, help="registered dataset to collect wirings on and evaluate")
+    parser.add_argument(
+        "--dataset", required=True, help="registered dataset to collect wirings on and evaluate"
+    )
     parser.add_argument("--mode", choices=["mean", "mode"], default="mean")
     parser.add_argument("--output", required=True, help="checkpoint of the frozen model (.pth)")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
@@ -65,7 +67,9 @@ def main(argv=None):
     model = DDWTrainer.build_model(cfg)
     stages = {m.wiring_name: m for m in model.modules() if isinstance(m, DAGStage)}
     if not stages:
-        raise SystemExit("freeze_wiring: error: the model has no DDW stages; its wiring is static already")
+        raise SystemExit(
+            "freeze_wiring: error: the model has no DDW stages; its wiring is static already"
+        )
     DDWCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
 
     dynamic = box_ap(DDWTrainer.test(cfg, model))
@@ -79,11 +83,18 @@ def main(argv=None):
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     DDWCheckpointer(model, save_dir=str(output.parent)).save(output.stem)
-    report = {"dataset": args.dataset, "mode": args.mode, "dynamic": dynamic, "frozen": frozen,
-              "wiring": {k: v.tolist() for k, v in fixed.items()}}
+    report = {
+        "dataset": args.dataset,
+        "mode": args.mode,
+        "dynamic": dynamic,
+        "frozen": frozen,
+        "wiring": {k: v.tolist() for k, v in fixed.items()},
+    }
     if "AP" in dynamic and "AP" in frozen:
         report["ap_loss"] = dynamic["AP"] - frozen["AP"]
-        print(f"box AP dynamic {dynamic['AP']:.2f}, frozen ({args.mode}) {frozen['AP']:.2f}: loss {report['ap_loss']:.2f}")
+        print(
+            f"box AP dynamic {dynamic['AP']:.2f}, frozen ({args.mode}) {frozen['AP']:.2f}: loss {report['ap_loss']:.2f}"
+        )
     output.with_suffix(".json").write_text(json.dumps(report, indent=2))
     print(f"frozen model: {output}")
 

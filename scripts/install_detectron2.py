@@ -86,8 +86,17 @@ def installed_state() -> str:
 
 def download_sdist(dest: Path) -> Path:
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--no-build-isolation", "-d", str(dest), f"{SDIST_NAME}=={SDIST_VERSION}",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--no-build-isolation",
+        "-d",
+        str(dest),
+        f"{SDIST_NAME}=={SDIST_VERSION}",
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     archives = list(dest.glob("*.tar.gz"))
@@ -139,8 +148,15 @@ def main() -> None:
         archive = download_sdist(tmp / "download")
         stage_sources(archive, tmp)
         command = [
-            sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-            "--force-reinstall", "--quiet", str(tmp / "build"),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--force-reinstall",
+            "--quiet",
+            str(tmp / "build"),
         ]
         if subprocess.run(command).returncode != 0:
             fail("pip could not install the staged Detectron2 sources (see pip's output above)")

@@ -13,12 +13,25 @@ Detectron2's lazy-config command line: ``key=value`` overrides, ``--resume``, ``
 import logging
 
 from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import AMPTrainer, SimpleTrainer, default_argument_parser, default_setup, default_writers, hooks
+from detectron2.engine import (
+    AMPTrainer,
+    SimpleTrainer,
+    default_argument_parser,
+    default_setup,
+    default_writers,
+    hooks,
+)
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
 import ddw_detectron  # noqa: F401  (registers the DDW backbones and the demo datasets)
-from ddw_detectron.engine import DDWCheckpointer, WiringHook, check_replicas_agree, create_ddp_model, launch
+from ddw_detectron.engine import (
+    DDWCheckpointer,
+    WiringHook,
+    check_replicas_agree,
+    create_ddp_model,
+    launch,
+)
 
 logger = logging.getLogger("ddw_detectron")
 
@@ -26,11 +39,16 @@ logger = logging.getLogger("ddw_detectron")
 def do_test(cfg, model):
     if "evaluator" not in cfg.dataloader:
         return {}
-    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
+    results = inference_on_dataset(
+        model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator)
+    )
     print_csv_format(results)
     if "bbox" in results and comm.is_main_process():
         bbox = results["bbox"]
-        print(f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}", flush=True)
+        print(
+            f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}",
+            flush=True,
+        )
     return results
 
 
@@ -41,7 +59,9 @@ def do_train(args, cfg):
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
     model = create_ddp_model(model)
-    trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optimizer)
+    trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(
+        model, train_loader, optimizer
+    )
     checkpointer = DDWCheckpointer(model, cfg.train.output_dir, trainer=trainer)
     main = comm.is_main_process()
     trainer.register_hooks(
@@ -51,7 +71,10 @@ def do_train(args, cfg):
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
             hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
             WiringHook(period=cfg.train.log_period, eval_period=cfg.train.eval_period),
-            hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
+            hooks.PeriodicWriter(
+                default_writers(cfg.train.output_dir, cfg.train.max_iter),
+                period=cfg.train.log_period,
+            )
             if main
             else None,
         ]
@@ -77,4 +100,11 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

@@ -19,8 +19,8 @@ import sys
 
 from detectron2.utils.logger import setup_logger
 
-from ddw_detectron.config import load_config
 from ddw_detectron.classification import Pretrainer, add_classification_config
+from ddw_detectron.config import load_config
 
 
 def setup(args):
@@ -34,7 +34,8 @@ def main(argv=None):
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
     parser.add_argument(
-        "--eval-only", action="store_true",
+        "--eval-only",
+        action="store_true",
         help="print top-1/top-5 on val/ of MODEL.WEIGHTS if set (and not --resume), else of OUTPUT_DIR/last.pth",
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
@@ -47,7 +48,9 @@ def main(argv=None):
         trainer = Pretrainer(cfg, resume=from_last)
         if args.eval_only:
             if trainer.start_epoch == 0 and not cfg.MODEL.WEIGHTS:
-                raise FileNotFoundError(f"--eval-only needs MODEL.WEIGHTS or a checkpoint at {trainer.checkpoint_path}")
+                raise FileNotFoundError(
+                    f"--eval-only needs MODEL.WEIGHTS or a checkpoint at {trainer.checkpoint_path}"
+                )
             result = trainer.evaluate()
             if trainer.rank == 0:
                 print(json.dumps({"epoch": trainer.start_epoch, **result}), flush=True)

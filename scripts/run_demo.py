@@ -12,7 +12,13 @@ DDW backbone pretraining (scripts/pretrain_imagenet.py) -> hand-off of backbone_
 import argparse
 import sys
 
-from ddw_detectron.pipeline import DEMO_CONFIGS, STEPS, DemoFolderConflict, DemoPipeline, HandOffError
+from ddw_detectron.pipeline import (
+    DEMO_CONFIGS,
+    STEPS,
+    DemoFolderConflict,
+    DemoPipeline,
+    HandOffError,
+)
 
 
 def main(argv=None):
@@ -22,11 +28,19 @@ def main(argv=None):
     parser.add_argument("--restart", action="store_true", help="delete the output folder first")
     parser.add_argument("--pretrain-config", default=DEMO_CONFIGS["pretrain"])
     parser.add_argument("--detection-config", default=DEMO_CONFIGS["detect"])
-    parser.add_argument("--pretrain-opts", nargs="*", default=[], help="KEY VALUE overrides of pretraining")
-    parser.add_argument("--detection-opts", nargs="*", default=[], help="KEY VALUE overrides of detection")
+    parser.add_argument(
+        "--pretrain-opts", nargs="*", default=[], help="KEY VALUE overrides of pretraining"
+    )
+    parser.add_argument(
+        "--detection-opts", nargs="*", default=[], help="KEY VALUE overrides of detection"
+    )
     args = parser.parse_args(argv)
     pipeline = DemoPipeline(
-        args.output, args.pretrain_config, args.detection_config, args.pretrain_opts, args.detection_opts
+        args.output,
+        args.pretrain_config,
+        args.detection_config,
+        args.pretrain_opts,
+        args.detection_opts,
     )
     try:
         pipeline.run(args.steps, restart=args.restart)

@@ -26,7 +26,13 @@ from detectron2.utils import comm
 import ddw_detectron
 from ddw_detectron.config import load_config
 from ddw_detectron.data.check import check_training_datasets
-from ddw_detectron.engine import DDWCheckpointer, DDWTrainer, check_datasets, check_replicas_agree, launch
+from ddw_detectron.engine import (
+    DDWCheckpointer,
+    DDWTrainer,
+    check_datasets,
+    check_replicas_agree,
+    launch,
+)
 from ddw_detectron.utils.visualize import save_wiring
 
 logger = logging.getLogger("ddw_detectron")
@@ -50,7 +56,9 @@ def write_wiring_pictures(cfg, model, count=4):
     model.eval()
     written = 0
     with torch.no_grad():
-        for inputs in itertools.islice(build_detection_test_loader(cfg, cfg.DATASETS.TEST[0]), count):
+        for inputs in itertools.islice(
+            build_detection_test_loader(cfg, cfg.DATASETS.TEST[0]), count
+        ):
             model(inputs)
             wiring = ddw_detectron.collect_wiring(model)
             if wiring:
@@ -64,7 +72,10 @@ def write_wiring_pictures(cfg, model, count=4):
 def summarise(results):
     bbox = results.get("bbox") if isinstance(results, dict) else None
     if bbox and comm.is_main_process():
-        print(f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}", flush=True)
+        print(
+            f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}",
+            flush=True,
+        )
 
 
 def main(args):
@@ -74,7 +85,9 @@ def main(args):
     if args.eval_only:
         check_datasets(cfg)
         model = DDWTrainer.build_model(cfg)
-        DDWCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        DDWCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
         results = DDWTrainer.test(cfg, model)
         write_wiring_pictures(cfg, model)
         summarise(results)
@@ -96,9 +109,17 @@ def main(args):
 if __name__ == "__main__":
     parser = default_argument_parser()
     parser.add_argument(
-        "--check-dataset", action="store_true",
+        "--check-dataset",
+        action="store_true",
         help="check the training datasets first (files, sizes, boxes, ids; image headers only) and stop on errors",
     )
     args = parser.parse_args()
     print("Command Line Args:", args)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

@@ -35,6 +35,7 @@ from ddw_detectron.utils.wiring_report import (
 )
 from ddw_detectron.utils.wiring_stats import dataset_statistics
 
+
 def write_index(output, pictures, per_image, stats):
     rows = []
     for stage, entry in stats["stages"].items():
@@ -48,7 +49,8 @@ def write_index(output, pictures, per_image, stats):
         f"<h1>DDW wirings of {stats['num_images']} images</h1>",
         f"<p>Colour map: {CMAP}, 0 (dropped) to 1. Entry (i, j): weight of the edge from node i to node j.</p>",
         "<table><tr><th>stage</th><th>nodes</th><th>mean edge weight</th><th>share kept</th><th>diversity</th></tr>",
-        *rows, "</table>",
+        *rows,
+        "</table>",
     ]
     for title, name in pictures.items():
         parts += [f"<h2>{html.escape(title)}</h2>", f"<img src='{html.escape(name)}'>"]
@@ -63,12 +65,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--input", nargs="*", default=[], help="image files or folders")
-    parser.add_argument("--dataset", default="", help="a registered dataset (per-class statistics need annotations)")
-    parser.add_argument("--skimage-photos", action="store_true", help="add the photographs bundled with scikit-image")
+    parser.add_argument(
+        "--dataset", default="", help="a registered dataset (per-class statistics need annotations)"
+    )
+    parser.add_argument(
+        "--skimage-photos",
+        action="store_true",
+        help="add the photographs bundled with scikit-image",
+    )
     parser.add_argument("--output", required=True)
     parser.add_argument("--max-images", type=int, default=200)
-    parser.add_argument("--per-image", type=int, default=8, help="how many images get their own picture")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path")
+    parser.add_argument(
+        "--per-image", type=int, default=8, help="how many images get their own picture"
+    )
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path"
+    )
     args = parser.parse_args(argv)
     if not args.input and not args.dataset and not args.skimage_photos:
         parser.error("give --input, --dataset and/or --skimage-photos")
@@ -108,16 +120,31 @@ def main(argv=None):
     per_image = []
     for index in range(min(args.per_image, len(kept))):
         name = f"images/{index:04d}_{Path(kept[index]['file_name']).stem}.png"
-        save_figure(wiring_figure(wirings, index, title=Path(kept[index]["file_name"]).name), output / name)
+        save_figure(
+            wiring_figure(wirings, index, title=Path(kept[index]["file_name"]).name), output / name
+        )
         per_image.append(name)
     shown = list(range(min(6, len(kept))))
-    grid_labels = [class_names[labels[i]] if labels is not None and class_names else Path(kept[i]["file_name"]).name for i in shown]
-    save_figure(wiring_grid(wirings, shown, [thumbnails[i] for i in shown], grid_labels), output / "grid.png")
-    pictures = {"Images side by side": "grid.png", **summary_pictures(stats, wirings, labels, class_names, output)}
+    grid_labels = [
+        class_names[labels[i]]
+        if labels is not None and class_names
+        else Path(kept[i]["file_name"]).name
+        for i in shown
+    ]
+    save_figure(
+        wiring_grid(wirings, shown, [thumbnails[i] for i in shown], grid_labels),
+        output / "grid.png",
+    )
+    pictures = {
+        "Images side by side": "grid.png",
+        **summary_pictures(stats, wirings, labels, class_names, output),
+    }
     (output / "statistics.json").write_text(json.dumps(stats))
     write_index(output, pictures, per_image, stats)
     for stage, entry in stats["stages"].items():
-        print(f"{stage}: {entry['num_nodes']} nodes, mean edge weight {entry['mean_edge_weight']:.3f}, kept {entry['kept']:.3f}, diversity {entry['diversity']:.4f}")
+        print(
+            f"{stage}: {entry['num_nodes']} nodes, mean edge weight {entry['mean_edge_weight']:.3f}, kept {entry['kept']:.3f}, diversity {entry['diversity']:.4f}"
+        )
     print(f"{len(kept)} images; pictures and statistics in {output} (index.html)")
 
 

@@ -25,9 +25,27 @@ def test_benchmark_report(tmp_path):
     out = tmp_path / "bench.json"
     markdown = tmp_path / "BENCHMARKS.md"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--arch", "R-50", "--batch-size", "1",
-         "--image-size", "64", "--repeats", "1", "--warmup", "0", "--json", str(out), "--markdown", str(markdown)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "benchmark.py"),
+            "--arch",
+            "R-50",
+            "--batch-size",
+            "1",
+            "--image-size",
+            "64",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+            str(out),
+            "--markdown",
+            str(markdown),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -36,11 +54,23 @@ def test_benchmark_report(tmp_path):
     # The detector's FLOPs depend on how many proposals survive NMS, which at 64 px varies
     # between models; the backbone's do not.
     assert 1.0 < ratios["params"] <= 1.01 and 1.0 < ratios["flops_backbone"] <= 1.02
-    assert set(report["aggregate"]) >= {"time", "saved_bytes"} and report["aggregate"]["saved_bytes"] <= 1.0
-    assert report["static_vs_detectron2"]["params"] == 1.0 and report["static_vs_detectron2"]["flops"] == 1.0
+    assert (
+        set(report["aggregate"]) >= {"time", "saved_bytes"}
+        and report["aggregate"]["saved_bytes"] <= 1.0
+    )
+    assert (
+        report["static_vs_detectron2"]["params"] == 1.0
+        and report["static_vs_detectron2"]["flops"] == 1.0
+    )
     assert set(report["models"]) == {"detectron2", "static", "ddw", "ddw_plain"}
     # R-50 stages of 3, 4, 6, 3 nodes: nodes 1, 1, {1, 3}, 1 unused.
     assert report["skipping_batch1"]["unused_nodes_wiring"]["share_skipped"] == 5 / 16
-    assert report["malloc"].startswith("freed memory kept (MALLOC_MMAP_MAX_=0")  # restarted with steady malloc
+    assert report["malloc"].startswith(
+        "freed memory kept (MALLOC_MMAP_MAX_=0"
+    )  # restarted with steady malloc
     text = markdown.read_text()
-    assert "| training step |" in text and "malloc: freed memory kept" in text and "--arch R-50" in text
+    assert (
+        "| training step |" in text
+        and "malloc: freed memory kept" in text
+        and "--arch R-50" in text
+    )

@@ -15,7 +15,11 @@ from ddw_detectron.engine import DDWCheckpointer
 from tests.helpers import ALL_STAGES, make_cfg
 
 ROOT = Path(__file__).resolve().parent.parent
-R50 = {"MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.RES2_OUT_CHANNELS": 256, "MODEL.RESNETS.STRIDE_IN_1X1": False}
+R50 = {
+    "MODEL.RESNETS.DEPTH": 50,
+    "MODEL.RESNETS.RES2_OUT_CHANNELS": 256,
+    "MODEL.RESNETS.STRIDE_IN_1X1": False,
+}
 
 
 def r50_cfg(dynamic=True):
@@ -38,9 +42,19 @@ def convert(tmp_path, source, cfg, state_or_path, *extra):
         src = state_or_path
     out = tmp_path / "converted.pth"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "convert_pretrained.py"), "--source", source,
-         "--config-file", write_config(cfg, tmp_path / "cfg.yaml"), str(src), str(out), *extra],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "convert_pretrained.py"),
+            "--source",
+            source,
+            "--config-file",
+            write_config(cfg, tmp_path / "cfg.yaml"),
+            str(src),
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
     )
     return result, out
 
@@ -63,7 +77,9 @@ def test_torchvision_resnet50_loads_leaving_only_router_and_head_keys(tmp_path):
     assert any(".routers." in k for k in missing)
     assert not incompatible.unexpected_keys and not incompatible.incorrect_shapes
 
-    static = BACKBONE_REGISTRY.get("build_ddw_resnet_backbone")(r50_cfg(dynamic=False), ShapeSpec(channels=3))
+    static = BACKBONE_REGISTRY.get("build_ddw_resnet_backbone")(
+        r50_cfg(dynamic=False), ShapeSpec(channels=3)
+    )
     DetectionCheckpointer(static).load(str(out))
     static.eval()
     x = torch.randn(2, 3, 96, 96)
@@ -78,13 +94,28 @@ def test_torchvision_resnet50_loads_leaving_only_router_and_head_keys(tmp_path):
 @pytest.mark.parametrize(
     "family, overrides, constructor",
     [
-        ("mobilenetv2", {"MODEL.MOBILENETV2.OUT_FEATURES": ["mb2", "mb3", "mb5", "last"]}, torchvision.models.mobilenet_v2),
+        (
+            "mobilenetv2",
+            {"MODEL.MOBILENETV2.OUT_FEATURES": ["mb2", "mb3", "mb5", "last"]},
+            torchvision.models.mobilenet_v2,
+        ),
         ("regnet", {"MODEL.REGNET.PRESET": "RegNetY-400MF"}, torchvision.models.regnet_y_400mf),
-        ("resnet", {"MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.NUM_GROUPS": 32, "MODEL.RESNETS.WIDTH_PER_GROUP": 4, "MODEL.RESNETS.RES2_OUT_CHANNELS": 256}, torchvision.models.resnext50_32x4d),
+        (
+            "resnet",
+            {
+                "MODEL.RESNETS.DEPTH": 50,
+                "MODEL.RESNETS.NUM_GROUPS": 32,
+                "MODEL.RESNETS.WIDTH_PER_GROUP": 4,
+                "MODEL.RESNETS.RES2_OUT_CHANNELS": 256,
+            },
+            torchvision.models.resnext50_32x4d,
+        ),
     ],
 )
 def test_torchvision_families_convert_to_every_non_router_key(family, overrides, constructor):
-    backbone = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")(make_cfg(family, **overrides), ShapeSpec(channels=3))
+    backbone = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")(
+        make_cfg(family, **overrides), ShapeSpec(channels=3)
+    )
     converted, dropped = convert_torchvision(constructor().state_dict(), family)
     missing = match_backbone(converted, backbone.state_dict(), "torchvision", family)
     assert missing and all(".routers." in k for k in missing)
@@ -92,15 +123,26 @@ def test_torchvision_families_convert_to_every_non_router_key(family, overrides,
 
 
 def test_another_architecture_is_refused_with_both_names(tmp_path):
-    result, out = convert(tmp_path, "torchvision", r50_cfg(), torchvision.models.resnet18().state_dict())
+    result, out = convert(
+        tmp_path, "torchvision", r50_cfg(), torchvision.models.resnet18().state_dict()
+    )
     assert result.returncode != 0 and not out.exists()
     assert "torchvision ResNet (BasicBlock, blocks [2, 2, 2, 2], groups 1)" in result.stderr
-    assert "does not match the config's backbone (DDW resnet from build_ddw_resnet_fpn_backbone)" in result.stderr
+    assert (
+        "does not match the config's backbone (DDW resnet from build_ddw_resnet_fpn_backbone)"
+        in result.stderr
+    )
 
 
 def test_detectron2_model_zoo_pkl(tmp_path):
-    static = BACKBONE_REGISTRY.get("build_ddw_resnet_backbone")(r50_cfg(dynamic=False), ShapeSpec(channels=3))
-    weights = {k: v.numpy() for k, v in static.state_dict().items() if not k.endswith("num_batches_tracked")}
+    static = BACKBONE_REGISTRY.get("build_ddw_resnet_backbone")(
+        r50_cfg(dynamic=False), ShapeSpec(channels=3)
+    )
+    weights = {
+        k: v.numpy()
+        for k, v in static.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
     pkl = tmp_path / "R-50.pkl"
     with open(pkl, "wb") as f:
         pickle.dump({"model": weights, "__author__": "test"}, f)
@@ -115,4 +157,6 @@ def test_unreadable_checkpoint_is_named(tmp_path):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint")
     result, _ = convert(tmp_path, "torchvision", r50_cfg(), str(bad))
-    assert result.returncode != 0 and "cannot read" in result.stderr and "broken.pth" in result.stderr
+    assert (
+        result.returncode != 0 and "cannot read" in result.stderr and "broken.pth" in result.stderr
+    )

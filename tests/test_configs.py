@@ -13,12 +13,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # Classification (pretraining) configs: configs/ImageNet/ and the demo's configs/Demo/pretrain_*.
 IMAGENET = sorted(
     str(p.relative_to(ROOT))
-    for p in [*(ROOT / "configs" / "ImageNet").glob("*.yaml"), *(ROOT / "configs" / "Demo").glob("pretrain_*.yaml")]
+    for p in [
+        *(ROOT / "configs" / "ImageNet").glob("*.yaml"),
+        *(ROOT / "configs" / "Demo").glob("pretrain_*.yaml"),
+    ]
     if not p.name.startswith("Base")
 )
-DETECTION = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml") if str(p.relative_to(ROOT)) not in IMAGENET and "ImageNet" not in p.parts)
+DETECTION = sorted(
+    str(p.relative_to(ROOT))
+    for p in (ROOT / "configs").rglob("*.yaml")
+    if str(p.relative_to(ROOT)) not in IMAGENET and "ImageNet" not in p.parts
+)
 
-STEP = r'''
+STEP = r"""
 import sys, torch
 import ddw_detectron
 from detectron2.config import get_cfg
@@ -44,7 +51,7 @@ for path in sys.argv[1:]:
     assert torch.isfinite(loss), (path, losses)
     loss.backward()
     print("ok", path, sorted(losses), flush=True)
-'''
+"""
 
 
 def tiny_coco(root: Path):
@@ -54,11 +61,22 @@ def tiny_coco(root: Path):
     (root / "coco" / "train2017").mkdir()
     images, annotations = [], []
     for i in range(2):
-        Image.new("RGB", (128, 96), (100 + 50 * i, 80, 60)).save(root / "coco" / "train2017" / f"{i}.jpg")
+        Image.new("RGB", (128, 96), (100 + 50 * i, 80, 60)).save(
+            root / "coco" / "train2017" / f"{i}.jpg"
+        )
         images.append({"id": i + 1, "file_name": f"{i}.jpg", "width": 128, "height": 96})
         polygon = [10.0, 10.0, 60.0, 10.0, 60.0, 70.0, 10.0, 70.0]
-        annotations.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [10.0, 10.0, 50.0, 60.0],
-                            "segmentation": [polygon], "area": 3000.0, "iscrowd": 0})
+        annotations.append(
+            {
+                "id": i + 1,
+                "image_id": i + 1,
+                "category_id": 1,
+                "bbox": [10.0, 10.0, 50.0, 60.0],
+                "segmentation": [polygon],
+                "area": 3000.0,
+                "iscrowd": 0,
+            }
+        )
     from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
 
     categories = [{"id": c["id"], "name": c["name"]} for c in COCO_CATEGORIES if c["isthing"]]
@@ -67,11 +85,19 @@ def tiny_coco(root: Path):
     )
 
 
-@pytest.mark.parametrize("chunk", [DETECTION[i::4] for i in range(4)], ids=[f"part{i}" for i in range(4)])
+@pytest.mark.parametrize(
+    "chunk", [DETECTION[i::4] for i in range(4)], ids=[f"part{i}" for i in range(4)]
+)
 def test_detection_configs_train_one_step(tmp_path, chunk):
     tiny_coco(tmp_path)
-    result = subprocess.run([sys.executable, "-c", STEP, *chunk], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path)}, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-c", STEP, *chunk],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path)},
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert result.stdout.count("ok ") == len(chunk)
 

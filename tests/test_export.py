@@ -7,7 +7,12 @@ import torch
 from detectron2.modeling import build_model
 
 from ddw_detectron import collect_wiring
-from ddw_detectron.export import export_backbone_onnx, script_backbone, script_detector, trace_detector
+from ddw_detectron.export import (
+    export_backbone_onnx,
+    script_backbone,
+    script_detector,
+    trace_detector,
+)
 from ddw_detectron.layers import DAGStage
 from tests.helpers import ALL_STAGES, make_cfg
 from tests.modeling.test_backbones import build
@@ -47,7 +52,10 @@ def test_wirings_of_the_test_images_differ(model):
             model([{"image": image}])
             wirings.append(torch.cat([a.flatten() for a in collect_wiring(model).values()]))
     assert not torch.equal(wirings[0], wirings[1]) and not torch.equal(wirings[1], wirings[2])
-    assert any((w == 0).sum() > (wirings[0] == 0).sum() or (w == 0).sum() < (wirings[0] == 0).sum() for w in wirings[1:])
+    assert any(
+        (w == 0).sum() > (wirings[0] == 0).sum() or (w == 0).sum() < (wirings[0] == 0).sum()
+        for w in wirings[1:]
+    )
 
 
 def test_torchscript_detector_equals_eager(model):
@@ -58,14 +66,19 @@ def test_torchscript_detector_equals_eager(model):
             eager = model.inference([{"image": image}], do_postprocess=False)[0]
         exported = adapter.outputs_schema(traced(image))[0]["instances"]
         assert len(exported) == len(eager)
-        torch.testing.assert_close(exported.pred_boxes.tensor, eager.pred_boxes.tensor, rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(
+            exported.pred_boxes.tensor, eager.pred_boxes.tensor, rtol=1e-4, atol=1e-3
+        )
         torch.testing.assert_close(exported.scores, eager.scores, rtol=1e-4, atol=1e-4)
         assert torch.equal(exported.pred_classes, eager.pred_classes)
 
 
 def test_scripted_detector_equals_eager_and_leaves_the_model_alone(model):
     predictor = model.roi_heads.box_predictor
-    threshold, predictor.test_score_thresh = predictor.test_score_thresh, 0.0  # an untrained detector: keep its boxes
+    threshold, predictor.test_score_thresh = (
+        predictor.test_score_thresh,
+        0.0,
+    )  # an untrained detector: keep its boxes
     try:
         scripted = script_detector(model)
         for image in images():
@@ -100,7 +113,9 @@ def test_scripted_backbone_equals_eager_at_any_batch(family):
 
 def test_scripting_regnet_is_refused_with_the_reason():
     backbone = build("regnet", make_cfg("regnet")).eval()
-    with pytest.raises(NotImplementedError, match="Detectron2 v0.6's RegNet blocks are not scriptable"):
+    with pytest.raises(
+        NotImplementedError, match="Detectron2 v0.6's RegNet blocks are not scriptable"
+    ):
         script_backbone(backbone)
 
 
@@ -108,7 +123,9 @@ def test_onnx_backbone_equals_eager_for_other_sizes_and_batches(model, tmp_path)
     import onnxruntime
 
     backbone = model.backbone.bottom_up
-    names = export_backbone_onnx(backbone, torch.rand(1, 3, 96, 128), str(tmp_path / "backbone.onnx"))
+    names = export_backbone_onnx(
+        backbone, torch.rand(1, 3, 96, 128), str(tmp_path / "backbone.onnx")
+    )
     session = onnxruntime.InferenceSession(str(tmp_path / "backbone.onnx"))
     x = torch.stack(images(3))[:, :, :64, :96] / 255.0
     outputs = session.run(None, {"image": x.numpy()})
@@ -119,8 +136,12 @@ def test_onnx_backbone_equals_eager_for_other_sizes_and_batches(model, tmp_path)
 
 
 def test_unsupported_opset_is_refused(model, tmp_path):
-    with pytest.raises(ValueError, match="opset 9 is not supported; DDW backbones need opset >= 13"):
-        export_backbone_onnx(model.backbone.bottom_up, torch.rand(1, 3, 64, 64), str(tmp_path / "x.onnx"), opset=9)
+    with pytest.raises(
+        ValueError, match="opset 9 is not supported; DDW backbones need opset >= 13"
+    ):
+        export_backbone_onnx(
+            model.backbone.bottom_up, torch.rand(1, 3, 64, 64), str(tmp_path / "x.onnx"), opset=9
+        )
 
 
 def test_export_of_a_training_model_is_refused(model, tmp_path):
@@ -131,6 +152,8 @@ def test_export_of_a_training_model_is_refused(model, tmp_path):
         with pytest.raises(ValueError, match="export needs a model in eval mode"):
             script_detector(model)
         with pytest.raises(ValueError, match="export needs a model in eval mode"):
-            export_backbone_onnx(model.backbone.bottom_up, torch.rand(1, 3, 64, 64), str(tmp_path / "x.onnx"))
+            export_backbone_onnx(
+                model.backbone.bottom_up, torch.rand(1, 3, 64, 64), str(tmp_path / "x.onnx")
+            )
     finally:
         model.eval()

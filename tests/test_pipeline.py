@@ -18,13 +18,38 @@ from ddw_detectron.pipeline import DemoFolderConflict, DemoPipeline, HandOffErro
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = [
-    "MODEL.RESNETS.DEPTH", "18", "CLS.EPOCHS", "2", "CLS.BATCH_SIZE", "4", "CLS.INPUT_SIZE", "32",
-    "CLS.RESIZE_SIZE", "32", "CLS.WARMUP_EPOCHS", "1",
+    "MODEL.RESNETS.DEPTH",
+    "18",
+    "CLS.EPOCHS",
+    "2",
+    "CLS.BATCH_SIZE",
+    "4",
+    "CLS.INPUT_SIZE",
+    "32",
+    "CLS.RESIZE_SIZE",
+    "32",
+    "CLS.WARMUP_EPOCHS",
+    "1",
 ]
 DETECT = [
-    "MODEL.RESNETS.DEPTH", "18", "DATASETS.TRAIN", "('ddw_shapes_tiny',)", "DATASETS.TEST", "('ddw_shapes_tiny',)",
-    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2", "SOLVER.WARMUP_ITERS", "1",
-    "SOLVER.STEPS", "()", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+    "MODEL.RESNETS.DEPTH",
+    "18",
+    "DATASETS.TRAIN",
+    "('ddw_shapes_tiny',)",
+    "DATASETS.TEST",
+    "('ddw_shapes_tiny',)",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.MAX_ITER",
+    "4",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "2",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.STEPS",
+    "()",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    "0.0",
 ]
 
 
@@ -61,11 +86,19 @@ def test_every_step_writes_its_output_and_the_report_shows_real_pictures(finishe
     assert json.loads((finished.detect_dir / "final_results.json").read_text())["bbox"]["AP"] >= 0.0
     index = finished.report_dir / "index.html"
     text = index.read_text()
-    for heading in ("Box AP on ddw_shapes_tiny", "Per class", "Training curves", "Mean wiring per dominant class",
-                    "distinct kept-edge patterns", "ground truth (left), detections (right)"):
+    for heading in (
+        "Box AP on ddw_shapes_tiny",
+        "Per class",
+        "Training curves",
+        "Mean wiring per dominant class",
+        "distinct kept-edge patterns",
+        "ground truth (left), detections (right)",
+    ):
         assert heading in text
     pictures = [p.split("'")[0] for p in text.split("<img src='")[1:]]
-    assert len(pictures) == 1 + 3 + 2 * 8  # curves, the dataset pictures, detections and wiring per image
+    assert (
+        len(pictures) == 1 + 3 + 2 * 8
+    )  # curves, the dataset pictures, detections and wiring per image
     for picture in pictures:
         assert (finished.report_dir / picture).is_file(), picture
         assert nonblank(finished.report_dir / picture), picture
@@ -75,44 +108,84 @@ def test_every_step_writes_its_output_and_the_report_shows_real_pictures(finishe
 
 def test_handoff_loads_every_backbone_key(finished):
     result = check_handoff(finished.detection_cfg(), str(finished.backbone_weights))
-    assert result["missing"] == [] and result["unexpected"] == [] and result["incorrect_shapes"] == []
-    assert any(".routers." in k for k in result["backbone_keys"]) and len(result["backbone_keys"]) > 100
+    assert (
+        result["missing"] == [] and result["unexpected"] == [] and result["incorrect_shapes"] == []
+    )
+    assert (
+        any(".routers." in k for k in result["backbone_keys"])
+        and len(result["backbone_keys"]) > 100
+    )
 
 
 def test_handoff_of_another_architecture_is_refused(finished, tmp_path):
-    other = DemoPipeline(tmp_path, pretrain_opts=PRETRAIN, detection_opts=DETECT + ["MODEL.RESNETS.DEPTH", "34"])
+    other = DemoPipeline(
+        tmp_path, pretrain_opts=PRETRAIN, detection_opts=DETECT + ["MODEL.RESNETS.DEPTH", "34"]
+    )
     with pytest.raises((HandOffError, ValueError), match="backbone_detectron2.pth"):
         check_handoff(other.detection_cfg(), str(finished.backbone_weights))
 
 
 def test_second_run_reuses_finished_steps(finished, capsys):
-    stamps = {p: p.stat().st_mtime_ns for p in (finished.backbone_weights, finished.detect_dir / "model_final.pth")}
-    DemoPipeline(finished.output, pretrain_opts=PRETRAIN, detection_opts=DETECT).run(["pretrain", "detect"])
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in (finished.backbone_weights, finished.detect_dir / "model_final.pth")
+    }
+    DemoPipeline(finished.output, pretrain_opts=PRETRAIN, detection_opts=DETECT).run(
+        ["pretrain", "detect"]
+    )
     out = capsys.readouterr().out
     assert "reusing the pretrained backbone" in out and "reusing the trained detector" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
 
 def test_folder_of_another_config_is_refused_naming_both(finished):
-    other = DemoPipeline(finished.output, pretrain_opts=PRETRAIN, detection_opts=DETECT + ["SOLVER.MAX_ITER", "6"])
+    other = DemoPipeline(
+        finished.output, pretrain_opts=PRETRAIN, detection_opts=DETECT + ["SOLVER.MAX_ITER", "6"]
+    )
     with pytest.raises(DemoFolderConflict) as error:
         other.run(["data"])
     message = str(error.value)
-    assert "SOLVER.MAX_ITER 4" in message and "SOLVER.MAX_ITER 6" in message and str(finished.output) in message
+    assert (
+        "SOLVER.MAX_ITER 4" in message
+        and "SOLVER.MAX_ITER 6" in message
+        and str(finished.output) in message
+    )
 
 
 def test_folder_of_a_plain_detection_run_is_refused(tmp_path):
-    (tmp_path / "config.yaml").write_text("MODEL:\n  BACKBONE:\n    NAME: build_ddw_resnet_fpn_backbone\n  RESNETS:\n    DEPTH: 18\n")
-    with pytest.raises(DemoFolderConflict, match=r"config.yaml: backbone build_ddw_resnet_fpn_backbone, depth 18.*configs/Demo/"):
+    (tmp_path / "config.yaml").write_text(
+        "MODEL:\n  BACKBONE:\n    NAME: build_ddw_resnet_fpn_backbone\n  RESNETS:\n    DEPTH: 18\n"
+    )
+    with pytest.raises(
+        DemoFolderConflict,
+        match=r"config.yaml: backbone build_ddw_resnet_fpn_backbone, depth 18.*configs/Demo/",
+    ):
         DemoPipeline(tmp_path, pretrain_opts=PRETRAIN, detection_opts=DETECT).run(["data"])
 
 
 def run_demo_until(output: Path, cache: Path, marker: Path):
     """Start scripts/run_demo.py and SIGKILL its whole process group once ``marker`` exists."""
-    command = [sys.executable, str(ROOT / "scripts" / "run_demo.py"), "--output", str(output),
-               "--pretrain-opts", *PRETRAIN, "CLS.EPOCHS", "3", "--detection-opts", *DETECT, "SOLVER.MAX_ITER", "6"]
-    process = subprocess.Popen(command, env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "run_demo.py"),
+        "--output",
+        str(output),
+        "--pretrain-opts",
+        *PRETRAIN,
+        "CLS.EPOCHS",
+        "3",
+        "--detection-opts",
+        *DETECT,
+        "SOLVER.MAX_ITER",
+        "6",
+    ]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 600
     while not marker.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -127,11 +200,22 @@ def test_killed_demo_resumes_in_pretraining_and_in_detection(cache, tmp_path):
     run_demo_until(output, cache, output / "pretrain" / "last.pth")
     assert not (output / "pretrain" / "backbone_detectron2.pth").exists()
     command = run_demo_until(output, cache, output / "detect" / "last_checkpoint")
-    log = [json.loads(line)["epoch"] for line in (output / "pretrain" / "log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line)["epoch"]
+        for line in (output / "pretrain" / "log.jsonl").read_text().splitlines()
+    ]
     assert log == [1, 2, 3]  # the second run went on from epoch 1's checkpoint
-    result = subprocess.run(command, env={**os.environ, "DDW_DATASETS_CACHE": str(cache)}, capture_output=True, text=True)
+    result = subprocess.run(
+        command,
+        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reusing the pretrained backbone" in result.stdout
-    assert "Resuming from" in result.stdout + result.stderr or "resum" in (output / "detect" / "log.txt").read_text()
+    assert (
+        "Resuming from" in result.stdout + result.stderr
+        or "resum" in (output / "detect" / "log.txt").read_text()
+    )
     assert json.loads((output / "detect" / "final_results.json").read_text())["bbox"]
     assert (output / "report" / "index.html").is_file()

@@ -9,8 +9,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["DATASETS.TRAIN", "('ddw_shapes_tiny',)", "DATASETS.TEST", "('ddw_shapes_tiny',)", "SOLVER.MAX_ITER", "3",
-        "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "()", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+TINY = [
+    "DATASETS.TRAIN",
+    "('ddw_shapes_tiny',)",
+    "DATASETS.TEST",
+    "('ddw_shapes_tiny',)",
+    "SOLVER.MAX_ITER",
+    "3",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.STEPS",
+    "()",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    "0.0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +33,14 @@ def env(tmp_path_factory):
 
 
 def run(env, *command):
-    result = subprocess.run([sys.executable, *map(str, command)], capture_output=True, text=True, env=env, timeout=900, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, *map(str, command)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
 
@@ -30,8 +51,15 @@ def metrics(output):
 
 def test_mask_rcnn_with_a_custom_mask_head(env, tmp_path):
     project = ROOT / "projects" / "DDWMaskRCNN"
-    result = run(env, project / "train_net.py", "--config-file", project / "configs" / "mask_rcnn_DDW_R_18_FPN_light_shapes.yaml",
-                 *TINY, "OUTPUT_DIR", tmp_path)
+    result = run(
+        env,
+        project / "train_net.py",
+        "--config-file",
+        project / "configs" / "mask_rcnn_DDW_R_18_FPN_light_shapes.yaml",
+        *TINY,
+        "OUTPUT_DIR",
+        tmp_path,
+    )
     assert "bbox AP = " in result.stdout and "segm AP = " in result.stdout
     losses = set().union(*metrics(tmp_path))
     assert "loss_mask" in losses and "ddw/res3/kept" in losses
@@ -40,8 +68,15 @@ def test_mask_rcnn_with_a_custom_mask_head(env, tmp_path):
 
 def test_wiring_probe_registered_next_to_ddw(env, tmp_path):
     project = ROOT / "projects" / "WiringProbe"
-    result = run(env, project / "train_net.py", "--config-file", project / "configs" / "wiring_probe_DDW_R_18_FPN_shapes.yaml",
-                 *TINY, "OUTPUT_DIR", tmp_path)
+    result = run(
+        env,
+        project / "train_net.py",
+        "--config-file",
+        project / "configs" / "wiring_probe_DDW_R_18_FPN_shapes.yaml",
+        *TINY,
+        "OUTPUT_DIR",
+        tmp_path,
+    )
     assert "bbox AP = " in result.stdout
     keys = set().union(*metrics(tmp_path))
     assert {"loss_wiring_probe", "wiring_probe/accuracy"} <= keys
@@ -49,9 +84,16 @@ def test_wiring_probe_registered_next_to_ddw(env, tmp_path):
 
 def test_lazyconfig_training(env, tmp_path):
     result = run(
-        env, ROOT / "scripts" / "lazyconfig_train_net.py", "--config-file", ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.py",
-        "train.max_iter=3", "train.log_period=1", f"train.output_dir={tmp_path}", "dataloader.train.total_batch_size=2",
-        "dataloader.train.dataset.names=ddw_shapes_tiny", "dataloader.test.dataset.names=ddw_shapes_tiny",
+        env,
+        ROOT / "scripts" / "lazyconfig_train_net.py",
+        "--config-file",
+        ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.py",
+        "train.max_iter=3",
+        "train.log_period=1",
+        f"train.output_dir={tmp_path}",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.dataset.names=ddw_shapes_tiny",
+        "dataloader.test.dataset.names=ddw_shapes_tiny",
         "model.roi_heads.box_predictor.test_score_thresh=0.0",
     )
     assert "box AP = " in result.stdout
@@ -65,7 +107,9 @@ def test_lazyconfig_r50_builds_a_ddw_detector():
 
     from ddw_detectron.layers import DAGStage
 
-    cfg = LazyConfig.load(str(ROOT / "configs" / "COCO-Detection" / "faster_rcnn_DDW_R_50_FPN_1x.py"))
+    cfg = LazyConfig.load(
+        str(ROOT / "configs" / "COCO-Detection" / "faster_rcnn_DDW_R_50_FPN_1x.py")
+    )
     cfg.model.backbone.bottom_up.stem.norm = "BN"
     model = instantiate(cfg.model)
     stages = {m.wiring_name: len(m) for m in model.modules() if isinstance(m, DAGStage)}

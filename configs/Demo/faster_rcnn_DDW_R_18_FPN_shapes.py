@@ -44,7 +44,9 @@ dataloader.train.mapper.augmentations = [
 dataloader.train.total_batch_size = 4
 dataloader.train.num_workers = 0
 dataloader.test.dataset.names = "ddw_shapes_val"
-dataloader.test.mapper.augmentations = [L(T.ResizeShortestEdge)(short_edge_length=160, max_size=160)]
+dataloader.test.mapper.augmentations = [
+    L(T.ResizeShortestEdge)(short_edge_length=160, max_size=160)
+]
 dataloader.test.num_workers = 0
 dataloader.evaluator.use_fast_impl = has_compiled_ops()
 
@@ -58,7 +60,9 @@ train.checkpointer.period = 200
 train.device = "cpu"
 train.output_dir = "./output/demo_lazy"
 lr_multiplier = L(WarmupParamScheduler)(
-    scheduler=L(MultiStepParamScheduler)(values=[1.0, 0.1, 0.01], milestones=[550, 650], num_updates=700),
+    scheduler=L(MultiStepParamScheduler)(
+        values=[1.0, 0.1, 0.01], milestones=[550, 650], num_updates=700
+    ),
     warmup_length=100 / 700,
     warmup_factor=0.001,
 )

@@ -3,4 +3,11 @@
 from .engine import Pretrainer, add_classification_config, parameter_groups, topk_correct
 from .model import DDWClassifier, build_classifier
 
-__all__ = ["DDWClassifier", "Pretrainer", "add_classification_config", "build_classifier", "parameter_groups", "topk_correct"]
+__all__ = [
+    "DDWClassifier",
+    "Pretrainer",
+    "add_classification_config",
+    "build_classifier",
+    "parameter_groups",
+    "topk_correct",
+]

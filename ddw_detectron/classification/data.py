@@ -10,10 +10,16 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms
-from torchvision.transforms import v2
 from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.transforms import v2
 
-__all__ = ["AUTO_AUGMENT", "ImageFolderDataset", "build_batch_mix", "build_transforms", "collate_skipping"]
+__all__ = [
+    "AUTO_AUGMENT",
+    "ImageFolderDataset",
+    "build_batch_mix",
+    "build_transforms",
+    "collate_skipping",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +39,9 @@ def build_transforms(cfg, train: bool):
     detectors' input convention."""
     size, image_format = cfg.CLS.INPUT_SIZE, cfg.INPUT.FORMAT
     if image_format not in ("RGB", "BGR"):
-        raise ValueError(f"INPUT.FORMAT = {image_format!r} is invalid for pretraining: use 'RGB' or 'BGR'")
+        raise ValueError(
+            f"INPUT.FORMAT = {image_format!r} is invalid for pretraining: use 'RGB' or 'BGR'"
+        )
     if train:
         spatial = [transforms.RandomResizedCrop(size, scale=(cfg.CLS.CROP_SCALE_MIN, 1.0))]
         if cfg.CLS.HFLIP:
@@ -41,7 +49,11 @@ def build_transforms(cfg, train: bool):
         spatial += _auto_augment(cfg.CLS.AUTO_AUGMENT)
     else:
         spatial = [transforms.Resize(cfg.CLS.RESIZE_SIZE), transforms.CenterCrop(size)]
-    to_tensor = [transforms.PILToTensor(), transforms.ConvertImageDtype(torch.float32), transforms.Lambda(lambda t: t * 255.0)]
+    to_tensor = [
+        transforms.PILToTensor(),
+        transforms.ConvertImageDtype(torch.float32),
+        transforms.Lambda(lambda t: t * 255.0),
+    ]
     if image_format == "BGR":
         to_tensor.append(transforms.Lambda(lambda t: t.flip(0)))
     if train and cfg.CLS.RANDOM_ERASING > 0:
@@ -53,7 +65,9 @@ def _auto_augment(name: str) -> list:
     if not name:
         return []
     if name not in AUTO_AUGMENT:
-        raise ValueError(f"CLS.AUTO_AUGMENT = {name!r} is invalid: allowed values are {['', *AUTO_AUGMENT]}")
+        raise ValueError(
+            f"CLS.AUTO_AUGMENT = {name!r} is invalid: allowed values are {['', *AUTO_AUGMENT]}"
+        )
     return [AUTO_AUGMENT[name]()]
 
 
@@ -90,15 +104,21 @@ class ImageFolderDataset(Dataset):
         if not found:
             raise FileNotFoundError(f"image folder {root} has no class sub-folders")
         if classes is not None and found != list(classes):
-            raise ValueError(f"classes of {root} ({found}) differ from the training classes ({list(classes)})")
+            raise ValueError(
+                f"classes of {root} ({found}) differ from the training classes ({list(classes)})"
+            )
         self.classes = found
         self.samples: List[Tuple[str, int]] = []
         for index, name in enumerate(found):
             files = sorted(
-                str(p) for p in (root / name).iterdir() if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS
+                str(p)
+                for p in (root / name).iterdir()
+                if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS
             )
             if not files:
-                raise FileNotFoundError(f"class folder {root / name} has no images ({', '.join(IMG_EXTENSIONS)})")
+                raise FileNotFoundError(
+                    f"class folder {root / name} has no images ({', '.join(IMG_EXTENSIONS)})"
+                )
             self.samples.extend((f, index) for f in files)
         self.transform = transform
 

@@ -24,7 +24,13 @@ from ..checkpoint import convert_ddw, save_detectron2_checkpoint
 from ..engine.checkpoint import DDWCheckpointer
 from ..engine.trainer import check_replicas_agree
 from ..layers import is_router_parameter
-from .data import ImageFolderDataset, build_batch_mix, build_transforms, check_layout, collate_skipping
+from .data import (
+    ImageFolderDataset,
+    build_batch_mix,
+    build_transforms,
+    check_layout,
+    collate_skipping,
+)
 from .model import build_classifier
 
 __all__ = ["add_classification_config", "topk_correct", "Pretrainer", "parameter_groups"]
@@ -82,7 +88,9 @@ def add_classification_config(cfg: CN) -> CN:
     return cfg
 
 
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] = (1, 5)) -> List[int]:
+def topk_correct(
+    logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] = (1, 5)
+) -> List[int]:
     """Number of samples whose target is among the ``k`` highest logits, for each ``k``
     (``k`` capped at the number of classes)."""
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
@@ -90,7 +98,9 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] 
     return [int(hits[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
 
 
-def parameter_groups(model: nn.Module, weight_decay: float, decay_all: bool, router_lr_factor: float = 1.0):
+def parameter_groups(
+    model: nn.Module, weight_decay: float, decay_all: bool, router_lr_factor: float = 1.0
+):
     """Three groups: with weight decay; without it for norm weights and biases; routers,
     without weight decay (unless ``decay_all``) and with ``lr_factor`` ``router_lr_factor``
     (the trainer multiplies the base learning rate by it)."""
@@ -110,7 +120,11 @@ def parameter_groups(model: nn.Module, weight_decay: float, decay_all: bool, rou
     return [
         {"params": groups["decay"], "weight_decay": weight_decay, "lr_factor": 1.0},
         {"params": groups["no_decay"], "weight_decay": 0.0, "lr_factor": 1.0},
-        {"params": groups["routers"], "weight_decay": weight_decay if decay_all else 0.0, "lr_factor": router_lr_factor},
+        {
+            "params": groups["routers"],
+            "weight_decay": weight_decay if decay_all else 0.0,
+            "lr_factor": router_lr_factor,
+        },
     ]
 
 
@@ -123,7 +137,9 @@ def build_optimizer(cfg, groups, lr: float) -> torch.optim.Optimizer:
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.CLS.MOMENTUM, nesterov=cfg.CLS.NESTEROV)
     if cfg.CLS.OPTIMIZER == "AdamW":
         return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(f"CLS.OPTIMIZER = {cfg.CLS.OPTIMIZER!r} is invalid: allowed values are {list(OPTIMIZERS)}")
+    raise ValueError(
+        f"CLS.OPTIMIZER = {cfg.CLS.OPTIMIZER!r} is invalid: allowed values are {list(OPTIMIZERS)}"
+    )
 
 
 def _architecture(model: nn.Module) -> Dict[str, List[int]]:
@@ -178,9 +194,13 @@ class Pretrainer:
 
     def _build_data(self, cfg) -> None:
         check_layout(cfg.CLS.DATA_ROOT)
-        self.train_set = ImageFolderDataset(os.path.join(cfg.CLS.DATA_ROOT, "train"), build_transforms(cfg, True))
+        self.train_set = ImageFolderDataset(
+            os.path.join(cfg.CLS.DATA_ROOT, "train"), build_transforms(cfg, True)
+        )
         self.val_set = ImageFolderDataset(
-            os.path.join(cfg.CLS.DATA_ROOT, "val"), build_transforms(cfg, False), classes=self.train_set.classes
+            os.path.join(cfg.CLS.DATA_ROOT, "val"),
+            build_transforms(cfg, False),
+            classes=self.train_set.classes,
         )
         if len(self.train_set.classes) != cfg.CLS.NUM_CLASSES:
             raise ValueError(
@@ -188,19 +208,34 @@ class Pretrainer:
                 f"{len(self.train_set.classes)} class folders"
             )
         self.train_sampler = DistributedSampler(
-            self.train_set, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=cfg.CLS.SEED
+            self.train_set,
+            num_replicas=self.world_size,
+            rank=self.rank,
+            shuffle=True,
+            seed=cfg.CLS.SEED,
         )
-        val_sampler = DistributedSampler(self.val_set, num_replicas=self.world_size, rank=self.rank, shuffle=False)
+        val_sampler = DistributedSampler(
+            self.val_set, num_replicas=self.world_size, rank=self.rank, shuffle=False
+        )
         workers = cfg.CLS.NUM_WORKERS
         loader_args = dict(
-            batch_size=cfg.CLS.BATCH_SIZE, num_workers=workers, pin_memory=self.cuda_extras,
-            persistent_workers=workers > 0, prefetch_factor=cfg.CLS.PREFETCH_FACTOR if workers > 0 else None,
+            batch_size=cfg.CLS.BATCH_SIZE,
+            num_workers=workers,
+            pin_memory=self.cuda_extras,
+            persistent_workers=workers > 0,
+            prefetch_factor=cfg.CLS.PREFETCH_FACTOR if workers > 0 else None,
         )
         train_collate = functools.partial(collate_skipping, mix=build_batch_mix(cfg))
         self.train_loader = DataLoader(
-            self.train_set, sampler=self.train_sampler, drop_last=True, collate_fn=train_collate, **loader_args
+            self.train_set,
+            sampler=self.train_sampler,
+            drop_last=True,
+            collate_fn=train_collate,
+            **loader_args,
         )
-        self.val_loader = DataLoader(self.val_set, sampler=val_sampler, collate_fn=collate_skipping, **loader_args)
+        self.val_loader = DataLoader(
+            self.val_set, sampler=val_sampler, collate_fn=collate_skipping, **loader_args
+        )
         if len(self.train_loader) == 0:
             raise ValueError(
                 f"{len(self.train_set)} training images give no full batch of CLS.BATCH_SIZE = "
@@ -213,12 +248,18 @@ class Pretrainer:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         device_ids = [self.device.index] if self.cuda_extras else None
-        self.ddp = DistributedDataParallel(model, device_ids=device_ids) if self.distributed else model
+        self.ddp = (
+            DistributedDataParallel(model, device_ids=device_ids) if self.distributed else model
+        )
         self.ema = None
         if cfg.CLS.EMA.ENABLED:
             if not 0.0 < cfg.CLS.EMA.DECAY < 1.0:
-                raise ValueError(f"CLS.EMA.DECAY = {cfg.CLS.EMA.DECAY} is invalid: it must be in (0, 1)")
-            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.CLS.EMA.DECAY), use_buffers=True)
+                raise ValueError(
+                    f"CLS.EMA.DECAY = {cfg.CLS.EMA.DECAY} is invalid: it must be in (0, 1)"
+                )
+            self.ema = AveragedModel(
+                model, multi_avg_fn=get_ema_multi_avg_fn(cfg.CLS.EMA.DECAY), use_buffers=True
+            )
 
     def load_weights(self, path: str) -> None:
         """Load ``path`` (``MODEL.WEIGHTS``) into the model with Detectron2's checkpointer and
@@ -245,13 +286,17 @@ class Pretrainer:
         """``CLS.OPTIMIZER`` at ``CLS.BASE_LR`` per 256 images (routers at
         ``MODEL.DDW.ROUTER_LR_FACTOR`` times it), linear warmup then cosine per iteration."""
         self.base_lr = cfg.CLS.BASE_LR * cfg.CLS.BATCH_SIZE * self.world_size / 256
-        groups = parameter_groups(model, cfg.CLS.WEIGHT_DECAY, cfg.CLS.WEIGHT_DECAY_ALL, cfg.MODEL.DDW.ROUTER_LR_FACTOR)
+        groups = parameter_groups(
+            model, cfg.CLS.WEIGHT_DECAY, cfg.CLS.WEIGHT_DECAY_ALL, cfg.MODEL.DDW.ROUTER_LR_FACTOR
+        )
         for group in groups:
             group["lr"] = self.base_lr * group["lr_factor"]
         self.optimizer = build_optimizer(cfg, groups, self.base_lr)
         iters = len(self.train_loader)
         warmup, total = cfg.CLS.WARMUP_EPOCHS * iters, cfg.CLS.EPOCHS * iters
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor(warmup, total, cfg.CLS.WARMUP_FACTOR))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, self._lr_factor(warmup, total, cfg.CLS.WARMUP_FACTOR)
+        )
 
     @staticmethod
     def _seed(seed: int) -> None:
@@ -287,7 +332,11 @@ class Pretrainer:
             "best_top1": self.best_top1,
             "backbone": self.cfg.MODEL.BACKBONE.NAME,
             "architecture": _architecture(self.model),
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
         }
         partial = self.checkpoint_path + ".incomplete"
         torch.save(state, partial)
@@ -319,7 +368,9 @@ class Pretrainer:
             torch.set_rng_state(state["rng"]["torch"])
             np.random.set_state(state["rng"]["numpy"])
             random.setstate(state["rng"]["python"])
-        logger.info(f"resumed from {path}: {self.start_epoch} epochs done, best top-1 {self.best_top1:.2f}")
+        logger.info(
+            f"resumed from {path}: {self.start_epoch} epochs done, best top-1 {self.best_top1:.2f}"
+        )
         if self.rank == 0:
             print(f"resumed from {path} after epoch {self.start_epoch}", flush=True)
 
@@ -346,8 +397,11 @@ class Pretrainer:
         self.ddp.train()
         self.train_sampler.set_epoch(epoch)
         bar = tqdm(
-            total=len(self.train_loader), desc=f"epoch {epoch + 1}/{self.cfg.CLS.EPOCHS}", disable=self.rank != 0,
-            dynamic_ncols=True, unit="it",
+            total=len(self.train_loader),
+            desc=f"epoch {epoch + 1}/{self.cfg.CLS.EPOCHS}",
+            disable=self.rank != 0,
+            dynamic_ncols=True,
+            unit="it",
         )
         totals = {"loss": 0.0, "seen": 0, "skipped": 0, "data_time": 0.0, "iters": 0}
         loss, start = float("nan"), time.perf_counter()
@@ -364,8 +418,10 @@ class Pretrainer:
             elapsed = time.perf_counter() - start
             bar.update()
             bar.set_postfix(
-                loss=f"{loss:.3f}", img_s=f"{totals['seen'] * self.world_size / elapsed:.1f}",
-                data=f"{totals['data_time'] / totals['iters']:.3f}s", lr=f"{self.scheduler.get_last_lr()[0]:.4f}",
+                loss=f"{loss:.3f}",
+                img_s=f"{totals['seen'] * self.world_size / elapsed:.1f}",
+                data=f"{totals['data_time'] / totals['iters']:.3f}s",
+                lr=f"{self.scheduler.get_last_lr()[0]:.4f}",
             )
             tick = time.perf_counter()
         bar.close()
@@ -398,8 +454,11 @@ class Pretrainer:
             dist.all_reduce(stats)
         loss, seen, skipped, data_time, iters = stats.tolist()
         return {
-            "train_loss": loss / max(1, seen), "images_per_sec": seen / elapsed, "skipped_images": int(skipped),
-            "data_time": data_time / max(1, iters), "time": elapsed * self.world_size / max(1, iters),
+            "train_loss": loss / max(1, seen),
+            "images_per_sec": seen / elapsed,
+            "skipped_images": int(skipped),
+            "data_time": data_time / max(1, iters),
+            "time": elapsed * self.world_size / max(1, iters),
         }
 
     @torch.no_grad()
@@ -422,7 +481,11 @@ class Pretrainer:
         if self.distributed:
             dist.all_reduce(counts)
         n = max(1.0, float(counts[2]))
-        return {"top1": 100.0 * float(counts[0]) / n, "top5": 100.0 * float(counts[1]) / n, "val_skipped_images": int(counts[3])}
+        return {
+            "top1": 100.0 * float(counts[0]) / n,
+            "top5": 100.0 * float(counts[1]) / n,
+            "val_skipped_images": int(counts[3]),
+        }
 
     def _evaluate_epoch(self) -> Dict[str, float]:
         result = self.evaluate()
@@ -449,7 +512,11 @@ class Pretrainer:
             start = time.perf_counter()
             result = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self._evaluate_epoch()}
             self.best_top1 = max(self.best_top1, result["top1"])
-            result.update(best_top1=self.best_top1, lr=self.scheduler.get_last_lr()[0], seconds=time.perf_counter() - start)
+            result.update(
+                best_top1=self.best_top1,
+                lr=self.scheduler.get_last_lr()[0],
+                seconds=time.perf_counter() - start,
+            )
             skipped = result["skipped_images"] + result["val_skipped_images"]
             if skipped:
                 logger.warning(f"epoch {epoch + 1}: {skipped} unreadable images were skipped")

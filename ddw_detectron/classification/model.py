@@ -31,8 +31,12 @@ class DDWClassifier(nn.Module):
         self.head = nn.Linear(channels, num_classes)
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, -1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, -1, 1, 1), False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, -1, 1, 1), False
+        )
+        self.register_buffer(
+            "pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, -1, 1, 1), False
+        )
 
     def forward(self, images: Tensor) -> Tensor:
         x = (images - self.pixel_mean) / self.pixel_std
@@ -47,7 +51,11 @@ def build_classifier(cfg) -> DDWClassifier:
     feature = LAST_FEATURE[family]
     cfg = cfg.clone()
     cfg.defrost()
-    {"resnet": cfg.MODEL.RESNETS, "mobilenetv2": cfg.MODEL.MOBILENETV2, "regnet": cfg.MODEL.REGNET}[family].OUT_FEATURES = [feature]
+    {"resnet": cfg.MODEL.RESNETS, "mobilenetv2": cfg.MODEL.MOBILENETV2, "regnet": cfg.MODEL.REGNET}[
+        family
+    ].OUT_FEATURES = [feature]
     builder = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")
     backbone = builder(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
-    return DDWClassifier(backbone, feature, cfg.CLS.NUM_CLASSES, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD)
+    return DDWClassifier(
+        backbone, feature, cfg.CLS.NUM_CLASSES, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
+    )

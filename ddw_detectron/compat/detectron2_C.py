@@ -28,7 +28,13 @@ import types
 import numpy as np
 import torch
 
-for _alias, _builtin in (("bool", bool), ("int", int), ("float", float), ("object", object), ("str", str)):
+for _alias, _builtin in (
+    ("bool", bool),
+    ("int", int),
+    ("float", float),
+    ("object", object),
+    ("str", str),
+):
     if _alias not in np.__dict__:
         setattr(np, _alias, _builtin)
 

@@ -24,7 +24,14 @@ __all__ = [
 ]
 
 # Problems that break training or evaluation; the others are reported as warnings.
-BLOCKING = ("missing_file", "unreadable_image", "size_mismatch", "unknown_category", "duplicate_image_id", "duplicate_annotation_id")
+BLOCKING = (
+    "missing_file",
+    "unreadable_image",
+    "size_mismatch",
+    "unknown_category",
+    "duplicate_image_id",
+    "duplicate_annotation_id",
+)
 WARNINGS = ("degenerate_box", "box_outside_image", "no_annotations")
 
 
@@ -64,12 +71,25 @@ class DatasetReport:
         for kind, count in self.counts().items():
             example = next((p for p in self.problems if p.kind == kind), None)
             severity = "error" if kind in BLOCKING else "warning"
-            rows.append([kind, severity, count, f"{example.file_name} {example.detail}".strip() if example else ""])
+            rows.append(
+                [
+                    kind,
+                    severity,
+                    count,
+                    f"{example.file_name} {example.detail}".strip() if example else "",
+                ]
+            )
         title = (
             f"{self.name}: {self.num_images} images, {self.num_annotations} annotations "
             f"({'full decode' if self.full_decode else 'headers only'})"
         )
-        return title + "\n" + tabulate(rows, headers=["problem", "severity", "count", "first example"], tablefmt="pipe")
+        return (
+            title
+            + "\n"
+            + tabulate(
+                rows, headers=["problem", "severity", "count", "first example"], tablefmt="pipe"
+            )
+        )
 
 
 def read_image_size(path: str, full_decode: bool = False):
@@ -84,7 +104,9 @@ def read_image_size(path: str, full_decode: bool = False):
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def image_problem(path: str, width: Optional[int], height: Optional[int], full_decode: bool = False):
+def image_problem(
+    path: str, width: Optional[int], height: Optional[int], full_decode: bool = False
+):
     """``(kind, detail)`` of what is wrong with an image file (``missing_file``,
     ``unreadable_image``, ``size_mismatch`` against the annotated ``width`` x ``height``), or None."""
     if not os.path.isfile(path):
@@ -98,7 +120,9 @@ def image_problem(path: str, width: Optional[int], height: Optional[int], full_d
     return None
 
 
-def _check_file(report: DatasetReport, path: str, width: Optional[int], height: Optional[int], full_decode: bool) -> None:
+def _check_file(
+    report: DatasetReport, path: str, width: Optional[int], height: Optional[int], full_decode: bool
+) -> None:
     problem = image_problem(path, width, height, full_decode)
     if problem is not None:
         report.problems.append(Problem(problem[0], problem[1], path))
@@ -107,12 +131,22 @@ def _check_file(report: DatasetReport, path: str, width: Optional[int], height: 
 def _check_box(report: DatasetReport, box, width, height, path: str, where: str) -> None:
     x, y, w, h = box
     if w <= 1e-6 or h <= 1e-6:
-        report.problems.append(Problem("degenerate_box", f"{where}: box {list(box)} has no area", path))
+        report.problems.append(
+            Problem("degenerate_box", f"{where}: box {list(box)} has no area", path)
+        )
     elif width and height and (x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1):
-        report.problems.append(Problem("box_outside_image", f"{where}: box {list(box)} leaves the {width}x{height} image", path))
+        report.problems.append(
+            Problem(
+                "box_outside_image",
+                f"{where}: box {list(box)} leaves the {width}x{height} image",
+                path,
+            )
+        )
 
 
-def check_coco(json_file: str, image_root: str, full_decode: bool = False, progress: bool = True) -> DatasetReport:
+def check_coco(
+    json_file: str, image_root: str, full_decode: bool = False, progress: bool = True
+) -> DatasetReport:
     """Check a COCO-format json against its image folder."""
     with open(json_file) as f:
         coco = json.load(f)
@@ -134,21 +168,44 @@ def check_coco(json_file: str, image_root: str, full_decode: bool = False, progr
             report.problems.append(Problem("no_annotations", "image has no annotation", path))
         for a in own:
             if a.get("category_id") not in categories:
-                report.problems.append(Problem("unknown_category", f"annotation {a.get('id')}: category_id {a.get('category_id')}", path))
-            _check_box(report, a["bbox"], image.get("width"), image.get("height"), path, f"annotation {a.get('id')}")
+                report.problems.append(
+                    Problem(
+                        "unknown_category",
+                        f"annotation {a.get('id')}: category_id {a.get('category_id')}",
+                        path,
+                    )
+                )
+            _check_box(
+                report,
+                a["bbox"],
+                image.get("width"),
+                image.get("height"),
+                path,
+                f"annotation {a.get('id')}",
+            )
     return report
 
 
-def check_records(name: str, records: Iterable[Dict], num_classes: Optional[int] = None, full_decode: bool = False, progress: bool = True) -> DatasetReport:
+def check_records(
+    name: str,
+    records: Iterable[Dict],
+    num_classes: Optional[int] = None,
+    full_decode: bool = False,
+    progress: bool = True,
+) -> DatasetReport:
     """Check Detectron2 dataset dicts (``file_name``, ``width``/``height``, ``annotations``
     with ``bbox``, ``bbox_mode``, ``category_id`` contiguous in ``[0, num_classes)``)."""
     from detectron2.structures import BoxMode
 
     records = list(records)
-    report = DatasetReport(name, len(records), sum(len(r.get("annotations", [])) for r in records), full_decode)
+    report = DatasetReport(
+        name, len(records), sum(len(r.get("annotations", [])) for r in records), full_decode
+    )
     for image_id, count in Counter(r.get("image_id") for r in records if "image_id" in r).items():
         if count > 1:
-            report.problems.append(Problem("duplicate_image_id", f"image_id {image_id} is used {count} times"))
+            report.problems.append(
+                Problem("duplicate_image_id", f"image_id {image_id} is used {count} times")
+            )
     for record in tqdm(records, desc=f"checking {name}", disable=not progress, unit="img"):
         path = record["file_name"]
         _check_file(report, path, record.get("width"), record.get("height"), full_decode)
@@ -156,14 +213,27 @@ def check_records(name: str, records: Iterable[Dict], num_classes: Optional[int]
             report.problems.append(Problem("no_annotations", "image has no annotation", path))
         for k, a in enumerate(record.get("annotations", [])):
             if num_classes is not None and not 0 <= a["category_id"] < num_classes:
-                report.problems.append(Problem("unknown_category", f"annotation {k}: category_id {a['category_id']}", path))
-            box = BoxMode.convert(list(a["bbox"]), a.get("bbox_mode", BoxMode.XYWH_ABS), BoxMode.XYWH_ABS)
-            _check_box(report, box, record.get("width"), record.get("height"), path, f"annotation {k}")
+                report.problems.append(
+                    Problem(
+                        "unknown_category", f"annotation {k}: category_id {a['category_id']}", path
+                    )
+                )
+            box = BoxMode.convert(
+                list(a["bbox"]), a.get("bbox_mode", BoxMode.XYWH_ABS), BoxMode.XYWH_ABS
+            )
+            _check_box(
+                report, box, record.get("width"), record.get("height"), path, f"annotation {k}"
+            )
     return report
 
 
-def check_dataset(name: Optional[str] = None, json_file: Optional[str] = None, image_root: Optional[str] = None,
-                  full_decode: bool = False, progress: bool = True) -> DatasetReport:
+def check_dataset(
+    name: Optional[str] = None,
+    json_file: Optional[str] = None,
+    image_root: Optional[str] = None,
+    full_decode: bool = False,
+    progress: bool = True,
+) -> DatasetReport:
     """Check a registered dataset (through its COCO json when it has one, else its dataset
     dicts) or a COCO json with its image root."""
     if name is None:
@@ -187,7 +257,9 @@ def check_dataset(name: Optional[str] = None, json_file: Optional[str] = None, i
         report.name = name
         return report
     classes = metadata.get("thing_classes")
-    return check_records(name, DatasetCatalog.get(name), len(classes) if classes else None, full_decode, progress)
+    return check_records(
+        name, DatasetCatalog.get(name), len(classes) if classes else None, full_decode, progress
+    )
 
 
 class DatasetCheckError(RuntimeError):
@@ -202,6 +274,7 @@ def check_training_datasets(names: Sequence[str], progress: bool = True) -> List
     if bad:
         raise DatasetCheckError(
             "the dataset check found problems that would break training "
-            "(details: python scripts/check_dataset.py --dataset NAME):\n" + "\n\n".join(r.summary() for r in bad)
+            "(details: python scripts/check_dataset.py --dataset NAME):\n"
+            + "\n\n".join(r.summary() for r in bad)
         )
     return reports

@@ -45,16 +45,31 @@ CROP_SIZE = 64
 
 
 def dataset_root() -> Path:
-    return Path(os.environ.get("DDW_DATASETS_CACHE", Path.home() / ".cache" / "ddw_detectron")) / VERSION
+    return (
+        Path(os.environ.get("DDW_DATASETS_CACHE", Path.home() / ".cache" / "ddw_detectron"))
+        / VERSION
+    )
 
 
 def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> List[float]:
     if kind == "circle":
-        points = [(cx + r * math.cos(t), cy + r * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 32, endpoint=False)]
+        points = [
+            (cx + r * math.cos(t), cy + r * math.sin(t))
+            for t in np.linspace(0, 2 * math.pi, 32, endpoint=False)
+        ]
     elif kind == "square":
-        points = [(cx + r * math.cos(angle + k * math.pi / 2), cy + r * math.sin(angle + k * math.pi / 2)) for k in range(4)]
+        points = [
+            (cx + r * math.cos(angle + k * math.pi / 2), cy + r * math.sin(angle + k * math.pi / 2))
+            for k in range(4)
+        ]
     elif kind == "triangle":
-        points = [(cx + r * math.cos(angle + k * 2 * math.pi / 3), cy + r * math.sin(angle + k * 2 * math.pi / 3)) for k in range(3)]
+        points = [
+            (
+                cx + r * math.cos(angle + k * 2 * math.pi / 3),
+                cy + r * math.sin(angle + k * 2 * math.pi / 3),
+            )
+            for k in range(3)
+        ]
     else:  # five-pointed star
         points = []
         for k in range(10):
@@ -129,7 +144,15 @@ def _make_image(rng: np.random.Generator, size: int):
         image.paste(_texture(rng, size), (0, 0), mask)
         boxes.append(box)
         area = float(np.asarray(mask, dtype=bool).sum())
-        annotations.append({"category_id": kind + 1, "bbox": box, "segmentation": [polygon], "area": area, "iscrowd": 0})
+        annotations.append(
+            {
+                "category_id": kind + 1,
+                "bbox": box,
+                "segmentation": [polygon],
+                "area": area,
+                "iscrowd": 0,
+            }
+        )
     return image, annotations
 
 
@@ -207,9 +230,17 @@ def _generate_classification(split: str, target: Path) -> None:
     rng = np.random.default_rng(seed)
     for name in CLASSIFICATION_CLASSES:
         (target / name).mkdir(parents=True)
-    for index in tqdm(range(count), desc=f"generating the shapes classification set ({split})", unit="img", leave=False):
+    for index in tqdm(
+        range(count),
+        desc=f"generating the shapes classification set ({split})",
+        unit="img",
+        leave=False,
+    ):
         image, objects = _make_image(rng, IMAGE_SIZE)
-        windows = [(CLASSES[o["category_id"] - 1], _square_around(rng, o["bbox"], IMAGE_SIZE)) for o in objects]
+        windows = [
+            (CLASSES[o["category_id"] - 1], _square_around(rng, o["bbox"], IMAGE_SIZE))
+            for o in objects
+        ]
         background = _background_window(rng, [o["bbox"] for o in objects], IMAGE_SIZE)
         if background is not None:
             windows.append(("background", background))
@@ -225,7 +256,9 @@ def ensure_shapes_classification(split: str) -> Path:
     deterministically and atomically on first use, like the detection splits; returns the
     split's folder (its parent is the ``CLS.DATA_ROOT`` of pretraining)."""
     if split not in CLASSIFICATION_SPLITS:
-        raise ValueError(f"unknown shapes classification split {split!r}; available: {list(CLASSIFICATION_SPLITS)}")
+        raise ValueError(
+            f"unknown shapes classification split {split!r}; available: {list(CLASSIFICATION_SPLITS)}"
+        )
     root = dataset_root() / "classification"
     return _ensure_generated(root, split, lambda folder: _generate_classification(split, folder))
 

@@ -18,7 +18,13 @@ from typing import Callable, Dict, List, Optional, Sequence
 from detectron2.data.detection_utils import SizeMismatchError
 from torch.utils.data import Dataset
 
-__all__ = ["UNREADABLE_ERRORS", "MapSkipping", "SkipUnreadable", "UnreadableImageError", "read_skip_log"]
+__all__ = [
+    "UNREADABLE_ERRORS",
+    "MapSkipping",
+    "SkipUnreadable",
+    "UnreadableImageError",
+    "read_skip_log",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +40,12 @@ class UnreadableImageError(RuntimeError):
 class SkipUnreadable:
     """``mapper`` with unreadable images skipped (``skip=True``) or reported by file name."""
 
-    def __init__(self, mapper: Callable[[Dict], Optional[Dict]], log_path: Optional[str] = None, skip: bool = True):
+    def __init__(
+        self,
+        mapper: Callable[[Dict], Optional[Dict]],
+        log_path: Optional[str] = None,
+        skip: bool = True,
+    ):
         self.mapper = mapper
         self.log_path = log_path
         self.skip = skip

@@ -44,8 +44,12 @@ class DDWCheckpointer(DetectionCheckpointer):
             previous = self.get_checkpoint_file() if self.has_checkpoint() else None
             raise CheckpointWriteError(
                 f"could not write checkpoint {name}.pth in {self.save_dir} ({exc}); "
-                + (f"the previous checkpoint {previous} and last_checkpoint are intact: free space and "
-                   "continue with --resume" if previous else "no earlier checkpoint exists")
+                + (
+                    f"the previous checkpoint {previous} and last_checkpoint are intact: free space and "
+                    "continue with --resume"
+                    if previous
+                    else "no earlier checkpoint exists"
+                )
             ) from exc
         os.replace(partial_path, os.path.join(self.save_dir, f"{name}.pth"))
         self.tag_last_checkpoint(f"{name}.pth")
@@ -54,7 +58,9 @@ class DDWCheckpointer(DetectionCheckpointer):
         incompatible = super()._load_model(checkpoint)
         self.last_incompatible = incompatible
         source = getattr(self, "_loading", "the checkpoint")
-        wrong = [(k, a, b) for k, a, b in incompatible.incorrect_shapes if k.startswith("backbone.")]
+        wrong = [
+            (k, a, b) for k, a, b in incompatible.incorrect_shapes if k.startswith("backbone.")
+        ]
         if wrong:
             key, shape_checkpoint, shape_model = wrong[0]
             raise ValueError(
@@ -62,10 +68,16 @@ class DDWCheckpointer(DetectionCheckpointer):
                 f"shapes (e.g. {key}: {tuple(shape_checkpoint)} in the checkpoint, "
                 f"{tuple(shape_model)} in the model); it is a checkpoint of another architecture"
             )
-        backbone = [k for k, _ in self.model.named_parameters() if "backbone." in k and ".routers." not in k]
+        backbone = [
+            k for k, _ in self.model.named_parameters() if "backbone." in k and ".routers." not in k
+        ]
         missing = set(incompatible.missing_keys)
         unexpected_backbone = [k for k in incompatible.unexpected_keys if "backbone." in k]
-        if backbone and all(k.replace("module.", "", 1) in missing or k in missing for k in backbone) and unexpected_backbone:
+        if (
+            backbone
+            and all(k.replace("module.", "", 1) in missing or k in missing for k in backbone)
+            and unexpected_backbone
+        ):
             raise ValueError(
                 f"{source} does not match this model's backbone: none of its "
                 f"{len(unexpected_backbone)} backbone tensors (e.g. {unexpected_backbone[0]}) exists in "

@@ -34,10 +34,16 @@ class WiringHook(HookBase):
             for stage, adjacency in collect_wiring(self._model()).items():
                 for key, value in wiring_statistics(adjacency).items():
                     scalars[f"ddw/{stage}/{key}"] = value
-                scalars[f"ddw/{stage}/non_chain_kept_share"] = edge_usage(adjacency)["non_chain_kept_share"]
+                scalars[f"ddw/{stage}/non_chain_kept_share"] = edge_usage(adjacency)[
+                    "non_chain_kept_share"
+                ]
             if scalars:
                 self.trainer.storage.put_scalars(**scalars, smoothing_hint=False)
-        if self._eval_period > 0 and next_iter % self._eval_period == 0 and next_iter != self.trainer.max_iter:
+        if (
+            self._eval_period > 0
+            and next_iter % self._eval_period == 0
+            and next_iter != self.trainer.max_iter
+        ):
             self._put_pictures()
 
     def after_train(self):
@@ -49,7 +55,9 @@ class WiringHook(HookBase):
             return
         wiring = collect_wiring(self._model())
         for stage, adjacency in wiring.items():
-            array = figure_to_array(wiring_figure({stage: adjacency}, 0, title=f"iter {self.trainer.iter + 1}"))
+            array = figure_to_array(
+                wiring_figure({stage: adjacency}, 0, title=f"iter {self.trainer.iter + 1}")
+            )
             image = torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
             self.trainer.storage.put_image(f"ddw/wiring/{stage}", image)
 

@@ -28,12 +28,18 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
     world_size = num_machines * num_gpus_per_machine
     if torch.cuda.is_available() or world_size <= 1:
         return detectron2_launch(
-            main_func, num_gpus_per_machine, num_machines=num_machines,
-            machine_rank=machine_rank, dist_url=dist_url, args=args,
+            main_func,
+            num_gpus_per_machine,
+            num_machines=num_machines,
+            machine_rank=machine_rank,
+            dist_url=dist_url,
+            args=args,
         )
     if dist_url == "auto":
         if num_machines != 1:
-            raise ValueError("dist_url=auto is not supported for more than one machine; give tcp://HOST:PORT")
+            raise ValueError(
+                "dist_url=auto is not supported for more than one machine; give tcp://HOST:PORT"
+            )
         dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
     mp.start_processes(
         _cpu_worker,
@@ -46,7 +52,9 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
 def _cpu_worker(local_rank, main_func, world_size, per_machine, machine_rank, dist_url, args):
     rank = machine_rank * per_machine + local_rank
     try:
-        dist.init_process_group(backend="gloo", init_method=dist_url, world_size=world_size, rank=rank)
+        dist.init_process_group(
+            backend="gloo", init_method=dist_url, world_size=world_size, rank=rank
+        )
     except Exception:
         logging.getLogger(__name__).error(f"process group initialisation failed at {dist_url}")
         raise

@@ -3,7 +3,6 @@
 import logging
 import os
 import weakref
-
 from typing import Dict, List
 
 import torch
@@ -26,14 +25,20 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..compat import build_coco_evaluator
 from ..data import ensure_shapes_split
-from ..layers import is_router_parameter
-from .checkpoint import DDWCheckpointer
 from ..data.check import image_problem
 from ..data.skipping import MapSkipping, SkipUnreadable
+from ..layers import is_router_parameter
+from .checkpoint import DDWCheckpointer
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .resume import ResumableTrainingSampler, restore_rng_states
 
-__all__ = ["DDWTrainer", "check_datasets", "check_replicas_agree", "create_ddp_model", "scale_router_groups"]
+__all__ = [
+    "DDWTrainer",
+    "check_datasets",
+    "check_replicas_agree",
+    "create_ddp_model",
+    "scale_router_groups",
+]
 
 
 def create_ddp_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -58,7 +63,9 @@ def check_replicas_agree(model: torch.nn.Module) -> None:
     for rank, other in enumerate(gathered):
         if not torch.equal(other, gathered[0]):
             index = int((other != gathered[0]).nonzero()[0])
-            raise RuntimeError(f"process {rank} ended with other weights than process 0 (first: {names[index]})")
+            raise RuntimeError(
+                f"process {rank} ended with other weights than process 0 (first: {names[index]})"
+            )
     if comm.is_main_process():
         print(f"weights identical across {comm.get_world_size()} processes", flush=True)
 
@@ -67,9 +74,11 @@ def check_datasets(cfg) -> None:
     """Fail early, naming the dataset and the path, when a dataset's files are missing."""
     for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
         if name not in DatasetCatalog.list():
-            raise SystemExit(f"dataset {name!r} is not registered (known: {', '.join(sorted(DatasetCatalog.list())[:20])}, ...)")
+            raise SystemExit(
+                f"dataset {name!r} is not registered (known: {', '.join(sorted(DatasetCatalog.list())[:20])}, ...)"
+            )
         if name.startswith("ddw_shapes_"):
-            ensure_shapes_split(name[len("ddw_shapes_"):])
+            ensure_shapes_split(name[len("ddw_shapes_") :])
             continue
         metadata = MetadataCatalog.get(name).as_dict()
         for attribute in ("json_file", "image_root"):
@@ -89,9 +98,13 @@ def build_train_sampler(cfg, dataset: List[Dict]):
     if name == "TrainingSampler":
         return ResumableTrainingSampler(len(dataset))
     if name == "RepeatFactorTrainingSampler":
-        factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(dataset, cfg.DATALOADER.REPEAT_THRESHOLD)
+        factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
+            dataset, cfg.DATALOADER.REPEAT_THRESHOLD
+        )
         return RepeatFactorTrainingSampler(factors)
-    raise ValueError(f"DATALOADER.SAMPLER_TRAIN = {name!r} is invalid: allowed values are TrainingSampler, RepeatFactorTrainingSampler")
+    raise ValueError(
+        f"DATALOADER.SAMPLER_TRAIN = {name!r} is invalid: allowed values are TrainingSampler, RepeatFactorTrainingSampler"
+    )
 
 
 def skip_log_path(cfg) -> str:
@@ -106,9 +119,18 @@ def scale_router_groups(groups: List[Dict], model: torch.nn.Module, factor: floa
     result = []
     for group in groups:
         params = list(group["params"])
-        for subset, scale in (([p for p in params if id(p) not in routers], 1.0), ([p for p in params if id(p) in routers], factor)):
+        for subset, scale in (
+            ([p for p in params if id(p) not in routers], 1.0),
+            ([p for p in params if id(p) in routers], factor),
+        ):
             if subset:
-                result.append({**group, "params": subset, **({"lr": group["lr"] * scale} if "lr" in group else {})})
+                result.append(
+                    {
+                        **group,
+                        "params": subset,
+                        **({"lr": group["lr"] * scale} if "lr" in group else {}),
+                    }
+                )
     return result
 
 
@@ -130,7 +152,9 @@ class DDWTrainer(DefaultTrainer):
         self.train_sampler = getattr(data_loader, "resumable_sampler", None)
         self.train_dataset_size = getattr(data_loader, "dataset_size", None)
         model = create_ddp_model(model)
-        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(
+            model, data_loader, optimizer
+        )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = DDWCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
@@ -211,12 +235,16 @@ class DDWTrainer(DefaultTrainer):
         """Detectron2's training loader, with unreadable images skipped, named and logged."""
         share = cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE
         if not 0.0 <= share <= 1.0:
-            raise ValueError(f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {share!r} is invalid: must be in [0, 1]")
+            raise ValueError(
+                f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {share!r} is invalid: must be in [0, 1]"
+            )
         mapper = SkipUnreadable(cls.train_mapper(cfg), skip_log_path(cfg))
         dataset = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN,
             filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
-            min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0,
+            min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE
+            if cfg.MODEL.KEYPOINT_ON
+            else 0,
             proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
         )
         sampler = build_train_sampler(cfg, dataset)
@@ -242,13 +270,17 @@ class DDWTrainer(DefaultTrainer):
             return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
         records, skipped = [], {}
         for record in DatasetCatalog.get(dataset_name):
-            problem = image_problem(record["file_name"], record.get("width"), record.get("height"), full_decode=True)
+            problem = image_problem(
+                record["file_name"], record.get("width"), record.get("height"), full_decode=True
+            )
             if problem is None:
                 records.append(record)
             else:
                 skipped[record["file_name"]] = problem[1]
         cls.skipped_in_test[dataset_name] = skipped
-        return build_detection_test_loader(records, mapper=mapper, num_workers=cfg.DATALOADER.NUM_WORKERS)
+        return build_detection_test_loader(
+            records, mapper=mapper, num_workers=cfg.DATALOADER.NUM_WORKERS
+        )
 
     skipped_in_test: Dict[str, Dict[str, str]] = {}
 
@@ -274,7 +306,9 @@ class DDWTrainer(DefaultTrainer):
         size = self.train_dataset_size
         skipped = SkippedImagesHook(
             skip_log_path(cfg),
-            (lambda: size) if size is not None else (lambda: len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN))),
+            (lambda: size)
+            if size is not None
+            else (lambda: len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN))),
             cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE,
         )
         hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), skipped)

@@ -17,7 +17,14 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["aggregate", "weighted_sum", "sum_nonzero", "nonzero_columns", "nonzero_columns_on_cpu", "exporting"]
+__all__ = [
+    "aggregate",
+    "weighted_sum",
+    "sum_nonzero",
+    "nonzero_columns",
+    "nonzero_columns_on_cpu",
+    "exporting",
+]
 
 
 def exporting() -> bool:
@@ -25,7 +32,9 @@ def exporting() -> bool:
     runs plain tensor ops with no data-dependent branch (every edge computed, dropped ones with
     weight 0)."""
     compiler = getattr(torch, "compiler", None)
-    compiling = bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+    compiling = bool(
+        compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling()
+    )
     return torch.jit.is_tracing() or compiling
 
 
@@ -75,8 +84,10 @@ def _flatten_like(t: Tensor, reference: Tensor) -> Tensor:
 
     A view when ``t`` is dense in that order (the usual case), else a copy.
     """
-    if reference.dim() == 4 and not reference.is_contiguous() and reference.is_contiguous(
-        memory_format=torch.channels_last
+    if (
+        reference.dim() == 4
+        and not reference.is_contiguous()
+        and reference.is_contiguous(memory_format=torch.channels_last)
     ):
         t = t.permute(0, 2, 3, 1)
     return t.reshape(t.shape[0], -1)
@@ -101,14 +112,18 @@ def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
     flat_grads = {}
     columns: List[Tensor] = []
     for feature in features:
-        layout = feature.dim() == 4 and not feature.is_contiguous() and feature.is_contiguous(
-            memory_format=torch.channels_last
+        layout = (
+            feature.dim() == 4
+            and not feature.is_contiguous()
+            and feature.is_contiguous(memory_format=torch.channels_last)
         )
         if layout not in flat_grads:
             flat_grads[layout] = _flatten_like(grad, feature)
         g = flat_grads[layout]
         f = _flatten_like(feature, feature)
-        if g.dtype != f.dtype or (g.dtype in (torch.float16, torch.bfloat16) and g.device.type == "cpu"):
+        if g.dtype != f.dtype or (
+            g.dtype in (torch.float16, torch.bfloat16) and g.device.type == "cpu"
+        ):
             g, f = g.to(acc_dtype), f.to(acc_dtype)
         columns.append(_per_sample_dots(g, f, batched=g.device.type != "cpu").to(acc_dtype))
     return torch.stack(columns, dim=1)
@@ -161,7 +176,9 @@ class _BufferedAggregate(torch.autograd.Function):
             grad_weights = _inner_products(grad, features).to(ctx.weights_dtype)
         kept = range(len(features)) if ctx.kept is None else ctx.kept
         grad_features = [
-            grad * _per_sample(weights, i, grad) if ctx.needs_input_grad[i + 1] and i in kept else None
+            grad * _per_sample(weights, i, grad)
+            if ctx.needs_input_grad[i + 1] and i in kept
+            else None
             for i in range(len(features))
         ]
         return (grad_weights, *grad_features)

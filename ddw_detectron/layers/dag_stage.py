@@ -335,7 +335,9 @@ class ScriptableDAGStage(nn.Module):
     def __init__(self, stage: DAGStage):
         super().__init__()
         routers: List[Optional[Router]] = list(stage.routers) + [None]
-        self.steps = nn.ModuleList(_NodeAndRouter(node, router) for node, router in zip(stage.nodes(), routers))
+        self.steps = nn.ModuleList(
+            _NodeAndRouter(node, router) for node, router in zip(stage.nodes(), routers)
+        )
         self.num_nodes = stage.num_nodes
         self.threshold = stage.threshold
 
@@ -426,12 +428,16 @@ def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
     are, and the wiring no longer depends on the input."""
     n = stage.num_nodes
     if tuple(adjacency.shape) != (n, n):
-        raise ValueError(f"freeze_wiring: adjacency must be [{n}, {n}] for this stage, got {tuple(adjacency.shape)}")
+        raise ValueError(
+            f"freeze_wiring: adjacency must be [{n}, {n}] for this stage, got {tuple(adjacency.shape)}"
+        )
     weights = adjacency.detach().float().cpu().clamp(0.0, 1.0 - 1e-6)
     with torch.no_grad():
         for i, router in enumerate(stage.routers):
             row = weights[i, i + 1 :]
-            logits = torch.where(row > stage.threshold, torch.logit(row.clamp_min(1e-6)), torch.full_like(row, -30.0))
+            logits = torch.where(
+                row > stage.threshold, torch.logit(row.clamp_min(1e-6)), torch.full_like(row, -30.0)
+            )
             if router.hidden is not None:
                 router.hidden.weight.zero_()
                 router.hidden.bias.zero_()

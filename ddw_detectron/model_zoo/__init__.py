@@ -18,7 +18,9 @@ def configs_root() -> Path:
     for root in (here / "configs", here.parents[1] / "configs"):
         if root.is_dir():
             return root
-    raise FileNotFoundError(f"no configs found next to {here}: the installation of ddw_detectron is incomplete")
+    raise FileNotFoundError(
+        f"no configs found next to {here}: the installation of ddw_detectron is incomplete"
+    )
 
 
 def get_config_file(config_path: str) -> str:
@@ -28,8 +30,12 @@ def get_config_file(config_path: str) -> str:
     root = configs_root()
     path = root / config_path
     if not path.is_file():
-        known = sorted(str(p.relative_to(root)) for p in root.rglob("*.yaml") if not p.name.startswith("Base"))
-        raise FileNotFoundError(f"{config_path!r} is not a ddw_detectron config; configs are e.g. {known[:4]} ({len(known)} in {root})")
+        known = sorted(
+            str(p.relative_to(root)) for p in root.rglob("*.yaml") if not p.name.startswith("Base")
+        )
+        raise FileNotFoundError(
+            f"{config_path!r} is not a ddw_detectron config; configs are e.g. {known[:4]} ({len(known)} in {root})"
+        )
     return str(path)
 
 

@@ -10,7 +10,13 @@ from torch import nn
 from ..config import check_ddw_config
 from ..layers import DAGStage
 
-__all__ = ["dag_stage_factory", "make_dag_stage", "freeze_stage", "build_rcnn_fpn", "build_retinanet_fpn"]
+__all__ = [
+    "dag_stage_factory",
+    "make_dag_stage",
+    "freeze_stage",
+    "build_rcnn_fpn",
+    "build_retinanet_fpn",
+]
 
 Nodes = Union[Sequence[nn.Module], Mapping[str, nn.Module]]
 
@@ -52,7 +58,9 @@ def make_dag_stage(cfg, name: str, nodes: Nodes, out_channels: int) -> DAGStage:
         router_hidden_dim=ddw.ROUTER_HIDDEN_DIM,
         memory_efficient=ddw.MEMORY_EFFICIENT,
         skip_unused_nodes=ddw.SKIP_UNUSED_NODES,
-        init_edge_weights=(ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER) if ddw.ROUTER_INIT_CHAIN > 0 else None,
+        init_edge_weights=(ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER)
+        if ddw.ROUTER_INIT_CHAIN > 0
+        else None,
     )(name, nodes, out_channels)
 
 
@@ -116,4 +124,3 @@ def build_retinanet_fpn(cfg, bottom_up: Backbone) -> FPN:
         top_block=LastLevelP6P7(in_channels_p6p7, out_channels, in_feature=in_features[-1]),
         fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
     )
-

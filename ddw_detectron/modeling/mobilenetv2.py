@@ -28,7 +28,13 @@ from detectron2.layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, Backbone
 from torch import Tensor, nn
 
-from .dynamic import build_rcnn_fpn, build_retinanet_fpn, dynamic_stage_names, freeze_stage, make_dag_stage
+from .dynamic import (
+    build_rcnn_fpn,
+    build_retinanet_fpn,
+    dynamic_stage_names,
+    freeze_stage,
+    make_dag_stage,
+)
 
 __all__ = [
     "InvertedResidual",
@@ -39,7 +45,15 @@ __all__ = [
 ]
 
 # (expand ratio t, width c, blocks n, stride s of the first block)
-SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 STAGE_NAMES = tuple(f"mb{i}" for i in range(1, len(SETTINGS) + 1))
 StageFactory = Callable[[str, List[nn.Module], int], nn.Module]
 
@@ -57,20 +71,36 @@ class InvertedResidual(CNNBlockBase):
     Shapes: ``[N, in_channels, H, W]`` to ``[N, out_channels, H / stride, W / stride]``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, stride: int, expand_ratio: int, norm="BN"):
+    def __init__(
+        self, in_channels: int, out_channels: int, *, stride: int, expand_ratio: int, norm="BN"
+    ):
         super().__init__(in_channels, out_channels, stride)
         hidden = int(round(in_channels * expand_ratio))
         self.use_shortcut = stride == 1 and in_channels == out_channels
         self.expand = None
         if expand_ratio != 1:
             self.expand = Conv2d(
-                in_channels, hidden, 1, bias=False, norm=get_norm(norm, hidden), activation=nn.ReLU6(inplace=True)
+                in_channels,
+                hidden,
+                1,
+                bias=False,
+                norm=get_norm(norm, hidden),
+                activation=nn.ReLU6(inplace=True),
             )
         self.depthwise = Conv2d(
-            hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False,
-            norm=get_norm(norm, hidden), activation=nn.ReLU6(inplace=True),
+            hidden,
+            hidden,
+            3,
+            stride=stride,
+            padding=1,
+            groups=hidden,
+            bias=False,
+            norm=get_norm(norm, hidden),
+            activation=nn.ReLU6(inplace=True),
         )
-        self.project = Conv2d(hidden, out_channels, 1, bias=False, norm=get_norm(norm, out_channels))
+        self.project = Conv2d(
+            hidden, out_channels, 1, bias=False, norm=get_norm(norm, out_channels)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.expand(x) if self.expand is not None else x
@@ -84,8 +114,14 @@ class MobileNetV2Stem(CNNBlockBase):
     def __init__(self, in_channels: int, out_channels: int, norm="BN"):
         super().__init__(in_channels, out_channels, 2)
         self.conv = Conv2d(
-            in_channels, out_channels, 3, stride=2, padding=1, bias=False,
-            norm=get_norm(norm, out_channels), activation=nn.ReLU6(inplace=True),
+            in_channels,
+            out_channels,
+            3,
+            stride=2,
+            padding=1,
+            bias=False,
+            norm=get_norm(norm, out_channels),
+            activation=nn.ReLU6(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -137,7 +173,9 @@ class DDWMobileNetV2(Backbone):
             blocks = []
             for i in range(n):
                 blocks.append(
-                    InvertedResidual(channels, width, stride=s if i == 0 else 1, expand_ratio=t, norm=norm)
+                    InvertedResidual(
+                        channels, width, stride=s if i == 0 else 1, expand_ratio=t, norm=norm
+                    )
                 )
                 channels = width
             stride *= s
@@ -152,7 +190,14 @@ class DDWMobileNetV2(Backbone):
         self.last = None
         if "last" in out_features:
             width = make_divisible(1280 * max(1.0, width_mult))
-            self.last = Conv2d(channels, width, 1, bias=False, norm=get_norm(norm, width), activation=nn.ReLU6(inplace=True))
+            self.last = Conv2d(
+                channels,
+                width,
+                1,
+                bias=False,
+                norm=get_norm(norm, width),
+                activation=nn.ReLU6(inplace=True),
+            )
             self._out_feature_channels["last"] = width
             self._out_feature_strides["last"] = stride
         self.stage_names = tuple(self.stage_names)
@@ -197,7 +242,9 @@ class DDWMobileNetV2(Backbone):
 
     def output_shape(self):
         return {
-            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
+            name: ShapeSpec(
+                channels=self._out_feature_channels[name], stride=self._out_feature_strides[name]
+            )
             for name in self._out_features
         }
 
@@ -215,7 +262,9 @@ class DDWMobileNetV2(Backbone):
 def build_ddw_mobilenetv2_backbone(cfg, input_shape: ShapeSpec) -> DDWMobileNetV2:
     """DDW MobileNetV2 from ``MODEL.MOBILENETV2.*``, ``MODEL.BACKBONE.FREEZE_AT``, ``MODEL.DDW.*``."""
     if input_shape.channels != 3:
-        raise ValueError(f"MobileNetV2 takes 3-channel images, got input_shape.channels = {input_shape.channels}")
+        raise ValueError(
+            f"MobileNetV2 takes 3-channel images, got input_shape.channels = {input_shape.channels}"
+        )
     m = cfg.MODEL.MOBILENETV2
     return DDWMobileNetV2(
         width_mult=m.WIDTH_MULT,

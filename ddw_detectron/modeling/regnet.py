@@ -15,7 +15,13 @@ from detectron2.modeling.backbone.regnet import RegNet, ResBottleneckBlock, Simp
 from torch import nn
 
 from ..config import REGNET_PRESETS
-from .dynamic import build_rcnn_fpn, build_retinanet_fpn, dynamic_stage_names, freeze_stage, make_dag_stage
+from .dynamic import (
+    build_rcnn_fpn,
+    build_retinanet_fpn,
+    dynamic_stage_names,
+    freeze_stage,
+    make_dag_stage,
+)
 
 __all__ = [
     "DDWRegNet",
@@ -94,7 +100,9 @@ def build_ddw_regnet_backbone(cfg, input_shape: ShapeSpec) -> DDWRegNet:
     """DDW RegNet from ``MODEL.REGNET.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.DDW.*``."""
     regnet = cfg.MODEL.REGNET
     if input_shape.channels != 3:
-        raise ValueError(f"RegNet takes 3-channel images, got input_shape.channels = {input_shape.channels}")
+        raise ValueError(
+            f"RegNet takes 3-channel images, got input_shape.channels = {input_shape.channels}"
+        )
     unknown = [f for f in regnet.OUT_FEATURES if f not in ("stem",) + STAGE_NAMES]
     if unknown:
         raise ValueError(

@@ -14,7 +14,13 @@ from detectron2.modeling.backbone import BACKBONE_REGISTRY, ResNet
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
-from .dynamic import build_rcnn_fpn, build_retinanet_fpn, dynamic_stage_names, freeze_stage, make_dag_stage
+from .dynamic import (
+    build_rcnn_fpn,
+    build_retinanet_fpn,
+    dynamic_stage_names,
+    freeze_stage,
+    make_dag_stage,
+)
 
 __all__ = [
     "DDWResNet",

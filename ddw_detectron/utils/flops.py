@@ -44,7 +44,9 @@ def count_flops(model: nn.Module, inputs) -> Dict[str, int]:
     model.eval()
     try:
         analysis = FlopCountAnalysis(model, inputs)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings(
+            "none"
+        )
         counted = int(analysis.total())
         aggregation = aggregation_flops(model, inputs)
     finally:

@@ -13,7 +13,13 @@ import numpy as np
 from .visualize import CMAP
 from .wiring_report import save_figure
 
-__all__ = ["read_json_lines", "plot_curves", "draw_detections", "ap_table_html", "write_report_html"]
+__all__ = [
+    "read_json_lines",
+    "plot_curves",
+    "draw_detections",
+    "ap_table_html",
+    "write_report_html",
+]
 
 
 def read_json_lines(path: Path) -> List[Dict]:
@@ -45,19 +51,38 @@ def plot_curves(metrics: List[Dict], pretrain_log: List[Dict], path: Path) -> No
     import matplotlib.pyplot as plt
 
     losses = sorted({k for r in metrics for k in r if k.startswith("loss_") or k == "total_loss"})
-    kept = sorted({k for r in metrics for k in r if k.startswith("ddw/") and k.endswith(("/kept", "/non_chain_kept_share"))})
-    diversity = sorted({k for r in metrics for k in r if k.startswith("ddw/") and k.endswith("/diversity")})
+    kept = sorted(
+        {
+            k
+            for r in metrics
+            for k in r
+            if k.startswith("ddw/") and k.endswith(("/kept", "/non_chain_kept_share"))
+        }
+    )
+    diversity = sorted(
+        {k for r in metrics for k in r if k.startswith("ddw/") and k.endswith("/diversity")}
+    )
     fig, axes = plt.subplots(1, 5, figsize=(22, 3.8))
     _plot_series(axes[0], metrics, losses, "iteration", "detection losses")
     _plot_series(axes[1], metrics, ["lr"], "iteration", "learning rate")
-    _plot_series(axes[2], metrics, kept, "iteration", "share of edges kept / kept edges off the chain")
+    _plot_series(
+        axes[2], metrics, kept, "iteration", "share of edges kept / kept edges off the chain"
+    )
     _plot_series(axes[3], metrics, diversity, "iteration", "wiring diversity in the batch")
-    _plot_series(axes[4], pretrain_log, ["top1", "train_loss"], "epoch", "pretraining: val top-1 (%), train loss")
+    _plot_series(
+        axes[4],
+        pretrain_log,
+        ["top1", "train_loss"],
+        "epoch",
+        "pretraining: val top-1 (%), train loss",
+    )
     fig.tight_layout()
     save_figure(fig, path)
 
 
-def draw_detections(image: np.ndarray, record: Dict, prediction: Dict, metadata, score_threshold: float) -> np.ndarray:
+def draw_detections(
+    image: np.ndarray, record: Dict, prediction: Dict, metadata, score_threshold: float
+) -> np.ndarray:
     """``[H, 2W + gap, 3]``: ground truth (left) and detections scoring at least
     ``score_threshold`` (right), drawn by Detectron2's ``Visualizer``."""
     from detectron2.utils.visualizer import Visualizer
@@ -65,7 +90,9 @@ def draw_detections(image: np.ndarray, record: Dict, prediction: Dict, metadata,
     truth = Visualizer(image, metadata, scale=2.0).draw_dataset_dict(record).get_image()
     instances = prediction["instances"]
     instances = instances[instances.scores >= score_threshold]
-    detected = Visualizer(image, metadata, scale=2.0).draw_instance_predictions(instances).get_image()
+    detected = (
+        Visualizer(image, metadata, scale=2.0).draw_instance_predictions(instances).get_image()
+    )
     gap = np.full((truth.shape[0], 8, 3), 255, dtype=np.uint8)
     return np.concatenate([truth, gap, detected], axis=1)
 
@@ -76,7 +103,8 @@ def ap_table_html(bbox: Dict[str, float], class_names: Sequence[str]) -> str:
     head = "".join(f"<th>{k}</th>" for k in overall)
     row = "".join(f"<td>{bbox[k]:.1f}</td>" for k in overall)
     per_class = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{bbox.get(f'AP-{name}', float('nan')):.1f}</td></tr>" for name in class_names
+        f"<tr><td>{html.escape(name)}</td><td>{bbox.get(f'AP-{name}', float('nan')):.1f}</td></tr>"
+        for name in class_names
     )
     return (
         f"<table><tr>{head}</tr><tr>{row}</tr></table>"
@@ -100,7 +128,9 @@ def _usage_table_html(stats: Dict) -> str:
     return f"<table>{header}{''.join(rows)}</table>"
 
 
-def write_report_html(path: Path, title: str, sections: Dict[str, str], stats: Dict, per_image: List[Dict]) -> None:
+def write_report_html(
+    path: Path, title: str, sections: Dict[str, str], stats: Dict, per_image: List[Dict]
+) -> None:
     """``index.html``: ``sections`` (title -> HTML) first, then the wiring statistics, then one
     row per image (``{"name", "detections", "wiring"}``, picture paths relative to ``path``)."""
     parts = [

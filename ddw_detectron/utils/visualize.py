@@ -28,7 +28,11 @@ CMAP = "viridis"
 
 
 def _numpy(a) -> np.ndarray:
-    return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float32)
+    return (
+        a.detach().float().cpu().numpy()
+        if isinstance(a, torch.Tensor)
+        else np.asarray(a, dtype=np.float32)
+    )
 
 
 def draw_adjacency(ax, adjacency, title: str = "", colorbar: bool = False):
@@ -65,11 +69,19 @@ def draw_dag(ax, adjacency, title: str = ""):
         for j in range(i + 1, n):
             w = float(a[i, j])
             bend = 0.25 + 0.08 * (j - i)
-            style = dict(arrowstyle="-|>", mutation_scale=6, connectionstyle=f"arc3,rad={-bend if (i + j) % 2 else bend}")
+            style = dict(
+                arrowstyle="-|>",
+                mutation_scale=6,
+                connectionstyle=f"arc3,rad={-bend if (i + j) % 2 else bend}",
+            )
             if w > 0:
-                patch = FancyArrowPatch((i, 0), (j, 0), color=cmap(w), linewidth=0.5 + 3.0 * w, zorder=2, **style)
+                patch = FancyArrowPatch(
+                    (i, 0), (j, 0), color=cmap(w), linewidth=0.5 + 3.0 * w, zorder=2, **style
+                )
             else:
-                patch = FancyArrowPatch((i, 0), (j, 0), color="0.75", linewidth=1.0, linestyle="--", zorder=1, **style)
+                patch = FancyArrowPatch(
+                    (i, 0), (j, 0), color="0.75", linewidth=1.0, linestyle="--", zorder=1, **style
+                )
             ax.add_patch(patch)
     ax.scatter(range(n), [0] * n, s=90, c="white", edgecolors="black", zorder=3)
     for i in range(n):
@@ -78,11 +90,15 @@ def draw_dag(ax, adjacency, title: str = ""):
         ax.set_title(title, fontsize=8)
 
 
-def wiring_figure(wiring: Dict[str, torch.Tensor], index: int = 0, title: Optional[str] = None, dag: bool = True):
+def wiring_figure(
+    wiring: Dict[str, torch.Tensor], index: int = 0, title: Optional[str] = None, dag: bool = True
+):
     """Per stage, the heatmap (and, with ``dag``, the DAG drawing below it) of image ``index``."""
     stages = list(wiring)
     rows = 2 if dag else 1
-    fig, axes = plt.subplots(rows, len(stages), figsize=(2.7 * len(stages), 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, len(stages), figsize=(2.7 * len(stages), 2.8 * rows), squeeze=False
+    )
     for column, name in enumerate(stages):
         a = wiring[name][index]
         draw_adjacency(axes[0][column], a, f"{name} (n={a.shape[0]})")
@@ -114,7 +130,12 @@ def wiring_grid(
     stage; the same stage's column compares images side by side."""
     stages = list(wiring)
     offset = 1 if images is not None else 0
-    fig, axes = plt.subplots(len(indices), len(stages) + offset, figsize=(2.3 * (len(stages) + offset), 2.3 * len(indices)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(indices),
+        len(stages) + offset,
+        figsize=(2.3 * (len(stages) + offset), 2.3 * len(indices)),
+        squeeze=False,
+    )
     for row, index in enumerate(indices):
         if images is not None:
             axes[row][0].imshow(images[row])
@@ -122,7 +143,9 @@ def wiring_grid(
             if labels:
                 axes[row][0].set_title(labels[row], fontsize=7)
         for column, name in enumerate(stages):
-            draw_adjacency(axes[row][column + offset], wiring[name][index], name if row == 0 else "")
+            draw_adjacency(
+                axes[row][column + offset], wiring[name][index], name if row == 0 else ""
+            )
     fig.tight_layout()
     _shared_colorbar(fig, axes[0][-1])
     return fig
@@ -136,7 +159,9 @@ def figure_to_array(fig) -> np.ndarray:
     return array
 
 
-def save_wiring(wiring: Dict[str, torch.Tensor], path: str, index: int = 0, title: Optional[str] = None) -> None:
+def save_wiring(
+    wiring: Dict[str, torch.Tensor], path: str, index: int = 0, title: Optional[str] = None
+) -> None:
     """Save :func:`wiring_figure` of image ``index`` as a PNG."""
     fig = wiring_figure(wiring, index, title)
     fig.savefig(path, dpi=110)

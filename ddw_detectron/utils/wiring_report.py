@@ -33,7 +33,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "hubble_deep_field", "immunohistochemistry")
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "camera",
+    "coins",
+    "hubble_deep_field",
+    "immunohistochemistry",
+)
 
 
 def list_inputs(paths: Sequence[str]) -> List[Dict]:
@@ -92,11 +101,15 @@ class WiringRun:
 
 
 @torch.no_grad()
-def collect_over_records(cfg, model, records, max_images: int = 200, keep_predictions: bool = False) -> WiringRun:
+def collect_over_records(
+    cfg, model, records, max_images: int = 200, keep_predictions: bool = False
+) -> WiringRun:
     """Run ``model`` (in eval mode) on each readable image of ``records`` with the test-time
     resize of ``cfg``, one image at a time; an unreadable file is skipped with a message
     naming it."""
-    augment = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST)
+    augment = T.ResizeShortestEdge(
+        [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
+    )
     wirings: Dict[str, List[torch.Tensor]] = {}
     run = WiringRun(wirings={})
     for record in records:
@@ -105,7 +118,9 @@ def collect_over_records(cfg, model, records, max_images: int = 200, keep_predic
         try:
             image = read_image(record["file_name"], format=cfg.INPUT.FORMAT)
         except Exception as exc:  # PIL raises several kinds for files that are not images
-            logger.warning(f"skipping {record['file_name']}: not a readable image ({type(exc).__name__}: {exc})")
+            logger.warning(
+                f"skipping {record['file_name']}: not a readable image ({type(exc).__name__}: {exc})"
+            )
             continue
         resized = augment.get_transform(image).apply_image(image)
         tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
@@ -113,7 +128,9 @@ def collect_over_records(cfg, model, records, max_images: int = 200, keep_predic
         for stage, adjacency in collect_wiring(model).items():
             wirings.setdefault(stage, []).append(adjacency[0].cpu())
         run.records.append(record)
-        run.images.append(np.ascontiguousarray(image[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else image))
+        run.images.append(
+            np.ascontiguousarray(image[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else image)
+        )
         if keep_predictions:
             run.predictions.append({k: v.to("cpu") for k, v in outputs[0].items()})
     run.wirings = {k: torch.stack(v) for k, v in wirings.items()}
@@ -134,10 +151,14 @@ def _mean_and_spread(stats, stages, output: Path) -> str:
     for column, stage in enumerate(stages):
         entry = stats["stages"][stage]
         draw_adjacency(axes[0][column], entry["edge_mean"], f"{stage}: mean")
-        image = axes[1][column].imshow(np.asarray(entry["edge_std"]), cmap="magma", vmin=0.0, interpolation="nearest")
+        image = axes[1][column].imshow(
+            np.asarray(entry["edge_std"]), cmap="magma", vmin=0.0, interpolation="nearest"
+        )
         axes[1][column].set_title(f"{stage}: spread (std)", fontsize=8)
         axes[1][column].tick_params(labelsize=6)
-        fig.colorbar(image, ax=axes[1][column], fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+        fig.colorbar(image, ax=axes[1][column], fraction=0.046, pad=0.04).ax.tick_params(
+            labelsize=6
+        )
     fig.tight_layout()
     save_figure(fig, output / "edge_mean_and_spread.png")
     return "edge_mean_and_spread.png"
@@ -147,10 +168,14 @@ def _class_means(stats, stages, output: Path) -> str:
     import matplotlib.pyplot as plt
 
     classes = list(stats["stages"][stages[0]]["class_mean"])
-    fig, axes = plt.subplots(len(classes), len(stages), figsize=(2.4 * len(stages), 2.4 * len(classes)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(classes), len(stages), figsize=(2.4 * len(stages), 2.4 * len(classes)), squeeze=False
+    )
     for row, name in enumerate(classes):
         for column, stage in enumerate(stages):
-            draw_adjacency(axes[row][column], stats["stages"][stage]["class_mean"][name], f"{stage} | {name}")
+            draw_adjacency(
+                axes[row][column], stats["stages"][stage]["class_mean"][name], f"{stage} | {name}"
+            )
     fig.tight_layout()
     save_figure(fig, output / "class_mean_wiring.png")
     return "class_mean_wiring.png"
@@ -164,7 +189,12 @@ def _embedding(stats, labels, class_names, output: Path) -> str:
     if labels is not None:
         for label in sorted(set(labels)):
             mask = np.asarray(labels) == label
-            ax.scatter(points[mask, 0], points[mask, 1], s=14, label=class_names[label] if class_names else str(label))
+            ax.scatter(
+                points[mask, 0],
+                points[mask, 1],
+                s=14,
+                label=class_names[label] if class_names else str(label),
+            )
         ax.legend(fontsize=7)
     else:
         ax.scatter(points[:, 0], points[:, 1], s=14)
@@ -184,5 +214,7 @@ def summary_pictures(stats, wirings, labels, class_names, output: Path) -> Dict[
     if labels is not None and "class_mean" in stats["stages"][stages[0]]:
         pictures["Mean wiring per dominant class"] = _class_means(stats, stages, output)
     if "embedding" in stats and len(stats["embedding"][0]) == 2:
-        pictures["Images embedded by their wiring (PCA)"] = _embedding(stats, labels, class_names, output)
+        pictures["Images embedded by their wiring (PCA)"] = _embedding(
+            stats, labels, class_names, output
+        )
     return pictures

@@ -71,7 +71,9 @@ def _class_mean_difference(class_means: Dict[str, torch.Tensor]) -> float:
 
 
 def dataset_statistics(
-    wirings: Dict[str, torch.Tensor], labels: Optional[Sequence[int]] = None, class_names: Optional[Sequence[str]] = None
+    wirings: Dict[str, torch.Tensor],
+    labels: Optional[Sequence[int]] = None,
+    class_names: Optional[Sequence[str]] = None,
 ) -> Dict:
     """Statistics of the wirings of ``N`` images, ``{stage: Tensor[N, n, n]}``.
 
@@ -109,7 +111,9 @@ def dataset_statistics(
         if n > 1:
             features.append(upper_edges(adjacency))
     if features:
-        result["distinct_patterns"] = int(torch.unique(torch.cat(features, dim=1) > 0, dim=0).shape[0])
+        result["distinct_patterns"] = int(
+            torch.unique(torch.cat(features, dim=1) > 0, dim=0).shape[0]
+        )
     if features and result["num_images"] > 1:
         x = torch.cat(features, dim=1).double()
         x = x - x.mean(0, keepdim=True)

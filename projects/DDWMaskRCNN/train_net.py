@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Mask R-CNN with a DDW backbone and this project's LightMaskHead.
 
-    python projects/DDWMaskRCNN/train_net.py --config-file projects/DDWMaskRCNN/configs/mask_rcnn_DDW_R_18_FPN_light_shapes.yaml
+python projects/DDWMaskRCNN/train_net.py --config-file projects/DDWMaskRCNN/configs/mask_rcnn_DDW_R_18_FPN_light_shapes.yaml
 """
 
 import sys
@@ -9,7 +9,9 @@ from pathlib import Path
 
 from detectron2.engine import default_argument_parser, default_setup
 
-from ddw_detectron.config import load_config  # importing ddw_detectron registers its backbones and datasets
+from ddw_detectron.config import (
+    load_config,
+)  # importing ddw_detectron registers its backbones and datasets
 from ddw_detectron.engine import DDWTrainer, launch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,4 +33,11 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

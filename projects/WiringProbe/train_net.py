@@ -12,7 +12,9 @@ from pathlib import Path
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 
 from ddw_detectron.compat import build_coco_evaluator
-from ddw_detectron.config import load_config  # importing ddw_detectron registers its backbones and datasets
+from ddw_detectron.config import (
+    load_config,
+)  # importing ddw_detectron registers its backbones and datasets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wiring_probe import add_wiring_probe_config  # noqa: E402  (also registers WiringProbeRCNN)
@@ -21,7 +23,9 @@ from wiring_probe import add_wiring_probe_config  # noqa: E402  (also registers 
 class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        return build_coco_evaluator(dataset_name, output_dir=output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"))
+        return build_coco_evaluator(
+            dataset_name, output_dir=output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+        )
 
 
 def main(args):
@@ -38,4 +42,11 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

@@ -8,7 +8,9 @@ from PIL import Image
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
 
 
-def make_image_folder(root: Path, classes=3, train_per_class=16, val_per_class=4, size=40, seed=0) -> Path:
+def make_image_folder(
+    root: Path, classes=3, train_per_class=16, val_per_class=4, size=40, seed=0
+) -> Path:
     """An easy task: class k is a noisy image of colour k with a random bright square."""
     rng = np.random.default_rng(seed)
     for split, count in (("train", train_per_class), ("val", val_per_class)):
@@ -16,7 +18,9 @@ def make_image_folder(root: Path, classes=3, train_per_class=16, val_per_class=4
             folder = root / split / f"class_{k}"
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
-                array = np.clip(np.array(COLOURS[k]) + rng.normal(0, 30, size=(size, size, 3)), 0, 255)
+                array = np.clip(
+                    np.array(COLOURS[k]) + rng.normal(0, 30, size=(size, size, 3)), 0, 255
+                )
                 x, y = rng.integers(0, size - 10, size=2)
                 array[y : y + 10, x : x + 10] = 255
                 Image.fromarray(array.astype(np.uint8)).save(folder / f"{i:03d}.png")

@@ -7,7 +7,12 @@ import torch
 from PIL import Image
 
 from ddw_detectron.classification import add_classification_config
-from ddw_detectron.classification.data import AUTO_AUGMENT, build_batch_mix, build_transforms, collate_skipping
+from ddw_detectron.classification.data import (
+    AUTO_AUGMENT,
+    build_batch_mix,
+    build_transforms,
+    collate_skipping,
+)
 from ddw_detectron.config import load_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ImageNet" / "DDW_R_18.yaml"
@@ -39,7 +44,8 @@ def test_default_train_and_val_outputs():
 
 
 @pytest.mark.parametrize(
-    "key, value", [("CLS.AUTO_AUGMENT", name) for name in AUTO_AUGMENT] + [("CLS.RANDOM_ERASING", "1.0")]
+    "key, value",
+    [("CLS.AUTO_AUGMENT", name) for name in AUTO_AUGMENT] + [("CLS.RANDOM_ERASING", "1.0")],
 )
 def test_each_augmentation_key_changes_the_training_images(key, value):
     plain = torch.stack([transformed(config(), seed) for seed in range(4)])
@@ -58,14 +64,23 @@ def test_random_erasing_fills_with_the_pixel_mean():
 
 
 def test_unknown_policy_is_named():
-    with pytest.raises(ValueError, match=r"CLS.AUTO_AUGMENT = 'autoaugmnt' is invalid: allowed values are \['', 'autoaugment'"):
+    with pytest.raises(
+        ValueError,
+        match=r"CLS.AUTO_AUGMENT = 'autoaugmnt' is invalid: allowed values are \['', 'autoaugment'",
+    ):
         build_transforms(config("CLS.AUTO_AUGMENT", "autoaugmnt"), train=True)
     with pytest.raises(ValueError, match="CLS.MIXUP_ALPHA = -1.0 is invalid"):
         build_batch_mix(config("CLS.MIXUP_ALPHA", "-1.0"))
 
 
-@pytest.mark.parametrize("opts", [("CLS.MIXUP_ALPHA", "0.4"), ("CLS.CUTMIX_ALPHA", "1.0"),
-                                  ("CLS.MIXUP_ALPHA", "0.4", "CLS.CUTMIX_ALPHA", "1.0")])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        ("CLS.MIXUP_ALPHA", "0.4"),
+        ("CLS.CUTMIX_ALPHA", "1.0"),
+        ("CLS.MIXUP_ALPHA", "0.4", "CLS.CUTMIX_ALPHA", "1.0"),
+    ],
+)
 def test_mixup_and_cutmix_give_soft_targets_the_loss_accepts(opts):
     cfg = config(*opts)
     assert build_batch_mix(config()) is None

@@ -17,14 +17,36 @@ from tests.classification.folders import make_image_folder
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"
 SMALL = [
-    "CLS.NUM_CLASSES", "3", "CLS.BATCH_SIZE", "8", "CLS.INPUT_SIZE", "32", "CLS.RESIZE_SIZE", "36",
-    "CLS.NUM_WORKERS", "0", "CLS.WARMUP_EPOCHS", "0", "CLS.BASE_LR", "0.8",
+    "CLS.NUM_CLASSES",
+    "3",
+    "CLS.BATCH_SIZE",
+    "8",
+    "CLS.INPUT_SIZE",
+    "32",
+    "CLS.RESIZE_SIZE",
+    "36",
+    "CLS.NUM_WORKERS",
+    "0",
+    "CLS.WARMUP_EPOCHS",
+    "0",
+    "CLS.BASE_LR",
+    "0.8",
 ]
 
 
 def pretrain(data, output, *opts, args=(), check=True, launcher=None):
-    command = (launcher or [sys.executable]) + [str(ROOT / "scripts" / "pretrain_imagenet.py"), "--config-file", str(CONFIG), *args,
-                                              "CLS.DATA_ROOT", str(data), *SMALL, "OUTPUT_DIR", str(output), *opts]
+    command = (launcher or [sys.executable]) + [
+        str(ROOT / "scripts" / "pretrain_imagenet.py"),
+        "--config-file",
+        str(CONFIG),
+        *args,
+        "CLS.DATA_ROOT",
+        str(data),
+        *SMALL,
+        "OUTPUT_DIR",
+        str(output),
+        *opts,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"} if launcher else None
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     if check:
@@ -84,7 +106,10 @@ def test_exported_backbone_loads_into_the_fpn_backbone_with_every_key(data, tmp_
     assert incompatible.unexpected_keys == [] and incompatible.incorrect_shapes == []
     exported = torch.load(tmp_path / "backbone_detectron2.pth", weights_only=True)["model"]
     last = torch.load(tmp_path / "last.pth", weights_only=False)["model"]
-    torch.testing.assert_close(model.backbone.bottom_up.res3.routers[0].fc.weight, last["backbone.res3.routers.0.fc.weight"])
+    torch.testing.assert_close(
+        model.backbone.bottom_up.res3.routers[0].fc.weight,
+        last["backbone.res3.routers.0.fc.weight"],
+    )
     assert "res3.routers.0.fc.weight" in exported
 
 
@@ -92,11 +117,24 @@ def test_killed_run_resumes_from_the_last_complete_epoch(data, tmp_path):
     reference = tmp_path / "reference"
     pretrain(data, reference, "CLS.EPOCHS", "3")
     interrupted = tmp_path / "interrupted"
-    command = [sys.executable, str(ROOT / "scripts" / "pretrain_imagenet.py"), "--config-file", str(CONFIG),
-               "CLS.DATA_ROOT", str(data), *SMALL, "OUTPUT_DIR", str(interrupted), "CLS.EPOCHS", "3"]
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "pretrain_imagenet.py"),
+        "--config-file",
+        str(CONFIG),
+        "CLS.DATA_ROOT",
+        str(data),
+        *SMALL,
+        "OUTPUT_DIR",
+        str(interrupted),
+        "CLS.EPOCHS",
+        "3",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 600
-    while time.time() < deadline and not ((interrupted / "log.jsonl").exists() and (interrupted / "log.jsonl").read_text().strip()):
+    while time.time() < deadline and not (
+        (interrupted / "log.jsonl").exists() and (interrupted / "log.jsonl").read_text().strip()
+    ):
         time.sleep(0.05)
     time.sleep(0.5)  # inside epoch 2
     process.send_signal(signal.SIGKILL)
@@ -105,7 +143,9 @@ def test_killed_run_resumes_from_the_last_complete_epoch(data, tmp_path):
     assert done in (1, 2)
     result = pretrain(data, interrupted, "CLS.EPOCHS", "3", args=["--resume"])
     assert f"resumed from {interrupted / 'last.pth'} after epoch {done}" in result.stdout
-    assert [e["epoch"] for e in epochs(interrupted)] == [1, 2, 3][: done] + [e for e in [1, 2, 3] if e > done]
+    assert [e["epoch"] for e in epochs(interrupted)] == [1, 2, 3][:done] + [
+        e for e in [1, 2, 3] if e > done
+    ]
     a = torch.load(reference / "last.pth", weights_only=False)
     b = torch.load(interrupted / "last.pth", weights_only=False)
     for key in a["model"]:
@@ -114,11 +154,23 @@ def test_killed_run_resumes_from_the_last_complete_epoch(data, tmp_path):
     momentum_b = b["optimizer"]["state"]
     assert momentum_a.keys() == momentum_b.keys()
     for key in momentum_a:
-        torch.testing.assert_close(momentum_b[key]["momentum_buffer"], momentum_a[key]["momentum_buffer"], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            momentum_b[key]["momentum_buffer"],
+            momentum_a[key]["momentum_buffer"],
+            rtol=1e-4,
+            atol=1e-5,
+        )
 
 
 def test_two_process_torchrun_gloo(data, tmp_path):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+    ]
     result = pretrain(data, tmp_path, "CLS.EPOCHS", "1", "CLS.BATCH_SIZE", "4", launcher=launcher)
     assert "weights identical across 2 processes" in result.stdout + result.stderr
     evaluation = pretrain(data, tmp_path, "CLS.EPOCHS", "1", args=["--eval-only"])
@@ -129,7 +181,9 @@ def test_two_process_torchrun_gloo(data, tmp_path):
 def test_corrupt_image_is_skipped_and_counted(data, tmp_path):
     broken = tmp_path / "data"
     subprocess.run(["cp", "-r", str(data), str(broken)], check=True)
-    (broken / "train" / "class_0" / "zzz_truncated.png").write_bytes((data / "train" / "class_0" / "000.png").read_bytes()[:60])
+    (broken / "train" / "class_0" / "zzz_truncated.png").write_bytes(
+        (data / "train" / "class_0" / "000.png").read_bytes()[:60]
+    )
     result = pretrain(broken, tmp_path / "out", "CLS.EPOCHS", "1")
     assert epochs(tmp_path / "out")[0]["skipped_images"] == 1
     log = result.stdout + result.stderr  # Detectron2's logger setup writes to stdout
@@ -161,7 +215,9 @@ def in_process(data, output, *opts, resume=False):
     from ddw_detectron.config import load_config
 
     opts = ["CLS.DATA_ROOT", str(data), *SMALL, "OUTPUT_DIR", str(output), *opts]
-    return Pretrainer(load_config(str(CONFIG), opts, extra=[add_classification_config]), resume=resume)
+    return Pretrainer(
+        load_config(str(CONFIG), opts, extra=[add_classification_config]), resume=resume
+    )
 
 
 def test_epoch_log_has_data_and_iteration_time(data, tmp_path):
@@ -174,24 +230,46 @@ def test_gradients_are_clipped_to_the_configured_norm(data, tmp_path):
     trainer = in_process(data, tmp_path, "CLS.CLIP_GRAD_NORM", "0.001")
     images, targets, _ = next(iter(trainer.train_loader))
     trainer._train_step(images, targets, epoch=0)
-    norm = torch.nn.utils.get_total_norm([p.grad for p in trainer.model.parameters() if p.grad is not None])
+    norm = torch.nn.utils.get_total_norm(
+        [p.grad for p in trainer.model.parameters() if p.grad is not None]
+    )
     assert float(norm) == pytest.approx(0.001, rel=1e-3)
 
 
 def test_ema_is_evaluated_and_the_better_weights_are_exported(data, tmp_path, capsys):
-    trainer = in_process(data, tmp_path, "CLS.EPOCHS", "2", "CLS.EMA.ENABLED", "True", "CLS.EMA.DECAY", "0.9")
+    trainer = in_process(
+        data, tmp_path, "CLS.EPOCHS", "2", "CLS.EMA.ENABLED", "True", "CLS.EMA.DECAY", "0.9"
+    )
     result = trainer.train()
     assert {"ema_top1", "ema_top5"} <= set(result) and {"ema_top1"} <= set(epochs(tmp_path)[-1])
     raw, ema = trainer.model.state_dict(), trainer.ema.module.state_dict()
     key = "backbone.res3.0.conv1.weight"
     assert not torch.equal(raw[key], ema[key])
     exported = tmp_path / "backbone_detectron2.pth"
-    for winner, scores in (("EMA", {"top1": 10.0, "ema_top1": 90.0}), ("raw", {"top1": 90.0, "ema_top1": 10.0})):
+    for winner, scores in (
+        ("EMA", {"top1": 10.0, "ema_top1": 90.0}),
+        ("raw", {"top1": 90.0, "ema_top1": 10.0}),
+    ):
         trainer._export_better(scores)
-        assert f"exported the {winner} weights (top-1: EMA {scores['ema_top1']:.2f}, raw {scores['top1']:.2f})" in capsys.readouterr().out
+        assert (
+            f"exported the {winner} weights (top-1: EMA {scores['ema_top1']:.2f}, raw {scores['top1']:.2f})"
+            in capsys.readouterr().out
+        )
         source = ema if winner == "EMA" else raw
-        torch.testing.assert_close(torch.load(exported, weights_only=True)["model"]["res3.0.conv1.weight"], source[key])
-    resumed = in_process(data, tmp_path, "CLS.EPOCHS", "2", "CLS.EMA.ENABLED", "True", "CLS.EMA.DECAY", "0.9", resume=True)
+        torch.testing.assert_close(
+            torch.load(exported, weights_only=True)["model"]["res3.0.conv1.weight"], source[key]
+        )
+    resumed = in_process(
+        data,
+        tmp_path,
+        "CLS.EPOCHS",
+        "2",
+        "CLS.EMA.ENABLED",
+        "True",
+        "CLS.EMA.DECAY",
+        "0.9",
+        resume=True,
+    )
     torch.testing.assert_close(resumed.ema.module.state_dict()[key], ema[key])
 
 
@@ -201,21 +279,49 @@ def test_training_and_eval_only_start_from_converted_torchvision_weights(data, t
     torch.save(torchvision_resnet18(classes=3).state_dict(), tmp_path / "resnet18.pth")
     converted = tmp_path / "converted.pth"
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "convert_pretrained.py"), "--source", "torchvision", "--config-file",
-         str(CONFIG), str(tmp_path / "resnet18.pth"), str(converted), "CLS.NUM_CLASSES", "3"],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "convert_pretrained.py"),
+            "--source",
+            "torchvision",
+            "--config-file",
+            str(CONFIG),
+            str(tmp_path / "resnet18.pth"),
+            str(converted),
+            "CLS.NUM_CLASSES",
+            "3",
+        ],
+        check=True,
+        capture_output=True,
     )
     trainer = in_process(data, tmp_path / "train", "MODEL.WEIGHTS", str(converted))
     printed = capsys.readouterr().out
     assert f"loaded MODEL.WEIGHTS {converted}" in printed and "unexpected (not used): 0" in printed
-    missing = printed.split("missing (left at their initialisation): ")[1].split("\n  unexpected")[0].splitlines()
-    assert int(missing[0]) == len(missing) - 1 > 0 and all(".routers." in line for line in missing[1:])
+    missing = (
+        printed.split("missing (left at their initialisation): ")[1]
+        .split("\n  unexpected")[0]
+        .splitlines()
+    )
+    assert int(missing[0]) == len(missing) - 1 > 0 and all(
+        ".routers." in line for line in missing[1:]
+    )
     head = torch.load(converted, weights_only=True)["model"]["head.weight"]
     torch.testing.assert_close(trainer.model.head.weight, head)
 
-    evaluation = pretrain(data, tmp_path / "eval", "MODEL.WEIGHTS", str(converted), args=["--eval-only"])
-    metrics = json.loads([line for line in evaluation.stdout.splitlines() if line.startswith("{")][-1])
+    evaluation = pretrain(
+        data, tmp_path / "eval", "MODEL.WEIGHTS", str(converted), args=["--eval-only"]
+    )
+    metrics = json.loads(
+        [line for line in evaluation.stdout.splitlines() if line.startswith("{")][-1]
+    )
     assert metrics["epoch"] == 0 and metrics["top1"] == pytest.approx(trainer.evaluate()["top1"])
-    missing_weights = pretrain(data, tmp_path / "eval", "MODEL.WEIGHTS", str(tmp_path / "nope.pth"), args=["--eval-only"], check=False)
+    missing_weights = pretrain(
+        data,
+        tmp_path / "eval",
+        "MODEL.WEIGHTS",
+        str(tmp_path / "nope.pth"),
+        args=["--eval-only"],
+        check=False,
+    )
     assert missing_weights.returncode != 0
     assert f"MODEL.WEIGHTS = '{tmp_path / 'nope.pth'}' does not exist" in missing_weights.stderr

@@ -13,7 +13,10 @@ pytestmark = pytest.mark.skipif(has_compiled_ops(), reason="a compiled Detectron
 @pytest.mark.parametrize(
     "order",
     [list(p) for p in itertools.permutations(["modeling", "evaluation", "engine"])]
-    + [["ddw_detectron", "modeling", "evaluation", "engine"], ["engine", "ddw_detectron", "modeling"]],
+    + [
+        ["ddw_detectron", "modeling", "evaluation", "engine"],
+        ["engine", "ddw_detectron", "modeling"],
+    ],
 )
 def test_imports_in_any_order_in_a_fresh_interpreter(order):
     modules = [m if m == "ddw_detectron" else f"detectron2.{m}" for m in order]
@@ -39,7 +42,9 @@ def test_missing_kernels_raise_a_clear_error():
         "modulated_deform_conv_forward": lambda: _C.modulated_deform_conv_forward(),
     }
     for op, call in calls.items():
-        with pytest.raises(NotImplementedError, match=rf"detectron2\._C\.{op} .*full Detectron2 build"):
+        with pytest.raises(
+            NotImplementedError, match=rf"detectron2\._C\.{op} .*full Detectron2 build"
+        ):
             call()
 
 
@@ -49,10 +54,17 @@ def test_fast_coco_evaluator_is_named_and_ours_uses_pycocotools(tmp_path):
     from pycocotools.coco import COCO
 
     coco = COCO()
-    coco.dataset = {"images": [{"id": 1, "width": 8, "height": 8}], "annotations": [],
-                    "categories": [{"id": 1, "name": "a"}]}
+    coco.dataset = {
+        "images": [{"id": 1, "width": 8, "height": 8}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "a"}],
+    }
     coco.createIndex()
-    evaluator = COCOeval_opt(coco, coco.loadRes([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2], "score": 1.0}]), "bbox")
+    evaluator = COCOeval_opt(
+        coco,
+        coco.loadRes([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2], "score": 1.0}]),
+        "bbox",
+    )
     with pytest.raises(NotImplementedError, match="fast COCO evaluator"):
         evaluator.evaluate()
 

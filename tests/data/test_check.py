@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ddw_detectron.data.check import BLOCKING, DatasetCheckError, check_coco, check_training_datasets
+from ddw_detectron.data.check import (
+    BLOCKING,
+    DatasetCheckError,
+    check_coco,
+    check_training_datasets,
+)
 from tests.data.bad_data import register, write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +27,9 @@ def plant_annotation_defects(json_path: Path) -> None:
     a[4]["id"] = a[3]["id"]  # duplicate annotation id
     coco["images"][6]["id"] = coco["images"][5]["id"]  # duplicate image id
     a[6]["image_id"] = 999
-    coco["annotations"] = [x for x in a if x["image_id"] != coco["images"][7]["id"]]  # image 8: no annotation
+    coco["annotations"] = [
+        x for x in a if x["image_id"] != coco["images"][7]["id"]
+    ]  # image 8: no annotation
     json_path.write_text(json.dumps(coco))
 
 
@@ -38,9 +45,19 @@ def test_every_planted_defect_is_found(tmp_path):
     quick = check_coco(str(json_path), str(root), progress=False)
     counts = quick.counts()
     assert counts["missing_file"] == 1 and counts["size_mismatch"] == 1
-    assert counts["unreadable_image"] == 2  # the empty file and the corrupt PNG; a truncated JPEG's header reads
-    assert counts["unknown_category"] == 1 and counts["degenerate_box"] == 1 and counts["box_outside_image"] == 1
-    assert counts["duplicate_image_id"] == 1 and counts["duplicate_annotation_id"] == 1 and counts["no_annotations"] >= 1
+    assert (
+        counts["unreadable_image"] == 2
+    )  # the empty file and the corrupt PNG; a truncated JPEG's header reads
+    assert (
+        counts["unknown_category"] == 1
+        and counts["degenerate_box"] == 1
+        and counts["box_outside_image"] == 1
+    )
+    assert (
+        counts["duplicate_image_id"] == 1
+        and counts["duplicate_annotation_id"] == 1
+        and counts["no_annotations"] >= 1
+    )
     full = check_coco(str(json_path), str(root), full_decode=True, progress=False)
     unreadable = {p.file_name for p in full.problems if p.kind == "unreadable_image"}
     assert unreadable == {planted["truncated"], planted["empty"], planted["corrupt_png"]}
@@ -50,14 +67,27 @@ def test_every_planted_defect_is_found(tmp_path):
 def test_command_line_writes_report_and_exit_status(tmp_path):
     json_path, root, _ = write_dataset(tmp_path / "bad")
     report_path = tmp_path / "report.json"
-    command = [sys.executable, str(ROOT / "scripts" / "check_dataset.py"), "--json", str(json_path), "--image-root", str(root)]
-    result = subprocess.run(command + ["--report", str(report_path)], capture_output=True, text=True)
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "check_dataset.py"),
+        "--json",
+        str(json_path),
+        "--image-root",
+        str(root),
+    ]
+    result = subprocess.run(
+        command + ["--report", str(report_path)], capture_output=True, text=True
+    )
     assert result.returncode == 1, result.stderr
     assert "| missing_file" in result.stdout and "problems would break training" in result.stdout
     report = json.loads(report_path.read_text())
     assert report["ok"] is False and set(report["counts"]) >= set(BLOCKING)
     clean_json, clean_root, _ = write_dataset(tmp_path / "clean", defects=())
-    clean = subprocess.run([*command[:2], "--json", str(clean_json), "--image-root", str(clean_root)], capture_output=True, text=True)
+    clean = subprocess.run(
+        [*command[:2], "--json", str(clean_json), "--image-root", str(clean_root)],
+        capture_output=True,
+        text=True,
+    )
     assert clean.returncode == 0 and "no problem that would break training" in clean.stdout
 
 

@@ -12,9 +12,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def generate(cache: Path, split="tiny"):
-    code = "from ddw_detectron.data import ensure_shapes_split; print(ensure_shapes_split(%r))" % split
-    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = (
+        "from ddw_detectron.data import ensure_shapes_split; print(ensure_shapes_split(%r))" % split
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_generation_is_deterministic_and_safe_when_two_processes_start_at_once(tmp_path):
@@ -23,7 +30,9 @@ def test_generation_is_deterministic_and_safe_when_two_processes_start_at_once(t
     assert all(p.returncode == 0 for p in first), outputs
     folder = tmp_path / "a" / "shapes_v1" / "tiny"
     assert [o[0].strip() for o in outputs] == [str(folder)] * 2
-    assert sorted(p.name for p in (tmp_path / "a" / "shapes_v1").iterdir() if not p.name.startswith(".")) == ["tiny"]
+    assert sorted(
+        p.name for p in (tmp_path / "a" / "shapes_v1").iterdir() if not p.name.startswith(".")
+    ) == ["tiny"]
     other = generate(tmp_path / "b")
     other.communicate()
     again = tmp_path / "b" / "shapes_v1" / "tiny"
@@ -58,7 +67,12 @@ def test_registered_in_detectron2():
 
     for split in ("train", "val", "tiny"):
         assert f"ddw_shapes_{split}" in DatasetCatalog.list()
-        assert MetadataCatalog.get(f"ddw_shapes_{split}").thing_classes == ["circle", "square", "triangle", "star"]
+        assert MetadataCatalog.get(f"ddw_shapes_{split}").thing_classes == [
+            "circle",
+            "square",
+            "triangle",
+            "star",
+        ]
 
 
 @pytest.fixture
@@ -72,13 +86,19 @@ def small_classification_set(monkeypatch, tmp_path):
 
 
 def _tree(folder: Path):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
-def test_classification_set_is_an_image_folder_generated_deterministically(small_classification_set, tmp_path, monkeypatch):
+def test_classification_set_is_an_image_folder_generated_deterministically(
+    small_classification_set, tmp_path, monkeypatch
+):
     shapes = small_classification_set
     root = shapes.shapes_classification_root()
-    assert sorted(p.name for p in (root / "train").iterdir() if p.is_dir()) == sorted(shapes.CLASSIFICATION_CLASSES)
+    assert sorted(p.name for p in (root / "train").iterdir() if p.is_dir()) == sorted(
+        shapes.CLASSIFICATION_CLASSES
+    )
     crops = sorted((root / "train").glob("*/*.jpg"))
     assert len(crops) >= 6 + 6  # at least one object and one background crop per image
     assert Image.open(crops[0]).size == (shapes.CROP_SIZE, shapes.CROP_SIZE)

@@ -31,8 +31,13 @@ def test_each_unreadable_kind_is_skipped_named_and_logged(bad_dataset, kind, tmp
     assert planted[kind] in caplog.text and "skipping unreadable image" in caplog.text
     logged = read_skip_log(str(log))
     assert list(logged) == [planted[kind]]
-    expected = {"missing": "No such file", "truncated": "truncated", "corrupt_png": "", "empty": "cannot identify",
-                "wrong_size": "Mismatched image shape"}[kind]
+    expected = {
+        "missing": "No such file",
+        "truncated": "truncated",
+        "corrupt_png": "",
+        "empty": "cannot identify",
+        "wrong_size": "Mismatched image shape",
+    }[kind]
     assert expected in logged[planted[kind]]
 
 
@@ -46,7 +51,9 @@ def test_readable_images_pass_through_unchanged(bad_dataset, tmp_path):
 
 def test_evaluation_mapper_raises_naming_the_file(bad_dataset):
     records, planted = bad_dataset
-    with pytest.raises(UnreadableImageError, match=f"cannot read image {planted['truncated']}: OSError"):
+    with pytest.raises(
+        UnreadableImageError, match=f"cannot read image {planted['truncated']}: OSError"
+    ):
         SkipUnreadable(mapper(False), skip=False)(records[planted["truncated"]])
 
 

@@ -32,7 +32,10 @@ def test_saves_are_atomic(tmp_path, monkeypatch):
 
 def test_backbone_of_other_shapes_is_refused(tmp_path):
     torch.save({"model": Tiny(width=5).state_dict()}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"other.pth does not match this model's backbone: 2 tensors have other shapes"):
+    with pytest.raises(
+        ValueError,
+        match=r"other.pth does not match this model's backbone: 2 tensors have other shapes",
+    ):
         DDWCheckpointer(Tiny()).load(str(tmp_path / "other.pth"))
     torch.save({"model": Tiny().state_dict()}, tmp_path / "same.pth")
     DDWCheckpointer(Tiny()).load(str(tmp_path / "same.pth"))

@@ -6,10 +6,13 @@ import pytest
 from detectron2.modeling import build_model
 from detectron2.solver import build_optimizer
 
-from ddw_detectron.classification import add_classification_config, build_classifier, parameter_groups
+from ddw_detectron.classification import (
+    add_classification_config,
+    build_classifier,
+    parameter_groups,
+)
 from ddw_detectron.engine import DDWTrainer
 from ddw_detectron.layers import is_router_parameter
-
 from tests.helpers import make_cfg
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -28,7 +31,9 @@ def lr_of(optimizer, model):
 
 
 def test_detection_router_groups_get_the_factor_and_nothing_else_changes():
-    cfg = detector_cfg(**{"SOLVER.BASE_LR": 0.02, "SOLVER.BIAS_LR_FACTOR": 2.0, "MODEL.DDW.ROUTER_LR_FACTOR": 10.0})
+    cfg = detector_cfg(
+        **{"SOLVER.BASE_LR": 0.02, "SOLVER.BIAS_LR_FACTOR": 2.0, "MODEL.DDW.ROUTER_LR_FACTOR": 10.0}
+    )
     model = build_model(cfg)
     scaled = lr_of(DDWTrainer.build_optimizer(cfg, model), model)
     plain = lr_of(build_optimizer(cfg, model), model)
@@ -44,7 +49,9 @@ def test_detection_default_factor_is_detectron2s_optimizer():
     cfg = detector_cfg()
     assert cfg.MODEL.DDW.ROUTER_LR_FACTOR == 1.0
     model = build_model(cfg)
-    assert lr_of(DDWTrainer.build_optimizer(cfg, model), model) == lr_of(build_optimizer(cfg, model), model)
+    assert lr_of(DDWTrainer.build_optimizer(cfg, model), model) == lr_of(
+        build_optimizer(cfg, model), model
+    )
 
 
 def test_pretraining_groups_put_routers_apart_without_weight_decay():
@@ -57,11 +64,15 @@ def test_pretraining_groups_put_routers_apart_without_weight_decay():
     decay, no_decay, routers = ([names[id(p)] for p in g["params"]] for g in groups)
     assert routers and all(is_router_parameter(n) for n in routers)
     assert groups[2]["lr_factor"] == 5.0 and groups[2]["weight_decay"] == 0.0
-    assert "backbone.res2.0.conv1.weight" in decay and "backbone.res2.0.conv1.norm.weight" in no_decay
+    assert (
+        "backbone.res2.0.conv1.weight" in decay and "backbone.res2.0.conv1.norm.weight" in no_decay
+    )
     assert sorted(decay + no_decay + routers) == sorted(names.values())
 
 
 def test_negative_factor_is_refused_naming_the_key():
     cfg = detector_cfg(**{"MODEL.DDW.ROUTER_LR_FACTOR": -1.0})
-    with pytest.raises(ValueError, match="MODEL.DDW.ROUTER_LR_FACTOR = -1.0 is invalid: must be >= 0"):
+    with pytest.raises(
+        ValueError, match="MODEL.DDW.ROUTER_LR_FACTOR = -1.0 is invalid: must be >= 0"
+    ):
         build_model(cfg)

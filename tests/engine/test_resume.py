@@ -16,10 +16,34 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
 DETERMINISTIC = [
-    "DATASETS.TRAIN", "('ddw_shapes_tiny',)", "DATASETS.TEST", "('ddw_shapes_tiny',)", "SEED", "0",
-    "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2",
-    "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "(4,)", "INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MAX_SIZE_TRAIN", "96",
-    "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "96", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+    "DATASETS.TRAIN",
+    "('ddw_shapes_tiny',)",
+    "DATASETS.TEST",
+    "('ddw_shapes_tiny',)",
+    "SEED",
+    "0",
+    "DATALOADER.NUM_WORKERS",
+    "0",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.MAX_ITER",
+    "6",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "2",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.STEPS",
+    "(4,)",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(96,)",
+    "INPUT.MAX_SIZE_TRAIN",
+    "96",
+    "INPUT.MIN_SIZE_TEST",
+    "96",
+    "INPUT.MAX_SIZE_TEST",
+    "96",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    "0.0",
 ]
 
 
@@ -29,21 +53,38 @@ def cache(tmp_path_factory):
 
 
 def command(output: Path, resume=False):
-    return [sys.executable, str(ROOT / "scripts" / "train_net.py"), "--config-file", str(DEMO),
-            *(["--resume"] if resume else []), *DETERMINISTIC, "OUTPUT_DIR", str(output)]
+    return [
+        sys.executable,
+        str(ROOT / "scripts" / "train_net.py"),
+        "--config-file",
+        str(DEMO),
+        *(["--resume"] if resume else []),
+        *DETERMINISTIC,
+        "OUTPUT_DIR",
+        str(output),
+    ]
 
 
 def run(cache, output, resume=False):
-    result = subprocess.run(command(output, resume), capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "DDW_DATASETS_CACHE": str(cache)})
+    result = subprocess.run(
+        command(output, resume),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result
 
 
 def kill_when(cache, output, ready, timeout=300):
     """Start training; SIGKILL it as soon as ``ready()`` is true."""
-    process = subprocess.Popen(command(output), env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command(output),
+        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + timeout
     while not ready() and process.poll() is None and time.time() < deadline:
         time.sleep(0.01)
@@ -98,7 +139,10 @@ def test_kill_during_a_checkpoint_write(cache, tmp_path, reference):
         return received[-1] > 0
 
     kill_when(cache, tmp_path, writing)
-    assert received[-1] > 0 and (tmp_path / "last_checkpoint").read_text().strip() == "model_0000001.pth"
+    assert (
+        received[-1] > 0
+        and (tmp_path / "last_checkpoint").read_text().strip() == "model_0000001.pth"
+    )
     os.remove(fifo)
     run(cache, tmp_path, resume=True)
     assert_same_weights(tmp_path, reference)
@@ -106,7 +150,9 @@ def test_kill_during_a_checkpoint_write(cache, tmp_path, reference):
 
 def test_kill_during_the_evaluation(cache, tmp_path, reference):
     kill_when(cache, tmp_path, lambda: "Start inference" in log_text(tmp_path))
-    assert (tmp_path / "model_final.pth").exists() and not (tmp_path / "final_results.json").exists()
+    assert (tmp_path / "model_final.pth").exists() and not (
+        tmp_path / "final_results.json"
+    ).exists()
     result = run(cache, tmp_path, resume=True)
     assert (tmp_path / "final_results.json").exists() and "box AP" in result.stdout
     assert_same_weights(tmp_path, reference)
@@ -124,7 +170,10 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full)
-    with pytest.raises(CheckpointWriteError, match=r"could not write checkpoint model_0000003.pth .*No space left on device.*model_0000001.pth and last_checkpoint are intact"):
+    with pytest.raises(
+        CheckpointWriteError,
+        match=r"could not write checkpoint model_0000003.pth .*No space left on device.*model_0000001.pth and last_checkpoint are intact",
+    ):
         checkpointer.save("model_0000003", iteration=3)
     assert (tmp_path / "model_0000001.pth").read_bytes() == before
     assert (tmp_path / "last_checkpoint").read_text().strip() == "model_0000001.pth"

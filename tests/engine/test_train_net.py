@@ -12,9 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
 TINY = [
-    "DATASETS.TRAIN", "('ddw_shapes_tiny',)", "DATASETS.TEST", "('ddw_shapes_tiny',)",
-    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "()",
-    "SOLVER.BASE_LR", "0.01", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+    "DATASETS.TRAIN",
+    "('ddw_shapes_tiny',)",
+    "DATASETS.TEST",
+    "('ddw_shapes_tiny',)",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.STEPS",
+    "()",
+    "SOLVER.BASE_LR",
+    "0.01",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    "0.0",
 ]
 
 
@@ -26,9 +37,21 @@ def cache(tmp_path_factory):
 def train_net(cache, output, *opts, args=(), config=DEMO, check=True, timeout=600):
     env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train_net.py"), "--config-file", str(config), *args,
-         *TINY, "OUTPUT_DIR", str(output), *opts],
-        capture_output=True, text=True, env=env, timeout=timeout,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train_net.py"),
+            "--config-file",
+            str(config),
+            *args,
+            *TINY,
+            "OUTPUT_DIR",
+            str(output),
+            *opts,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
     )
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -64,14 +87,18 @@ def test_training_writes_wiring_metrics_pictures_and_ap(first_run):
     (events,) = output.glob("events.out.tfevents.*")
     accumulator = EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0})
     accumulator.Reload()
-    assert {f"ddw/wiring/{s}" for s in ("res2", "res3", "res4", "res5")} <= set(accumulator.Tags()["images"])
+    assert {f"ddw/wiring/{s}" for s in ("res2", "res3", "res4", "res5")} <= set(
+        accumulator.Tags()["images"]
+    )
     assert "ddw/res2/diversity" in accumulator.Tags()["scalars"]
     assert (output / "model_final.pth").is_file()
 
 
 def test_eval_only_reproduces_the_run(first_run, cache, tmp_path):
     output, result = first_run
-    evaluation = train_net(cache, tmp_path, "MODEL.WEIGHTS", str(output / "model_final.pth"), args=["--eval-only"])
+    evaluation = train_net(
+        cache, tmp_path, "MODEL.WEIGHTS", str(output / "model_final.pth"), args=["--eval-only"]
+    )
     ap_line = [l for l in result.stdout.splitlines() if l.startswith("box AP = ")][-1]
     assert ap_line in evaluation.stdout
     ours = json.loads((tmp_path / "inference" / "coco_instances_results.json").read_text())
@@ -79,14 +106,18 @@ def test_eval_only_reproduces_the_run(first_run, cache, tmp_path):
     assert len(ours) == len(theirs) > 0
     for a, b in zip(ours, theirs):
         assert a["category_id"] == b["category_id"]
-        assert a["bbox"] == pytest.approx(b["bbox"], abs=1e-3) and a["score"] == pytest.approx(b["score"], abs=1e-5)
+        assert a["bbox"] == pytest.approx(b["bbox"], abs=1e-3) and a["score"] == pytest.approx(
+            b["score"], abs=1e-5
+        )
 
 
 def test_resume_continues_from_the_last_checkpoint(first_run, cache, tmp_path):
     output, _ = first_run
     copy = tmp_path / "run"
     subprocess.run(["cp", "-r", str(output), str(copy)], check=True)
-    result = train_net(cache, copy, "SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2", args=["--resume"])
+    result = train_net(
+        cache, copy, "SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2", args=["--resume"]
+    )
     log = result.stdout + result.stderr
     assert "Starting training from iteration 4" in log
     iterations = [m["iteration"] for m in read_metrics(copy) if "total_loss" in m]
@@ -94,7 +125,15 @@ def test_resume_continues_from_the_last_checkpoint(first_run, cache, tmp_path):
 
 
 def test_two_cpu_processes_train_with_identical_weights(cache, tmp_path):
-    result = train_net(cache, tmp_path, "SOLVER.MAX_ITER", "3", "SOLVER.IMS_PER_BATCH", "4", args=["--num-gpus", "2"])
+    result = train_net(
+        cache,
+        tmp_path,
+        "SOLVER.MAX_ITER",
+        "3",
+        "SOLVER.IMS_PER_BATCH",
+        "4",
+        args=["--num-gpus", "2"],
+    )
     log = result.stdout + result.stderr
     assert "weights identical across 2 processes" in log
     assert (tmp_path / "model_final.pth").is_file()
@@ -104,9 +143,20 @@ def test_missing_dataset_folder_is_named(cache, tmp_path):
     env_root = tmp_path / "datasets"
     env_root.mkdir()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train_net.py"), "--config-file", str(DEMO),
-         "DATASETS.TRAIN", "('coco_2017_train',)", "OUTPUT_DIR", str(tmp_path / "out")],
-        capture_output=True, text=True, env={**os.environ, "DETECTRON2_DATASETS": str(env_root)}, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train_net.py"),
+            "--config-file",
+            str(DEMO),
+            "DATASETS.TRAIN",
+            "('coco_2017_train',)",
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DETECTRON2_DATASETS": str(env_root)},
+        timeout=300,
     )
     assert result.returncode != 0
     assert "dataset 'coco_2017_train'" in result.stderr and str(env_root) in result.stderr
@@ -125,8 +175,16 @@ def test_nan_loss_is_named_and_keeps_the_last_checkpoint(first_run, cache, tmp_p
     tag = (copy / "last_checkpoint").read_text()
     # A zero pixel std turns every input into inf: the first step's loss is NaN.
     result = train_net(
-        cache, copy, "SOLVER.MAX_ITER", "8", "SOLVER.CHECKPOINT_PERIOD", "1", "MODEL.PIXEL_STD", "[0.0, 0.0, 0.0]",
-        args=["--resume"], check=False,
+        cache,
+        copy,
+        "SOLVER.MAX_ITER",
+        "8",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "1",
+        "MODEL.PIXEL_STD",
+        "[0.0, 0.0, 0.0]",
+        args=["--resume"],
+        check=False,
     )
     assert result.returncode != 0
     # Detectron2 stops at the first place that sees it: the loss, or the predicted boxes.
@@ -150,7 +208,9 @@ def test_checkpoint_of_another_architecture_is_refused(cache, tmp_path):
     cfg.MODEL.DDW.DYNAMIC_STAGES = ALL_STAGES["mobilenetv2"]
     weights = tmp_path / "mobilenetv2.pth"
     torch.save({"model": build_model(cfg).state_dict()}, weights)
-    result = train_net(cache, tmp_path / "out", "MODEL.WEIGHTS", str(weights), args=["--eval-only"], check=False)
+    result = train_net(
+        cache, tmp_path / "out", "MODEL.WEIGHTS", str(weights), args=["--eval-only"], check=False
+    )
     assert result.returncode != 0
     assert f"{weights} does not match this model's backbone" in result.stderr
     assert "another architecture" in result.stderr
@@ -158,7 +218,13 @@ def test_checkpoint_of_another_architecture_is_refused(cache, tmp_path):
 
 def run_script(cache, script, *args):
     env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_demo_predictor_writes_detections_and_wirings(first_run, cache, tmp_path):
@@ -177,28 +243,69 @@ def test_demo_predictor_writes_detections_and_wirings(first_run, cache, tmp_path
     for name in ("00000.jpg", "00001.jpg", "00002.jpg"):
         writer.write(cv2.imread(str(tiny / name)))
     writer.release()
-    result = run_script(cache, "demo.py", "--config-file", str(DEMO), "--input", str(inputs), "--video-input", str(video),
-                        "--output", str(tmp_path / "out"), "--confidence-threshold", "0.0", "--wiring-every", "2",
-                        "MODEL.WEIGHTS", str(output / "model_final.pth"))
+    result = run_script(
+        cache,
+        "demo.py",
+        "--config-file",
+        str(DEMO),
+        "--input",
+        str(inputs),
+        "--video-input",
+        str(video),
+        "--output",
+        str(tmp_path / "out"),
+        "--confidence-threshold",
+        "0.0",
+        "--wiring-every",
+        "2",
+        "MODEL.WEIGHTS",
+        str(output / "model_final.pth"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"skipping {inputs / 'readme.txt'}: not a readable image" in result.stderr
     out = tmp_path / "out"
-    for name in ("00000.jpg", "00000_wiring.png", "00001.jpg", "00001_wiring.png", "clip.mp4", "clip_frame00000_wiring.png", "clip_frame00002_wiring.png"):
+    for name in (
+        "00000.jpg",
+        "00000_wiring.png",
+        "00001.jpg",
+        "00001_wiring.png",
+        "clip.mp4",
+        "clip_frame00000_wiring.png",
+        "clip_frame00002_wiring.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 1000, name
     drawn = cv2.imread(str(out / "00000.jpg"))
     original = cv2.imread(str(tiny / "00000.jpg"))
-    assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original.astype(int)).mean() > 1.0
+    assert (
+        drawn.shape == original.shape
+        and np.abs(drawn.astype(int) - original.astype(int)).mean() > 1.0
+    )
     assert "3 frames" in result.stdout
 
 
 def test_freeze_wiring_reports_the_ap_of_both_models(first_run, cache, tmp_path):
     output, _ = first_run
-    result = run_script(cache, "freeze_wiring.py", "--config-file", str(DEMO), "--dataset", "ddw_shapes_tiny",
-                        "--output", str(tmp_path / "frozen.pth"), "MODEL.WEIGHTS", str(output / "model_final.pth"),
-                        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
+    result = run_script(
+        cache,
+        "freeze_wiring.py",
+        "--config-file",
+        str(DEMO),
+        "--dataset",
+        "ddw_shapes_tiny",
+        "--output",
+        str(tmp_path / "frozen.pth"),
+        "MODEL.WEIGHTS",
+        str(output / "model_final.pth"),
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+        "0.0",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "frozen.json").read_text())
-    assert set(report["dynamic"]) == {"AP", "AP50", "AP75"} and set(report["frozen"]) == {"AP", "AP50", "AP75"}
+    assert set(report["dynamic"]) == {"AP", "AP50", "AP75"} and set(report["frozen"]) == {
+        "AP",
+        "AP50",
+        "AP75",
+    }
     assert report["ap_loss"] == pytest.approx(report["dynamic"]["AP"] - report["frozen"]["AP"])
     assert set(report["wiring"]) == {"res2", "res3", "res4", "res5"}
     assert "box AP dynamic" in result.stdout and (tmp_path / "frozen.pth").is_file()

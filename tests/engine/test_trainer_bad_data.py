@@ -11,7 +11,12 @@ from ddw_detectron.data.skipping import UnreadableImageError
 from ddw_detectron.engine import DDWTrainer
 from tests.data.bad_data import register
 
-DEMO = Path(__file__).resolve().parents[2] / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
+DEMO = (
+    Path(__file__).resolve().parents[2]
+    / "configs"
+    / "Demo"
+    / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,24 +25,60 @@ def planted(tmp_path_factory):
 
 
 def tiny_cfg(output, *opts):
-    return load_config(str(DEMO), [
-        "DATASETS.TRAIN", "('ddw_test_bad_train',)", "DATASETS.TEST", "('ddw_test_bad_train',)",
-        "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.MIN_SIZE_TEST", "64",
-        "INPUT.MAX_SIZE_TEST", "64", "MODEL.ROI_HEADS.NUM_CLASSES", "1", "SOLVER.IMS_PER_BATCH", "4",
-        "SOLVER.MAX_ITER", "8", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "()", "SEED", "0",
-        "TEST.EVAL_PERIOD", "0", "OUTPUT_DIR", str(output), *opts,
-    ])
+    return load_config(
+        str(DEMO),
+        [
+            "DATASETS.TRAIN",
+            "('ddw_test_bad_train',)",
+            "DATASETS.TEST",
+            "('ddw_test_bad_train',)",
+            "INPUT.MIN_SIZE_TRAIN",
+            "(64,)",
+            "INPUT.MAX_SIZE_TRAIN",
+            "64",
+            "INPUT.MIN_SIZE_TEST",
+            "64",
+            "INPUT.MAX_SIZE_TEST",
+            "64",
+            "MODEL.ROI_HEADS.NUM_CLASSES",
+            "1",
+            "SOLVER.IMS_PER_BATCH",
+            "4",
+            "SOLVER.MAX_ITER",
+            "8",
+            "SOLVER.WARMUP_ITERS",
+            "1",
+            "SOLVER.STEPS",
+            "()",
+            "SEED",
+            "0",
+            "TEST.EVAL_PERIOD",
+            "0",
+            "OUTPUT_DIR",
+            str(output),
+            *opts,
+        ],
+    )
 
 
 def test_training_skips_names_and_counts_unreadable_images(planted, tmp_path, caplog):
-    cfg = tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.5", "TEST.SKIP_UNREADABLE_IMAGES", "True")
+    cfg = tiny_cfg(
+        tmp_path,
+        "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE",
+        "0.5",
+        "TEST.SKIP_UNREADABLE_IMAGES",
+        "True",
+    )
     trainer = DDWTrainer(cfg)
     trainer.resume_or_load(resume=False)
     trainer.train()
     assert trainer.iter == 8
     for path in planted.values():
         assert f"skipping unreadable image {path}" in caplog.text
-    logged = {json.loads(line)["file_name"] for line in (tmp_path / "skipped_images.jsonl").read_text().splitlines()}
+    logged = {
+        json.loads(line)["file_name"]
+        for line in (tmp_path / "skipped_images.jsonl").read_text().splitlines()
+    }
     assert logged == set(planted.values())
     metrics = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     counts = [m["data/skipped_images"] for m in metrics if "data/skipped_images" in m]
@@ -46,18 +87,26 @@ def test_training_skips_names_and_counts_unreadable_images(planted, tmp_path, ca
 
 def test_too_many_unreadable_images_stop_training_listing_them(planted, tmp_path):
     # The check runs every 20 iterations: the run stops at iteration 20 of 30.
-    trainer = DDWTrainer(tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.1", "SOLVER.MAX_ITER", "30"))
+    trainer = DDWTrainer(
+        tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.1", "SOLVER.MAX_ITER", "30")
+    )
     trainer.resume_or_load(resume=False)
     with pytest.raises(UnreadableImageError) as error:
         trainer.train()
     message = str(error.value)
     assert trainer.iter == 19
-    assert "of 15 training images are unreadable, more than DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.1" in message
+    assert (
+        "of 15 training images are unreadable, more than DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.1"
+        in message
+    )
     assert sum(path in message for path in planted.values()) >= 3
 
 
 def test_share_out_of_range_is_refused(planted, tmp_path):
-    with pytest.raises(ValueError, match=r"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 1.5 is invalid: must be in \[0, 1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 1.5 is invalid: must be in \[0, 1\]",
+    ):
         DDWTrainer(tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "1.5"))
 
 

@@ -114,7 +114,11 @@ def test_mixed_precision_inputs_sum_in_widest_dtype():
     [
         ([], torch.ones(1, 0), "at least one"),
         ([torch.ones(2, 3, 4, 4)], torch.ones(2, 2), r"weights must be \[B, k\]"),
-        ([torch.ones(2, 3, 4, 4), torch.ones(2, 3, 4, 5)], torch.ones(2, 2), "features\\[1\\] has shape"),
+        (
+            [torch.ones(2, 3, 4, 4), torch.ones(2, 3, 4, 5)],
+            torch.ones(2, 2),
+            "features\\[1\\] has shape",
+        ),
         ([torch.ones(2, 3, 4, 4)], torch.ones(3, 1), "batch size"),
     ],
 )

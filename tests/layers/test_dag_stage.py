@@ -5,7 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from ddw_detectron.layers import DAGStage, ScriptableDAGStage, collect_wiring, make_scriptable, sparsity_loss
+from ddw_detectron.layers import (
+    DAGStage,
+    ScriptableDAGStage,
+    collect_wiring,
+    make_scriptable,
+    sparsity_loss,
+)
 
 C = 8
 
@@ -17,7 +23,9 @@ class Block(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, C, 3, stride, 1)
         self.conv2 = nn.Conv2d(C, C, 3, 1, 1)
-        self.shortcut = nn.Conv2d(in_channels, C, 1, stride) if (in_channels != C or stride > 1) else None
+        self.shortcut = (
+            nn.Conv2d(in_channels, C, 1, stride) if (in_channels != C or stride > 1) else None
+        )
         self.calls = 0
 
     def forward(self, x):
@@ -171,7 +179,9 @@ def test_scripted_stage_is_bit_identical_to_eager(batch):
     wirings = set()
     for seed in range(4):
         g = torch.Generator().manual_seed(seed)
-        x = torch.randn(batch, 3, 16, 16, generator=g) + 3 * torch.randn(batch, 3, 1, 1, generator=g)
+        x = torch.randn(batch, 3, 16, 16, generator=g) + 3 * torch.randn(
+            batch, 3, 1, 1, generator=g
+        )
         with torch.no_grad():
             expected = stage(x)
         wirings.update(tuple((a > 0).flatten().tolist()) for a in stage.adjacency)

@@ -13,16 +13,39 @@ RGB = ShapeSpec(channels=3)
 # name, family, config overrides, torchvision constructor, classifier attribute
 ARCHS = [
     ("R-18", "resnet", {}, torchvision.models.resnet18, "fc"),
-    ("R-50", "resnet", {"MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.RES2_OUT_CHANNELS": 256}, torchvision.models.resnet50, "fc"),
+    (
+        "R-50",
+        "resnet",
+        {"MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.RES2_OUT_CHANNELS": 256},
+        torchvision.models.resnet50,
+        "fc",
+    ),
     (
         "X-50-32x4d",
         "resnet",
-        {"MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.RES2_OUT_CHANNELS": 256, "MODEL.RESNETS.NUM_GROUPS": 32, "MODEL.RESNETS.WIDTH_PER_GROUP": 4},
+        {
+            "MODEL.RESNETS.DEPTH": 50,
+            "MODEL.RESNETS.RES2_OUT_CHANNELS": 256,
+            "MODEL.RESNETS.NUM_GROUPS": 32,
+            "MODEL.RESNETS.WIDTH_PER_GROUP": 4,
+        },
         torchvision.models.resnext50_32x4d,
         "fc",
     ),
-    ("MobileNetV2-1.0", "mobilenetv2", {"MODEL.MOBILENETV2.OUT_FEATURES": ["mb2", "mb3", "mb5", "last"]}, torchvision.models.mobilenet_v2, "classifier"),
-    ("RegNetX-1.6GF", "regnet", {"MODEL.REGNET.PRESET": "RegNetX-1.6GF"}, torchvision.models.regnet_x_1_6gf, "fc"),
+    (
+        "MobileNetV2-1.0",
+        "mobilenetv2",
+        {"MODEL.MOBILENETV2.OUT_FEATURES": ["mb2", "mb3", "mb5", "last"]},
+        torchvision.models.mobilenet_v2,
+        "classifier",
+    ),
+    (
+        "RegNetX-1.6GF",
+        "regnet",
+        {"MODEL.REGNET.PRESET": "RegNetX-1.6GF"},
+        torchvision.models.regnet_x_1_6gf,
+        "fc",
+    ),
 ]
 
 
@@ -51,7 +74,9 @@ def test_dynamic_cost_over_static(name, family, overrides, constructor, head):
     flops_static = count_flops(static, (x,))
     flops_dynamic = count_flops(dynamic, (x,))
     flops = flops_dynamic["total"] / flops_static["total"]
-    print(f"\n{name}: params x{params:.4f}, FLOPs x{flops:.4f} (aggregation {flops_dynamic['aggregation']:,} of {flops_dynamic['total']:,})")
+    print(
+        f"\n{name}: params x{params:.4f}, FLOPs x{flops:.4f} (aggregation {flops_dynamic['aggregation']:,} of {flops_dynamic['total']:,})"
+    )
     assert flops_static["aggregation"] == 0 and flops_dynamic["aggregation"] > 0
     assert 1.0 < params <= 1.01
     assert 1.0 < flops <= 1.02
@@ -70,7 +95,9 @@ def test_builders_give_documented_features(family):
     cfg = make_cfg(family)
     x = torch.randn(2, 3, 64, 96)
     bottom_up = build(family, cfg)
-    assert {k: (v.channels, v.stride) for k, v in bottom_up.output_shape().items()} == EXPECTED_FEATURES[family]
+    assert {
+        k: (v.channels, v.stride) for k, v in bottom_up.output_shape().items()
+    } == EXPECTED_FEATURES[family]
     in_features = list(EXPECTED_FEATURES[family])
     cfg.MODEL.FPN.IN_FEATURES = in_features
     expectations = {
@@ -96,9 +123,22 @@ def test_builders_give_documented_features(family):
 @pytest.mark.parametrize("depth, groups, width", [(34, 1, 64), (101, 32, 8), (152, 1, 64)])
 def test_other_resnet_depths_and_resnext(depth, groups, width):
     res2 = 64 if depth < 50 else 256
-    cfg = make_cfg("resnet", **{"MODEL.RESNETS.DEPTH": depth, "MODEL.RESNETS.NUM_GROUPS": groups, "MODEL.RESNETS.WIDTH_PER_GROUP": width, "MODEL.RESNETS.RES2_OUT_CHANNELS": res2})
+    cfg = make_cfg(
+        "resnet",
+        **{
+            "MODEL.RESNETS.DEPTH": depth,
+            "MODEL.RESNETS.NUM_GROUPS": groups,
+            "MODEL.RESNETS.WIDTH_PER_GROUP": width,
+            "MODEL.RESNETS.RES2_OUT_CHANNELS": res2,
+        },
+    )
     backbone = build("resnet", cfg)
-    blocks = {"res2": 3, "res3": {34: 4, 101: 4, 152: 8}[depth], "res4": {34: 6, 101: 23, 152: 36}[depth], "res5": 3}
+    blocks = {
+        "res2": 3,
+        "res3": {34: 4, 101: 4, 152: 8}[depth],
+        "res4": {34: 6, 101: 23, 152: 36}[depth],
+        "res5": 3,
+    }
     for name, n in blocks.items():
         stage = getattr(backbone, name)
         assert isinstance(stage, DAGStage) and len(stage) == n and stage.wiring_name == name
@@ -124,9 +164,17 @@ def test_freeze_at_freezes_stem_and_first_stages_with_their_routers(family):
 @pytest.mark.parametrize(
     "key, value, match",
     [
-        ("MODEL.DDW.DYNAMIC_STAGES", ["res9"], r"MODEL.DDW.DYNAMIC_STAGES = \['res9'\] is invalid: allowed stage names"),
+        (
+            "MODEL.DDW.DYNAMIC_STAGES",
+            ["res9"],
+            r"MODEL.DDW.DYNAMIC_STAGES = \['res9'\] is invalid: allowed stage names",
+        ),
         ("MODEL.DDW.THRESHOLD", 1.5, r"MODEL.DDW.THRESHOLD = 1.5 is invalid: must be in \[0, 1\)"),
-        ("MODEL.DDW.GATE", "hard", r"MODEL.DDW.GATE = 'hard' is invalid: allowed values are \['ste', 'soft'\]"),
+        (
+            "MODEL.DDW.GATE",
+            "hard",
+            r"MODEL.DDW.GATE = 'hard' is invalid: allowed values are \['ste', 'soft'\]",
+        ),
         ("MODEL.DDW.ROUTER_INIT_OTHER", 1.0, "ROUTER_INIT_OTHER"),
         ("MODEL.REGNET.PRESET", "RegNetZ", "MODEL.REGNET.PRESET = 'RegNetZ' is invalid"),
         ("MODEL.MOBILENETV2.OUT_FEATURES", ["res5"], "MODEL.MOBILENETV2.OUT_FEATURES"),
@@ -136,7 +184,9 @@ def test_invalid_config_values_name_the_key(key, value, match):
     family = "regnet" if "REGNET" in key else "mobilenetv2" if "MOBILENETV2" in key else "resnet"
     cfg = make_cfg(family)
     if key == "MODEL.DDW.DYNAMIC_STAGES" or "ROUTER" in key or "THRESHOLD" in key or "GATE" in key:
-        cfg.MODEL.DDW.DYNAMIC_STAGES = ALL_STAGES[family][:1] if key != "MODEL.DDW.DYNAMIC_STAGES" else value
+        cfg.MODEL.DDW.DYNAMIC_STAGES = (
+            ALL_STAGES[family][:1] if key != "MODEL.DDW.DYNAMIC_STAGES" else value
+        )
     if key != "MODEL.DDW.DYNAMIC_STAGES":
         node = cfg
         *path, last = key.split(".")

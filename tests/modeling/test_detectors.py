@@ -63,8 +63,10 @@ def test_one_training_step_and_inference(family, arch):
     batch = [sample(), sample(80, 112)]
     with EventStorage():
         losses = model(batch)
-        expected = {"faster_rcnn": {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"},
-                    "retinanet": {"loss_cls", "loss_box_reg"}}.get(arch, {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc", "loss_mask"})
+        expected = {
+            "faster_rcnn": {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"},
+            "retinanet": {"loss_cls", "loss_box_reg"},
+        }.get(arch, {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc", "loss_mask"})
         assert set(losses) == expected
         assert all(torch.isfinite(v) for v in losses.values())
         sum(losses.values()).backward()

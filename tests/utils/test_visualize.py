@@ -7,7 +7,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ddw_detectron.utils.visualize import CMAP, draw_adjacency, draw_dag, figure_to_array, save_wiring, wiring_grid
+from ddw_detectron.utils.visualize import (
+    CMAP,
+    draw_adjacency,
+    draw_dag,
+    figure_to_array,
+    save_wiring,
+    wiring_grid,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,8 +33,16 @@ def test_heatmap_has_known_colours_at_known_places():
     draw_adjacency(ax, a)
     cmap = plt.get_cmap(CMAP)
     white = np.array([255, 255, 255])
-    for (i, j), value in {(0, 1): 1.0, (0, 2): 0.5, (1, 2): 0.25, (1, 0): None, (2, 2): None}.items():
-        expected = white if value is None else (np.asarray(cmap(value)[:3]) * 255).round().astype(int)
+    for (i, j), value in {
+        (0, 1): 1.0,
+        (0, 2): 0.5,
+        (1, 2): 0.25,
+        (1, 0): None,
+        (2, 2): None,
+    }.items():
+        expected = (
+            white if value is None else (np.asarray(cmap(value)[:3]) * 255).round().astype(int)
+        )
         got = pixel_at(fig, ax, j, i)  # column j is x, row i is y
         assert np.abs(got - expected).max() <= 3, ((i, j), got, expected)
     plt.close(fig)
@@ -46,7 +61,9 @@ def test_dag_drawing_shows_kept_and_dropped_edges():
     grey = (np.abs(drawn.astype(int) - 191).max(-1) <= 6).sum()
     kept_colour = (np.asarray(plt.get_cmap(CMAP)(1.0)[:3]) * 255).round().astype(int)
     assert grey > 20, "dropped edges are drawn dashed in grey"
-    assert (np.abs(drawn.astype(int) - kept_colour).max(-1) <= 10).sum() > 20, "kept edges in the colour of their weight"
+    assert (np.abs(drawn.astype(int) - kept_colour).max(-1) <= 10).sum() > 20, (
+        "kept edges in the colour of their weight"
+    )
 
 
 def test_saved_pictures_are_not_blank(tmp_path):
@@ -54,7 +71,9 @@ def test_saved_pictures_are_not_blank(tmp_path):
     save_wiring(wiring, str(tmp_path / "one.png"), index=1, title="image 1")
     image = plt.imread(tmp_path / "one.png")
     assert image.shape[0] > 200 and image[..., :3].std() > 0.05
-    grid = figure_to_array(wiring_grid(wiring, [0, 1], images=[np.zeros((8, 8, 3), np.uint8)] * 2, labels=["a", "b"]))
+    grid = figure_to_array(
+        wiring_grid(wiring, [0, 1], images=[np.zeros((8, 8, 3), np.uint8)] * 2, labels=["a", "b"])
+    )
     assert grid.shape[0] > 300 and grid.std() > 10
 
 
@@ -69,22 +88,56 @@ def test_visualize_wiring_script(tmp_path):
     config = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
     script = str(ROOT / "scripts" / "visualize_wiring.py")
     result = subprocess.run(
-        [sys.executable, script, "--config-file", str(config), "--dataset", "ddw_shapes_tiny", "--input", str(inputs),
-         "--output", str(tmp_path / "out"), "--per-image", "2"],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            script,
+            "--config-file",
+            str(config),
+            "--dataset",
+            "ddw_shapes_tiny",
+            "--input",
+            str(inputs),
+            "--output",
+            str(tmp_path / "out"),
+            "--per-image",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"skipping {inputs / 'notes.txt'}: not a readable image" in result.stderr
     out = tmp_path / "out"
-    for name in ("index.html", "statistics.json", "grid.png", "edge_mean_and_spread.png", "embedding.png"):
+    for name in (
+        "index.html",
+        "statistics.json",
+        "grid.png",
+        "edge_mean_and_spread.png",
+        "embedding.png",
+    ):
         assert (out / name).is_file(), name
     assert len(list((out / "images").glob("*.png"))) == 2
     assert "res4: 2 nodes" in result.stdout and "9 images" in result.stdout
     assert "<img src='grid.png'>" in (out / "index.html").read_text()
 
     static = subprocess.run(
-        [sys.executable, script, "--config-file", str(config), "--input", str(inputs), "--output", str(tmp_path / "o2"),
-         "MODEL.DDW.DYNAMIC_STAGES", "[]"],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            script,
+            "--config-file",
+            str(config),
+            "--input",
+            str(inputs),
+            "--output",
+            str(tmp_path / "o2"),
+            "MODEL.DDW.DYNAMIC_STAGES",
+            "[]",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert static.returncode != 0 and "the model has no DDW stages" in static.stderr

@@ -12,7 +12,9 @@ def test_dataset_statistics_by_hand():
     s1 = stats["stages"]["s1"]
     assert stats["num_images"] == 3
     assert torch.allclose(torch.tensor(s1["edge_mean"]), a.mean(0))
-    assert abs(s1["edge_std"][0][2] - torch.tensor([0.0, 1.0, 0.5]).std(unbiased=False).item()) < 1e-6
+    assert (
+        abs(s1["edge_std"][0][2] - torch.tensor([0.0, 1.0, 0.5]).std(unbiased=False).item()) < 1e-6
+    )
     assert abs(s1["kept"] - 7 / 9) < 1e-6
     # pairwise mean |difference| of the edge vectors (1,0,1), (1,1,0), (.5,.5,.5): 2/3, 1/2, 1/2
     assert abs(s1["diversity"] - (2 / 3 + 0.5 + 0.5) / 3) < 1e-6
@@ -22,7 +24,9 @@ def test_dataset_statistics_by_hand():
     assert embedding.shape == (3, 2)
     # PCA keeps pairwise distances when all variance is in two components (3 points).
     edges = upper_edges(a).double()
-    torch.testing.assert_close(torch.cdist(embedding, embedding), torch.cdist(edges, edges), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        torch.cdist(embedding, embedding), torch.cdist(edges, edges), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_edge_usage_counts_non_chain_edges_and_patterns():

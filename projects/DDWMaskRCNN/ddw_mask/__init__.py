@@ -15,14 +15,30 @@ class LightMaskHead(BaseMaskRCNNHead):
     ``[R, C, 14, 14]`` RoI features to ``[R, num_classes, 28, 28]`` mask logits."""
 
     @configurable
-    def __init__(self, input_shape: ShapeSpec, *, num_classes: int, conv_dims: List[int], conv_norm="", **kwargs):
+    def __init__(
+        self,
+        input_shape: ShapeSpec,
+        *,
+        num_classes: int,
+        conv_dims: List[int],
+        conv_norm="",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         blocks = []
         channels = input_shape.channels
         for dim in conv_dims:
             blocks += [
-                Conv2d(channels, channels, 3, padding=1, groups=channels, bias=not conv_norm,
-                       norm=get_norm(conv_norm, channels), activation=F.relu),
+                Conv2d(
+                    channels,
+                    channels,
+                    3,
+                    padding=1,
+                    groups=channels,
+                    bias=not conv_norm,
+                    norm=get_norm(conv_norm, channels),
+                    activation=F.relu,
+                ),
                 Conv2d(channels, dim, 1, activation=F.relu),
             ]
             channels = dim
@@ -37,7 +53,9 @@ class LightMaskHead(BaseMaskRCNNHead):
         ret = super().from_config(cfg, input_shape)
         ret.update(
             input_shape=input_shape,
-            num_classes=1 if cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK else cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+            num_classes=1
+            if cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
+            else cfg.MODEL.ROI_HEADS.NUM_CLASSES,
             conv_dims=[cfg.MODEL.ROI_MASK_HEAD.CONV_DIM] * cfg.MODEL.ROI_MASK_HEAD.NUM_CONV,
             conv_norm=cfg.MODEL.ROI_MASK_HEAD.NORM,
         )

@@ -35,15 +35,22 @@ class WiringProbeRCNN(GeneralizedRCNN):
         super().__init__(**kwargs)
         stages = [m for m in self.backbone.modules() if isinstance(m, DAGStage)]
         if not stages:
-            raise ValueError("WiringProbeRCNN needs a backbone with DDW stages (MODEL.DDW.DYNAMIC_STAGES)")
+            raise ValueError(
+                "WiringProbeRCNN needs a backbone with DDW stages (MODEL.DDW.DYNAMIC_STAGES)"
+            )
         edges = sum(s.num_nodes * (s.num_nodes - 1) // 2 for s in stages)
-        self.probe = nn.Sequential(nn.Linear(edges, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, num_classes))
+        self.probe = nn.Sequential(
+            nn.Linear(edges, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, num_classes)
+        )
         self.num_classes = num_classes
 
     @classmethod
     def from_config(cls, cfg):
         ret = super().from_config(cfg)
-        ret.update(num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES, hidden_dim=cfg.MODEL.WIRING_PROBE.HIDDEN_DIM)
+        ret.update(
+            num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+            hidden_dim=cfg.MODEL.WIRING_PROBE.HIDDEN_DIM,
+        )
         return ret
 
     def probe_logits(self) -> torch.Tensor:
@@ -60,5 +67,7 @@ class WiringProbeRCNN(GeneralizedRCNN):
             targets[row, sample["instances"].gt_classes.to(self.device)] = 1.0
         logits = self.probe_logits()
         outputs["loss_wiring_probe"] = F.binary_cross_entropy_with_logits(logits, targets)
-        get_event_storage().put_scalar("wiring_probe/accuracy", float(((logits > 0) == (targets > 0)).float().mean()))
+        get_event_storage().put_scalar(
+            "wiring_probe/accuracy", float(((logits > 0) == (targets > 0)).float().mean())
+        )
         return outputs
