@@ -12,7 +12,7 @@ DEMO_OUTPUT ?= output/demo
 DEMO_FLAGS := $(if $(RESTART),--restart,)
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench clean
+.PHONY: setup test lint format demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,15 @@ $(STAMP):
 
 test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# ruff (pyproject.toml: line length 100, import order): lint fails on any finding or unformatted file.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix --select I .
+	$(VENV)/bin/ruff format .
 
 # The main job: data -> pretraining -> hand-off -> detection -> report (scripts/run_demo.py).
 demo: $(STAMP)

@@ -62,7 +62,8 @@ def describe_state_dict(state: Dict[str, Tensor]) -> str:
     if "stem.0.weight" in keys and any(k.startswith("trunk_output.") for k in keys):
         blocks = len({k.split(".")[2] for k in keys if k.startswith("trunk_output.")})
         se = any(".se." in k for k in keys)
-        return f"RegNet{'Y' if se else 'X'} ({blocks} blocks, stem width {state['stem.0.weight'].shape[0]})"
+        width = state["stem.0.weight"].shape[0]
+        return f"RegNet{'Y' if se else 'X'} ({blocks} blocks, stem width {width})"
     if any(k.startswith("res2.") for k in keys):
         return "Detectron2 ResNet"
     return "an unknown architecture"

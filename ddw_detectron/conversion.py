@@ -62,7 +62,8 @@ def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
         }
         return (
             state,
-            f"DDW {family} classifier ({cfg.CLS.NUM_CLASSES} classes) from {cfg.MODEL.BACKBONE.NAME}",
+            f"DDW {family} classifier ({cfg.CLS.NUM_CLASSES} classes) from "
+            f"{cfg.MODEL.BACKBONE.NAME}",
         )
     builder = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")
     backbone = builder(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))

@@ -5,8 +5,9 @@ Traced and ONNX graphs are data-independent: every edge of every DAG stage is co
 plain tensor operations and a dropped edge simply has weight 0 (the threshold is part of the
 graph), so their outputs equal eager outputs for any wiring. Scripted models keep the per-image
 control flow instead (:class:`~ddw_detectron.layers.ScriptableDAGStage`): an edge dropped for
-the whole batch is not computed, as in eager mode on the CPU. Serving a node with no kept incoming edge
-from a cache (eager batch-1 skipping) is eager-only; the scripted graph computes it on zeros.
+the whole batch is not computed, as in eager mode on the CPU. Serving a node with no kept
+incoming edge from a cache (eager batch-1 skipping) is eager-only; the scripted graph computes
+it on zeros.
 """
 
 import copy
@@ -32,7 +33,8 @@ MIN_OPSET = 13  # per-sample weights need ONNX's broadcasting Mul and axes-as-in
 def check_exportable(model: nn.Module) -> None:
     if model.training:
         raise ValueError(
-            "export needs a model in eval mode (call model.eval()): training-mode BatchNorm and the "
+            "export needs a model in eval mode (call model.eval()): training-mode BatchNorm and "
+            "the "
             "straight-through gate are not part of an inference graph"
         )
 
@@ -91,7 +93,8 @@ def script_detector(model: nn.Module, fields: Optional[Mapping[str, type]] = Non
 
     ``fields`` are the ``Instances`` fields and types the model uses; by default those of
     Faster/Mask R-CNN and RetinaNet (proposals, boxes, scores, classes, masks). Run the result
-    as Detectron2's scripted models: ``scripted.inference([{"image": image}], do_postprocess=False)``.
+    as Detectron2's scripted models:
+    ``scripted.inference([{"image": image}], do_postprocess=False)``.
     """
     _check_scriptable(model)
     from detectron2.export import scripting_with_instances
@@ -130,7 +133,8 @@ def export_backbone_onnx(
     check_exportable(backbone)
     if opset < MIN_OPSET:
         raise ValueError(
-            f"export_backbone_onnx: opset {opset} is not supported; DDW backbones need opset >= {MIN_OPSET}"
+            f"export_backbone_onnx: opset {opset} is not supported; DDW backbones need opset >= "
+            f"{MIN_OPSET}"
         )
     # The exporter changes the module it is given (seen with torch 2.14: eager outputs differ
     # after an export), so it gets a copy.

@@ -92,7 +92,8 @@ def check_handoff(detection_cfg, weights: str) -> Dict[str, List[str]]:
     if result["missing"] or result["unexpected"] or result["incorrect_shapes"]:
         raise HandOffError(
             f"{weights} does not load completely into the detector's backbone: missing "
-            f"{result['missing'][:5]}, unexpected {result['unexpected'][:5]}, other shapes {result['incorrect_shapes'][:5]}"
+            f"{result['missing'][:5]}, unexpected {result['unexpected'][:5]}, other shapes "
+            f"{result['incorrect_shapes'][:5]}"
         )
     return result
 
@@ -154,13 +155,17 @@ class DemoPipeline:
             theirs = json.loads(path.read_text())
             if theirs.get("fingerprint") != ours["fingerprint"]:
                 raise DemoFolderConflict(
-                    f"{self.output} holds a demo run of {_describe(theirs)}, not of {_describe(ours)}. "
-                    "Give another output folder (make demo DEMO_OUTPUT=...) or start over (make demo RESTART=1)."
+                    f"{self.output} holds a demo run of {_describe(theirs)}, not of "
+                    f"{_describe(ours)}. "
+                    "Give another output folder (make demo DEMO_OUTPUT=...) or start over (make "
+                    "demo RESTART=1)."
                 )
         elif self.output.exists() and any(self.output.iterdir()):
             raise DemoFolderConflict(
-                f"{self.output} holds files of another run ({_describe_foreign(self.output)}) and no {MANIFEST}; "
-                f"this run is {_describe(ours)}. Give another output folder (make demo DEMO_OUTPUT=...) "
+                f"{self.output} holds files of another run ({_describe_foreign(self.output)}) and "
+                f"no {MANIFEST}; "
+                f"this run is {_describe(ours)}. Give another output folder (make demo "
+                "DEMO_OUTPUT=...) "
                 "or start over (make demo RESTART=1)."
             )
         self.output.mkdir(parents=True, exist_ok=True)
@@ -207,7 +212,8 @@ class DemoPipeline:
     def step_handoff(self) -> None:
         result = check_handoff(self.detection_cfg(), str(self.backbone_weights))
         print(
-            f"hand-off: {self.backbone_weights} -> detector: {len(result['backbone_keys'])} backbone keys, "
+            f"hand-off: {self.backbone_weights} -> detector: {len(result['backbone_keys'])} "
+            "backbone keys, "
             f"{len(result['missing'])} missing, {len(result['unexpected'])} unexpected, "
             f"{len(result['incorrect_shapes'])} of other shapes",
             flush=True,
@@ -252,7 +258,8 @@ class DemoPipeline:
         completed = subprocess.run(command, env={**STEADY_MALLOC, **os.environ})
         if completed.returncode != 0:
             raise RuntimeError(
-                f"{script} failed (exit status {completed.returncode}); rerun to resume from its last checkpoint"
+                f"{script} failed (exit status {completed.returncode}); rerun to resume from its "
+                "last checkpoint"
             )
 
 

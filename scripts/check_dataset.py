@@ -4,7 +4,8 @@ that disagree with the annotations, degenerate or out-of-image boxes, unknown ca
 images without annotations, duplicate ids.
 
     python scripts/check_dataset.py --dataset coco_2017_train            # any registered dataset
-    python scripts/check_dataset.py --json annotations.json --image-root images/ --report report.json
+    python scripts/check_dataset.py --json annotations.json --image-root images/ \
+        --report report.json
     python scripts/check_dataset.py --dataset coco_2017_val --full-decode   # decode every pixel
 
 Reads image headers only unless --full-decode (which also finds truncated files). Prints a
@@ -45,7 +46,8 @@ def main(argv=None) -> int:
             json.dump(report.to_json(), f, indent=2)
     if report.blocking:
         print(
-            f"{len(report.blocking)} problems would break training (first: {report.blocking[0].file_name} {report.blocking[0].detail})"
+            f"{len(report.blocking)} problems would break training (first: "
+            f"{report.blocking[0].file_name} {report.blocking[0].detail})"
         )
         return 1
     print("no problem that would break training")

@@ -2,7 +2,8 @@
 """Convert a static ImageNet checkpoint into a Detectron2 checkpoint for a DDW backbone.
 
     python scripts/convert_pretrained.py --source torchvision \
-        --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.yaml resnet50.pth R-50-ddw.pth
+        --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.yaml \
+        resnet50.pth R-50-ddw.pth
 
 Sources: ``torchvision`` (a ``state_dict`` file of torchvision's ResNet/ResNeXt, MobileNetV2 or
 RegNet), ``detectron2`` (a model-zoo ``.pkl``, ResNet), ``ddw`` (a checkpoint of
@@ -49,7 +50,8 @@ def main(argv=None):
         result.weights, args.output, author=f"ddw_detectron convert_pretrained ({args.source})"
     )
     print(
-        f"converted {len(result.weights)} tensors from {result.source} into {result.target}: {args.output}"
+        f"converted {len(result.weights)} tensors from {result.source} into {result.target}: "
+        f"{args.output}"
     )
     for note in result.notes:
         print(note)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Turn a trained DDW detector into one with a single, static wiring (beyond the paper).
 
-    python scripts/freeze_wiring.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
+    python scripts/freeze_wiring.py \
+        --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
         --dataset ddw_shapes_val --output frozen.pth MODEL.WEIGHTS output/demo/model_final.pth
 
 The wiring of every dynamic stage is collected over the dataset and fixed to its mean (``--mode
@@ -93,7 +94,8 @@ def main(argv=None):
     if "AP" in dynamic and "AP" in frozen:
         report["ap_loss"] = dynamic["AP"] - frozen["AP"]
         print(
-            f"box AP dynamic {dynamic['AP']:.2f}, frozen ({args.mode}) {frozen['AP']:.2f}: loss {report['ap_loss']:.2f}"
+            f"box AP dynamic {dynamic['AP']:.2f}, frozen ({args.mode}) {frozen['AP']:.2f}: loss "
+            f"{report['ap_loss']:.2f}"
         )
     output.with_suffix(".json").write_text(json.dumps(report, indent=2))
     print(f"frozen model: {output}")

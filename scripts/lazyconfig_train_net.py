@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Train and evaluate DDW detectors from Detectron2 LazyConfig (Python) configs.
 
-    python scripts/lazyconfig_train_net.py --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.py
-    python scripts/lazyconfig_train_net.py --config-file CFG.py --eval-only train.init_checkpoint=model.pth
-    python scripts/lazyconfig_train_net.py --config-file CFG.py train.max_iter=100 dataloader.train.total_batch_size=2
+    python scripts/lazyconfig_train_net.py \
+        --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.py
+    python scripts/lazyconfig_train_net.py --config-file CFG.py --eval-only \
+        train.init_checkpoint=model.pth
+    python scripts/lazyconfig_train_net.py --config-file CFG.py train.max_iter=100 \
+        dataloader.train.total_batch_size=2
 
 Detectron2's lazy-config command line: ``key=value`` overrides, ``--resume``, ``--eval-only``,
 ``--num-gpus`` (CPU processes over gloo without CUDA), ``--num-machines``, ``--machine-rank``,

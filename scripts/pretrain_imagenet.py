@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Pretrain a DDW backbone on ImageNet (ImageFolder layout) and export it for Detectron2.
 
-    python scripts/pretrain_imagenet.py --config-file configs/ImageNet/DDW_R_50.yaml CLS.DATA_ROOT /data/imagenet
-    torchrun --nproc_per_node 8 scripts/pretrain_imagenet.py --config-file configs/ImageNet/DDW_R_50.yaml
+    python scripts/pretrain_imagenet.py --config-file configs/ImageNet/DDW_R_50.yaml \
+        CLS.DATA_ROOT /data/imagenet
+    torchrun --nproc_per_node 8 scripts/pretrain_imagenet.py \
+        --config-file configs/ImageNet/DDW_R_50.yaml
     torchrun --nnodes 2 --node_rank 0 --master_addr HOST --master_port 29500 --nproc_per_node 8 \
         scripts/pretrain_imagenet.py --config-file ...
-    python scripts/pretrain_imagenet.py --config-file ... --resume      # continue after the last epoch
-    python scripts/pretrain_imagenet.py --config-file ... MODEL.WEIGHTS converted.pth  # start from weights
-    python scripts/pretrain_imagenet.py --config-file ... --eval-only MODEL.WEIGHTS converted.pth
+    python scripts/pretrain_imagenet.py --config-file CFG --resume   # after the last epoch
+    python scripts/pretrain_imagenet.py --config-file CFG MODEL.WEIGHTS w.pth   # from weights
+    python scripts/pretrain_imagenet.py --config-file CFG --eval-only MODEL.WEIGHTS w.pth
 
 At the end, OUTPUT_DIR/backbone_detectron2.pth goes to train_net.py as MODEL.WEIGHTS.
 """
@@ -36,7 +38,8 @@ def main(argv=None):
     parser.add_argument(
         "--eval-only",
         action="store_true",
-        help="print top-1/top-5 on val/ of MODEL.WEIGHTS if set (and not --resume), else of OUTPUT_DIR/last.pth",
+        help="print top-1/top-5 on val/ of MODEL.WEIGHTS if set (and not --resume), "
+        "else of OUTPUT_DIR/last.pth",
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)

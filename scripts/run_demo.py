@@ -3,8 +3,8 @@
 DDW backbone pretraining (scripts/pretrain_imagenet.py) -> hand-off of backbone_detectron2.pth
 -> Faster R-CNN FPN (scripts/train_net.py, COCO AP) -> OUTPUT/report/index.html.
 
-    python scripts/run_demo.py --output output/demo                 # all steps; finished ones are reused
-    python scripts/run_demo.py --output output/demo --restart       # start over
+    python scripts/run_demo.py --output output/demo            # all steps; finished ones reused
+    python scripts/run_demo.py --output output/demo --restart  # start over
     python scripts/run_demo.py --output output/demo --steps detect report
     python scripts/run_demo.py --output output/demo --detection-opts SOLVER.MAX_ITER 100
 """

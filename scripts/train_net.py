@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Train and evaluate DDW detectors with Detectron2's engine.
 
-    python scripts/train_net.py --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.yaml
+    python scripts/train_net.py \
+        --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.yaml
     python scripts/train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model_final.pth
-    python scripts/train_net.py --config-file CFG --num-gpus 8          # 8 GPUs (NCCL)
-    python scripts/train_net.py --config-file CFG --num-gpus 2 MODEL.DEVICE cpu   # 2 CPU processes (gloo)
+    python scripts/train_net.py --config-file CFG --num-gpus 8     # 8 GPUs (NCCL)
+    python scripts/train_net.py --config-file CFG --num-gpus 2 MODEL.DEVICE cpu  # 2 CPU (gloo)
 
 The command line is Detectron2's (``--resume``, ``--num-machines``, ``--machine-rank``,
 ``--dist-url``, trailing ``KEY VALUE`` overrides). Without CUDA, ``--num-gpus N`` starts N
@@ -111,7 +112,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--check-dataset",
         action="store_true",
-        help="check the training datasets first (files, sizes, boxes, ids; image headers only) and stop on errors",
+        help="check the training datasets first (files, sizes, boxes, ids; image headers only) "
+        "and stop on errors",
     )
     args = parser.parse_args()
     print("Command Line Args:", args)

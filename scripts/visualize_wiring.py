@@ -1,10 +1,13 @@
 #!/usr/bin/env python
 """Pictures and statistics of the wirings a DDW detector gives images.
 
-    python scripts/visualize_wiring.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
+    python scripts/visualize_wiring.py \
+        --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
         --dataset ddw_shapes_val --output output/wiring MODEL.WEIGHTS output/demo/model_final.pth
-    python scripts/visualize_wiring.py --config-file CFG --input photos/ img.jpg --output out MODEL.WEIGHTS ...
-    python scripts/visualize_wiring.py --config-file CFG --skimage-photos --output out MODEL.WEIGHTS ...
+    python scripts/visualize_wiring.py --config-file CFG --input photos/ img.jpg --output out \
+        MODEL.WEIGHTS ...
+    python scripts/visualize_wiring.py --config-file CFG --skimage-photos --output out \
+        MODEL.WEIGHTS ...
 
 Writes, into --output: per-image pictures (``images/*.png``: heatmap and DAG per stage), a grid
 comparing images, the mean and spread of every edge, the per-class mean wiring (datasets with
@@ -45,10 +48,13 @@ def write_index(output, pictures, per_image, stats):
         )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>DDW wirings</title>",
-        "<style>body{font-family:sans-serif;margin:2em}img{max-width:100%;border:1px solid #ddd}td,th{padding:2px 10px}</style></head><body>",
+        "<style>body{font-family:sans-serif;margin:2em}"
+        "img{max-width:100%;border:1px solid #ddd}td,th{padding:2px 10px}</style></head><body>",
         f"<h1>DDW wirings of {stats['num_images']} images</h1>",
-        f"<p>Colour map: {CMAP}, 0 (dropped) to 1. Entry (i, j): weight of the edge from node i to node j.</p>",
-        "<table><tr><th>stage</th><th>nodes</th><th>mean edge weight</th><th>share kept</th><th>diversity</th></tr>",
+        f"<p>Colour map: {CMAP}, 0 (dropped) to 1. Entry (i, j): weight of the edge from node i to "
+        "node j.</p>",
+        "<table><tr><th>stage</th><th>nodes</th><th>mean edge weight</th><th>share "
+        "kept</th><th>diversity</th></tr>",
         *rows,
         "</table>",
     ]
@@ -90,7 +96,8 @@ def main(argv=None):
     if not any(isinstance(m, DAGStage) for m in model.modules()):
         sys.exit(
             "visualize_wiring: error: the model has no DDW stages (MODEL.DDW.DYNAMIC_STAGES is "
-            f"{list(cfg.MODEL.DDW.DYNAMIC_STAGES)}, backbone {cfg.MODEL.BACKBONE.NAME}); there is no wiring to show"
+            f"{list(cfg.MODEL.DDW.DYNAMIC_STAGES)}, backbone {cfg.MODEL.BACKBONE.NAME}); there is "
+            "no wiring to show"
         )
     if cfg.MODEL.WEIGHTS:
         DDWCheckpointer(model).load(cfg.MODEL.WEIGHTS)
@@ -143,7 +150,9 @@ def main(argv=None):
     write_index(output, pictures, per_image, stats)
     for stage, entry in stats["stages"].items():
         print(
-            f"{stage}: {entry['num_nodes']} nodes, mean edge weight {entry['mean_edge_weight']:.3f}, kept {entry['kept']:.3f}, diversity {entry['diversity']:.4f}"
+            f"{stage}: {entry['num_nodes']} nodes, mean edge weight "
+            f"{entry['mean_edge_weight']:.3f}, kept {entry['kept']:.3f}, "
+            f"diversity {entry['diversity']:.4f}"
         )
     print(f"{len(kept)} images; pictures and statistics in {output} (index.html)")
 

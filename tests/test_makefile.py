@@ -41,3 +41,9 @@ def test_unreachable_registry_is_named(tmp_path):
     assert result.returncode != 0
     assert "the package registry http://127.0.0.1:9/simple cannot be reached" in result.stderr
     assert not (tmp_path / "venv").exists()
+
+
+def test_lint_is_clean():
+    result = run(["make", "lint"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "All checks passed!" in result.stdout

@@ -79,6 +79,6 @@ def test_installed_wheel_serves_the_configs_outside_the_repository(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
-        f"{site}/ddw_detectron/model_zoo/configs/{CONFIG} DDWResNet ['res2', 'res3', 'res4', 'res5']"
-        in result.stdout
+        f"{site}/ddw_detectron/model_zoo/configs/{CONFIG} DDWResNet ['res2', 'res3', 'res4', "
+        "'res5']" in result.stdout
     )

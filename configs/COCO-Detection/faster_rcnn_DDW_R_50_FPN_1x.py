@@ -1,5 +1,7 @@
 # LazyConfig: Faster R-CNN with a DDW ResNet-50 FPN, Detectron2's 1x schedule.
-# Train with: python scripts/lazyconfig_train_net.py --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.py
+# Train with:
+#   python scripts/lazyconfig_train_net.py \
+#       --config-file configs/COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.py
 from detectron2.config import LazyCall as L
 from detectron2.model_zoo import get_config
 from detectron2.modeling.backbone import BasicStem, ResNet

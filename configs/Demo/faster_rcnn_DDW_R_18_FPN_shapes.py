@@ -1,6 +1,7 @@
 # LazyConfig twin of faster_rcnn_DDW_R_18_FPN_shapes.yaml: DDW ResNet-18 FPN Faster R-CNN trained
 # from scratch on CPU on the demo dataset.
-# python scripts/lazyconfig_train_net.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.py
+# python scripts/lazyconfig_train_net.py \
+#     --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.py
 from detectron2.config import LazyCall as L
 from detectron2.data import transforms as T
 from detectron2.layers import ShapeSpec

@@ -157,6 +157,7 @@ def check_layout(data_root: str) -> None:
         path = os.path.join(data_root, split)
         if not os.path.isdir(path):
             raise FileNotFoundError(
-                f"CLS.DATA_ROOT/{split} ({path}) does not exist: pretraining expects the ImageFolder "
+                f"CLS.DATA_ROOT/{split} ({path}) does not exist: pretraining expects the "
+                "ImageFolder "
                 "layout DATA_ROOT/train/<class>/*.JPEG and DATA_ROOT/val/<class>/*.JPEG"
             )

@@ -352,8 +352,10 @@ class Pretrainer:
             ours = _architecture(self.model)
             differing = [k for k in ours if state.get("architecture", {}).get(k) != ours[k]][:3]
             raise ValueError(
-                f"{path} is a checkpoint of another architecture ({state.get('backbone', 'unknown')}; "
-                f"differs at {differing or 'its keys'}) than the config's {self.cfg.MODEL.BACKBONE.NAME}; "
+                f"{path} is a checkpoint of another architecture "
+                f"({state.get('backbone', 'unknown')}; "
+                f"differs at {differing or 'its keys'}) than the config's "
+                f"{self.cfg.MODEL.BACKBONE.NAME}; "
                 "cannot resume. Use another OUTPUT_DIR or the matching config."
             )
         self.model.load_state_dict(state["model"])
@@ -433,7 +435,8 @@ class Pretrainer:
             loss = self.criterion(self.ddp(images), targets)
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"loss became {loss.item()} at epoch {epoch + 1}; last complete checkpoint: {self.checkpoint_path}"
+                f"loss became {loss.item()} at epoch {epoch + 1}; last complete checkpoint: "
+                f"{self.checkpoint_path}"
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -537,7 +540,8 @@ class Pretrainer:
             if self.ema is not None and "top1" in result:
                 which = "EMA" if use_ema else "raw"
                 print(
-                    f"exported the {which} weights (top-1: EMA {result['ema_top1']:.2f}, raw {result['top1']:.2f})",
+                    f"exported the {which} weights (top-1: EMA {result['ema_top1']:.2f}, raw "
+                    f"{result['top1']:.2f})",
                     flush=True,
                 )
             print(f"backbone for Detectron2 (MODEL.WEIGHTS): {path}", flush=True)

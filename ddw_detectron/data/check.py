@@ -108,7 +108,8 @@ def image_problem(
     path: str, width: Optional[int], height: Optional[int], full_decode: bool = False
 ):
     """``(kind, detail)`` of what is wrong with an image file (``missing_file``,
-    ``unreadable_image``, ``size_mismatch`` against the annotated ``width`` x ``height``), or None."""
+    ``unreadable_image``, ``size_mismatch`` against the annotated ``width`` x ``height``), or
+    None."""
     if not os.path.isfile(path):
         return "missing_file", "no such file"
     try:

@@ -257,7 +257,8 @@ def ensure_shapes_classification(split: str) -> Path:
     split's folder (its parent is the ``CLS.DATA_ROOT`` of pretraining)."""
     if split not in CLASSIFICATION_SPLITS:
         raise ValueError(
-            f"unknown shapes classification split {split!r}; available: {list(CLASSIFICATION_SPLITS)}"
+            f"unknown shapes classification split {split!r}; available: "
+            f"{list(CLASSIFICATION_SPLITS)}"
         )
     root = dataset_root() / "classification"
     return _ensure_generated(root, split, lambda folder: _generate_classification(split, folder))

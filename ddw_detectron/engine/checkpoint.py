@@ -45,7 +45,8 @@ class DDWCheckpointer(DetectionCheckpointer):
             raise CheckpointWriteError(
                 f"could not write checkpoint {name}.pth in {self.save_dir} ({exc}); "
                 + (
-                    f"the previous checkpoint {previous} and last_checkpoint are intact: free space and "
+                    f"the previous checkpoint {previous} and last_checkpoint are intact: free "
+                    "space and "
                     "continue with --resume"
                     if previous
                     else "no earlier checkpoint exists"
@@ -80,7 +81,8 @@ class DDWCheckpointer(DetectionCheckpointer):
         ):
             raise ValueError(
                 f"{source} does not match this model's backbone: none of its "
-                f"{len(unexpected_backbone)} backbone tensors (e.g. {unexpected_backbone[0]}) exists in "
+                f"{len(unexpected_backbone)} backbone tensors (e.g. {unexpected_backbone[0]}) "
+                "exists in "
                 "the model; it is a checkpoint of another architecture"
             )
         return incompatible

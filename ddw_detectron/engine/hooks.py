@@ -90,8 +90,10 @@ class SkippedImagesHook(HookBase):
                 "\n".join(
                     [
                         f"{len(skipped)} of {size} training images are unreadable, more than "
-                        f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {self._max_share}; fix or remove them "
-                        "(scripts/check_dataset.py lists every problem), then resume with --resume:",
+                        f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {self._max_share}; fix or remove "
+                        "them "
+                        "(scripts/check_dataset.py lists every problem), then resume with "
+                        "--resume:",
                         *format_files(skipped),
                     ]
                 )

@@ -75,7 +75,8 @@ def check_datasets(cfg) -> None:
     for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
         if name not in DatasetCatalog.list():
             raise SystemExit(
-                f"dataset {name!r} is not registered (known: {', '.join(sorted(DatasetCatalog.list())[:20])}, ...)"
+                f"dataset {name!r} is not registered (known: "
+                f"{', '.join(sorted(DatasetCatalog.list())[:20])}, ...)"
             )
         if name.startswith("ddw_shapes_"):
             ensure_shapes_split(name[len("ddw_shapes_") :])
@@ -86,8 +87,10 @@ def check_datasets(cfg) -> None:
             if path and not os.path.exists(path):
                 raise SystemExit(
                     f"dataset {name!r}: {attribute} {path} does not exist. Put the dataset under "
-                    f"$DETECTRON2_DATASETS (now {os.environ.get('DETECTRON2_DATASETS', 'unset, so ./datasets')}) "
-                    "in Detectron2's layout, e.g. coco/annotations/instances_train2017.json and coco/train2017/"
+                    "$DETECTRON2_DATASETS (now "
+                    f"{os.environ.get('DETECTRON2_DATASETS', 'unset, so ./datasets')}) "
+                    "in Detectron2's layout, e.g. coco/annotations/instances_train2017.json and "
+                    "coco/train2017/"
                 )
 
 
@@ -103,7 +106,8 @@ def build_train_sampler(cfg, dataset: List[Dict]):
         )
         return RepeatFactorTrainingSampler(factors)
     raise ValueError(
-        f"DATALOADER.SAMPLER_TRAIN = {name!r} is invalid: allowed values are TrainingSampler, RepeatFactorTrainingSampler"
+        f"DATALOADER.SAMPLER_TRAIN = {name!r} is invalid: allowed values are TrainingSampler, "
+        "RepeatFactorTrainingSampler"
     )
 
 
@@ -291,7 +295,8 @@ class DDWTrainer(DefaultTrainer):
             if name in cfg.DATASETS.TEST and skipped:
                 message = (
                     f"{name}: {len(skipped)} unreadable images were left out of inference "
-                    f"(TEST.SKIP_UNREADABLE_IMAGES) and count as images without detections: {', '.join(list(skipped)[:10])}"
+                    "(TEST.SKIP_UNREADABLE_IMAGES) and count as images without detections: "
+                    f"{', '.join(list(skipped)[:10])}"
                 )
                 logging.getLogger(__name__).warning(message)
                 if comm.is_main_process():

@@ -55,7 +55,8 @@ def _check(features: Sequence[Tensor], weights: Tensor) -> None:
             )
     if shape[0] != weights.shape[0]:
         raise ValueError(
-            f"aggregate: batch size of features ({shape[0]}) and weights ({weights.shape[0]}) differ"
+            f"aggregate: batch size of features ({shape[0]}) and weights ({weights.shape[0]}) "
+            "differ"
         )
 
 

@@ -77,8 +77,9 @@ class DAGStage(nn.Module):
     unchanged; routers live under ``routers.<i>``.
 
     Args:
-        nodes: ``n >= 1`` modules, a sequence or an ordered mapping of names to modules. Node 0 maps the stage input to ``[B, C, H, W]``; nodes
-            ``1..n-1`` map ``[B, C, H, W]`` to ``[B, C, H, W]`` (one shape for every output).
+        nodes: ``n >= 1`` modules, a sequence or an ordered mapping of names to modules.
+            Node 0 maps the stage input to ``[B, C, H, W]``; nodes ``1..n-1`` map
+            ``[B, C, H, W]`` to ``[B, C, H, W]`` (one shape for every output).
         out_channels: ``C``, the channels of every node output (the routers' input).
         threshold: ``tau`` in [0, 1); an edge whose weight is ``<= tau`` is dropped.
         gate: ``"ste"`` (training forward uses ``A * [A > tau]``, backward treats the mask as 1)
@@ -132,7 +133,8 @@ class DAGStage(nn.Module):
             chain, other = init_edge_weights
             if not 0.0 < other < 1.0 or not 0.0 < chain < 1.0:
                 raise ValueError(
-                    f"DAGStage: init_edge_weights must be two weights in (0, 1), got {init_edge_weights}"
+                    "DAGStage: init_edge_weights must be two weights in (0, 1), got "
+                    f"{init_edge_weights}"
                 )
         for name, node in zip(names, nodes):
             self.add_module(name, node)
@@ -429,7 +431,8 @@ def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
     n = stage.num_nodes
     if tuple(adjacency.shape) != (n, n):
         raise ValueError(
-            f"freeze_wiring: adjacency must be [{n}, {n}] for this stage, got {tuple(adjacency.shape)}"
+            f"freeze_wiring: adjacency must be [{n}, {n}] for this stage, got "
+            f"{tuple(adjacency.shape)}"
         )
     weights = adjacency.detach().float().cpu().clamp(0.0, 1.0 - 1e-6)
     with torch.no_grad():

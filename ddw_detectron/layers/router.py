@@ -72,4 +72,7 @@ class Router(nn.Module):
         return torch.sigmoid(self.fc(pooled))
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, num_edges={self.num_edges}, hidden_dim={self.hidden_dim}"
+        return (
+            f"in_channels={self.in_channels}, num_edges={self.num_edges}, "
+            f"hidden_dim={self.hidden_dim}"
+        )

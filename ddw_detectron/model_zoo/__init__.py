@@ -34,7 +34,8 @@ def get_config_file(config_path: str) -> str:
             str(p.relative_to(root)) for p in root.rglob("*.yaml") if not p.name.startswith("Base")
         )
         raise FileNotFoundError(
-            f"{config_path!r} is not a ddw_detectron config; configs are e.g. {known[:4]} ({len(known)} in {root})"
+            f"{config_path!r} is not a ddw_detectron config; configs are e.g. {known[:4]} "
+            f"({len(known)} in {root})"
         )
     return str(path)
 

@@ -155,7 +155,8 @@ class DDWMobileNetV2(Backbone):
         unknown = [f for f in out_features if f not in names]
         if unknown or not out_features:
             raise ValueError(
-                f"MODEL.MOBILENETV2.OUT_FEATURES = {list(out_features)} is invalid: allowed names are {list(names)}"
+                f"MODEL.MOBILENETV2.OUT_FEATURES = {list(out_features)} is invalid: allowed names "
+                f"are {list(names)}"
             )
         if width_mult <= 0:
             raise ValueError(f"MODEL.MOBILENETV2.WIDTH_MULT = {width_mult} is invalid: must be > 0")
@@ -260,7 +261,8 @@ class DDWMobileNetV2(Backbone):
 
 @BACKBONE_REGISTRY.register()
 def build_ddw_mobilenetv2_backbone(cfg, input_shape: ShapeSpec) -> DDWMobileNetV2:
-    """DDW MobileNetV2 from ``MODEL.MOBILENETV2.*``, ``MODEL.BACKBONE.FREEZE_AT``, ``MODEL.DDW.*``."""
+    """DDW MobileNetV2 from ``MODEL.MOBILENETV2.*``, ``MODEL.BACKBONE.FREEZE_AT`` and
+    ``MODEL.DDW.*``."""
     if input_shape.channels != 3:
         raise ValueError(
             f"MobileNetV2 takes 3-channel images, got input_shape.channels = {input_shape.channels}"

@@ -75,7 +75,8 @@ class DDWResNet(ResNet):
 
 @BACKBONE_REGISTRY.register()
 def build_ddw_resnet_backbone(cfg, input_shape: ShapeSpec) -> DDWResNet:
-    """DDW ResNet/ResNeXt from ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.DDW.*``."""
+    """DDW ResNet/ResNeXt from ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and
+    ``MODEL.DDW.*``."""
     static_cfg = cfg.clone()
     static_cfg.defrost()
     static_cfg.MODEL.BACKBONE.FREEZE_AT = 0

@@ -118,10 +118,12 @@ def _usage_table_html(stats: Dict) -> str:
         rows.append(
             f"<tr><td>{html.escape(stage)}</td><td>{e['num_nodes']}</td><td>{e['kept']:.3f}</td>"
             f"<td>{e['non_chain_kept_share']:.3f}</td><td>{e['images_with_non_chain']:.3f}</td>"
-            f"<td>{e['distinct_patterns']}</td><td>{e['diversity']:.4f}</td><td>{e.get('class_mean_difference', 0.0):.4f}</td></tr>"
+            f"<td>{e['distinct_patterns']}</td><td>{e['diversity']:.4f}</td>"
+            f"<td>{e.get('class_mean_difference', 0.0):.4f}</td></tr>"
         )
     header = (
-        "<tr><th>stage</th><th>nodes</th><th>share of edges kept</th><th>kept edges off the chain</th>"
+        "<tr><th>stage</th><th>nodes</th><th>share of edges kept</th><th>kept edges off the "
+        "chain</th>"
         "<th>images keeping an edge off the chain</th><th>distinct kept-edge patterns</th>"
         "<th>diversity</th><th>class-mean difference</th></tr>"
     )
@@ -137,7 +139,8 @@ def write_report_html(
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}",
         "img{max-width:100%;border:1px solid #ddd}td,th{padding:2px 10px;text-align:right}"
-        ".row{display:flex;gap:12px;align-items:flex-start}.row img{max-height:420px}</style></head><body>",
+        ".row{display:flex;gap:12px;align-items:flex-start}.row "
+        "img{max-height:420px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
     for heading, body in sections.items():
@@ -145,7 +148,8 @@ def write_report_html(
     parts += [
         f"<h2>Wiring over {stats['num_images']} validation images</h2>",
         f"<p>{stats.get('distinct_patterns', 1)} distinct kept-edge patterns over all stages. "
-        f"Colour map: {CMAP}, 0 (dropped) to 1; entry (i, j) is the weight of the edge from node i to node j. "
+        f"Colour map: {CMAP}, 0 (dropped) to 1; entry (i, j) is the weight of the edge from node i "
+        "to node j. "
         "The chain is the edges i &rarr; i+1 (the static network's path).</p>",
         _usage_table_html(stats),
         "<h2>Validation images: ground truth (left), detections (right), the image's wiring</h2>",
@@ -153,7 +157,8 @@ def write_report_html(
     for item in per_image:
         parts += [
             f"<h3>{html.escape(item['name'])}</h3><div class='row'>",
-            f"<img src='{html.escape(item['detections'])}'><img src='{html.escape(item['wiring'])}'></div>",
+            f"<img src='{html.escape(item['detections'])}'><img "
+            f"src='{html.escape(item['wiring'])}'></div>",
         ]
     parts.append("</body></html>")
     path.write_text("\n".join(parts))

@@ -119,7 +119,8 @@ def collect_over_records(
             image = read_image(record["file_name"], format=cfg.INPUT.FORMAT)
         except Exception as exc:  # PIL raises several kinds for files that are not images
             logger.warning(
-                f"skipping {record['file_name']}: not a readable image ({type(exc).__name__}: {exc})"
+                f"skipping {record['file_name']}: not a readable image ({type(exc).__name__}: "
+                f"{exc})"
             )
             continue
         resized = augment.get_transform(image).apply_image(image)

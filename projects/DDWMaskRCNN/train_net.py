@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Mask R-CNN with a DDW backbone and this project's LightMaskHead.
 
-python projects/DDWMaskRCNN/train_net.py --config-file projects/DDWMaskRCNN/configs/mask_rcnn_DDW_R_18_FPN_light_shapes.yaml
+python projects/DDWMaskRCNN/train_net.py \
+    --config-file projects/DDWMaskRCNN/configs/mask_rcnn_DDW_R_18_FPN_light_shapes.yaml
 """
 
 import sys

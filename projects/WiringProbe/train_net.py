@@ -2,7 +2,8 @@
 """Faster R-CNN with a DDW backbone and this project's wiring probe, on Detectron2's own
 DefaultTrainer (no ddw_detectron trainer involved).
 
-    python projects/WiringProbe/train_net.py --config-file projects/WiringProbe/configs/wiring_probe_DDW_R_18_FPN_shapes.yaml
+    python projects/WiringProbe/train_net.py \
+        --config-file projects/WiringProbe/configs/wiring_probe_DDW_R_18_FPN_shapes.yaml
 """
 
 import os

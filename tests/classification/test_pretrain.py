@@ -174,7 +174,7 @@ def test_two_process_torchrun_gloo(data, tmp_path):
     result = pretrain(data, tmp_path, "CLS.EPOCHS", "1", "CLS.BATCH_SIZE", "4", launcher=launcher)
     assert "weights identical across 2 processes" in result.stdout + result.stderr
     evaluation = pretrain(data, tmp_path, "CLS.EPOCHS", "1", args=["--eval-only"])
-    metrics = json.loads([l for l in evaluation.stdout.splitlines() if l.startswith("{")][-1])
+    metrics = json.loads([x for x in evaluation.stdout.splitlines() if x.startswith("{")][-1])
     assert metrics["top1"] == pytest.approx(epochs(tmp_path)[-1]["top1"])
 
 
@@ -252,8 +252,8 @@ def test_ema_is_evaluated_and_the_better_weights_are_exported(data, tmp_path, ca
     ):
         trainer._export_better(scores)
         assert (
-            f"exported the {winner} weights (top-1: EMA {scores['ema_top1']:.2f}, raw {scores['top1']:.2f})"
-            in capsys.readouterr().out
+            f"exported the {winner} weights (top-1: EMA {scores['ema_top1']:.2f}, raw "
+            f"{scores['top1']:.2f})" in capsys.readouterr().out
         )
         source = ema if winner == "EMA" else raw
         torch.testing.assert_close(

@@ -90,7 +90,8 @@ def test_export_and_analysis_import_without_caffe2():
         "import detectron2.layers\n"
         "from detectron2.utils.analysis import FlopCountAnalysis\n"
         "from detectron2.export import TracingAdapter\n"
-        "try:\n    from detectron2.export import Caffe2Tracer\nexcept ModuleNotFoundError as e:\n    print(e)\n"
+        "try:\n    from detectron2.export import Caffe2Tracer\nexcept ModuleNotFoundError as e:\n  "
+        "  print(e)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

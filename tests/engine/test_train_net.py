@@ -99,7 +99,7 @@ def test_eval_only_reproduces_the_run(first_run, cache, tmp_path):
     evaluation = train_net(
         cache, tmp_path, "MODEL.WEIGHTS", str(output / "model_final.pth"), args=["--eval-only"]
     )
-    ap_line = [l for l in result.stdout.splitlines() if l.startswith("box AP = ")][-1]
+    ap_line = [line for line in result.stdout.splitlines() if line.startswith("box AP = ")][-1]
     assert ap_line in evaluation.stdout
     ours = json.loads((tmp_path / "inference" / "coco_instances_results.json").read_text())
     theirs = json.loads((output / "inference" / "coco_instances_results.json").read_text())

@@ -96,8 +96,8 @@ def test_too_many_unreadable_images_stop_training_listing_them(planted, tmp_path
     message = str(error.value)
     assert trainer.iter == 19
     assert (
-        "of 15 training images are unreadable, more than DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.1"
-        in message
+        "of 15 training images are unreadable, more than DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = "
+        "0.1" in message
     )
     assert sum(path in message for path in planted.values()) >= 3
 

@@ -75,7 +75,8 @@ def test_dynamic_cost_over_static(name, family, overrides, constructor, head):
     flops_dynamic = count_flops(dynamic, (x,))
     flops = flops_dynamic["total"] / flops_static["total"]
     print(
-        f"\n{name}: params x{params:.4f}, FLOPs x{flops:.4f} (aggregation {flops_dynamic['aggregation']:,} of {flops_dynamic['total']:,})"
+        f"\n{name}: params x{params:.4f}, FLOPs x{flops:.4f} (aggregation "
+        f"{flops_dynamic['aggregation']:,} of {flops_dynamic['total']:,})"
     )
     assert flops_static["aggregation"] == 0 and flops_dynamic["aggregation"] > 0
     assert 1.0 < params <= 1.01
