@@ -27,6 +27,19 @@ REGNET_PRESETS = {
 }
 
 
+# The method's stage settings, written once: the defaults of ``MODEL.DDW.*`` and of
+# ``modeling.dag_stage_factory`` (the LazyConfig path). ``DAGStage``'s own defaults differ on
+# purpose (its docstring says why).
+STAGE_DEFAULTS = {
+    "threshold": 0.1,
+    "gate": "ste",
+    "router_hidden_dim": 0,
+    "memory_efficient": True,
+    "skip_unused_nodes": True,
+    "init_edge_weights": (0.99, 0.05),
+}
+
+
 def add_ddw_config(cfg: CN) -> CN:
     """Add the DDW keys to a Detectron2 config in place (idempotent) and return it."""
     if "DDW" in cfg.MODEL:
@@ -37,28 +50,29 @@ def add_ddw_config(cfg: CN) -> CN:
     # RegNet: s1..s4). [] keeps the static base architecture: the baseline of every comparison.
     cfg.MODEL.DDW.DYNAMIC_STAGES = []
     # tau: an edge whose weight is <= THRESHOLD is dropped for that image. In [0, 1).
-    cfg.MODEL.DDW.THRESHOLD = 0.1
+    cfg.MODEL.DDW.THRESHOLD = STAGE_DEFAULTS["threshold"]
     # "ste": training forward uses the thresholded weights, backward passes through the mask, so
     # a dropped edge can come back. "soft": no threshold in training. Inference always thresholds.
-    cfg.MODEL.DDW.GATE = "ste"
+    cfg.MODEL.DDW.GATE = STAGE_DEFAULTS["gate"]
     # 0: a router is GAP -> FC -> sigmoid; > 0: GAP -> FC(hidden) -> ReLU -> FC -> sigmoid.
-    cfg.MODEL.DDW.ROUTER_HIDDEN_DIM = 0
+    cfg.MODEL.DDW.ROUTER_HIDDEN_DIM = STAGE_DEFAULTS["router_hidden_dim"]
     # Initial edge weights of every router, for every image: the chain edge i -> i+1 starts at
     # ROUTER_INIT_CHAIN, every other edge at ROUTER_INIT_OTHER. With the defaults (0.99 and 0.05,
     # under THRESHOLD) a fresh DDW network computes almost its static base, so fine-tuning from
     # static ImageNet weights starts from the pretrained function, and the other edges are
     # dropped at first but can come back through the straight-through gradient. Set
     # ROUTER_INIT_CHAIN to 0 for a plain random router initialisation (all edges near 0.5).
-    cfg.MODEL.DDW.ROUTER_INIT_CHAIN = 0.99
-    cfg.MODEL.DDW.ROUTER_INIT_OTHER = 0.05
+    cfg.MODEL.DDW.ROUTER_INIT_CHAIN, cfg.MODEL.DDW.ROUTER_INIT_OTHER = STAGE_DEFAULTS[
+        "init_edge_weights"
+    ]
     # > 0 adds loss_ddw_sparsity = weight * sum over stages of the mean L1 of edge weights.
     cfg.MODEL.DDW.SPARSITY_LOSS_WEIGHT = 0.0
     # True: buffered aggregation, the aggregated node inputs recomputed in backward (saves about
     # one feature map per node); False: plain autograd sums. Same values either way.
-    cfg.MODEL.DDW.MEMORY_EFFICIENT = True
+    cfg.MODEL.DDW.MEMORY_EFFICIENT = STAGE_DEFAULTS["memory_efficient"]
     # At inference with batch size 1, a node that receives no kept edge gets an all-zero input;
     # its output then does not depend on the image and comes from a cache. Exact.
-    cfg.MODEL.DDW.SKIP_UNUSED_NODES = True
+    cfg.MODEL.DDW.SKIP_UNUSED_NODES = STAGE_DEFAULTS["skip_unused_nodes"]
     # Learning rate of router parameters over the base learning rate, in both trainers
     # (detection: SOLVER.BASE_LR, pretraining: the CLS learning rate). A router's gradient is
     # one sigmoid derivative times an inner product of feature maps: at the initial weights
@@ -115,6 +129,18 @@ def _fail(key: str, value, allowed: str) -> None:
     raise ValueError(f"{key} = {value!r} is invalid: {allowed}")
 
 
+def check_dynamic_stages(dynamic_stages, stage_names) -> None:
+    """Raise ValueError unless every name in ``dynamic_stages`` (``MODEL.DDW.DYNAMIC_STAGES``, or
+    a backbone class's ``dynamic_stages`` argument) is one of ``stage_names``, at most once."""
+    unknown = [s for s in dynamic_stages if s not in stage_names]
+    if unknown or len(set(dynamic_stages)) != len(dynamic_stages):
+        _fail(
+            "MODEL.DDW.DYNAMIC_STAGES",
+            list(dynamic_stages),
+            f"allowed stage names of this backbone are {list(stage_names)}, each at most once",
+        )
+
+
 def check_ddw_config(cfg: CN, stage_names) -> None:
     """Validate ``MODEL.DDW.*`` for a backbone with the given stage names; raise ValueError."""
     if "DDW" not in cfg.MODEL:
@@ -123,13 +149,7 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
             "merging a DDW config file"
         )
     ddw = cfg.MODEL.DDW
-    unknown = [s for s in ddw.DYNAMIC_STAGES if s not in stage_names]
-    if unknown or len(set(ddw.DYNAMIC_STAGES)) != len(ddw.DYNAMIC_STAGES):
-        _fail(
-            "MODEL.DDW.DYNAMIC_STAGES",
-            list(ddw.DYNAMIC_STAGES),
-            f"allowed stage names of this backbone are {list(stage_names)}, each at most once",
-        )
+    check_dynamic_stages(ddw.DYNAMIC_STAGES, stage_names)
     if not 0.0 <= ddw.THRESHOLD < 1.0:
         _fail("MODEL.DDW.THRESHOLD", ddw.THRESHOLD, "must be in [0, 1)")
     if ddw.GATE not in GATES:

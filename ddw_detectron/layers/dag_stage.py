@@ -97,6 +97,12 @@ class DAGStage(nn.Module):
             ``(0.99, 0.05)`` with ``tau = 0.1`` makes a fresh stage compute almost its static
             chain, while the dropped edges can still come back through the ``ste`` gradient.
 
+    The defaults (threshold 0, no node skipping, the routers' plain random initialisation) make
+    the stage the bare complete-DAG operator, whose every edge is computed: what its unit tests
+    check against hand-written sums. The method's settings (``MODEL.DDW.*``, threshold 0.1, the
+    chain-first initialisation) come from ``ddw_detectron.config.STAGE_DEFAULTS`` through the
+    backbone builders and ``dag_stage_factory``.
+
     After each forward, ``adjacency`` holds the detached ``[B, n, n]`` matrix (strictly upper
     triangular) of the weights actually used, and ``edge_weight_l1`` the mean over the batch of
     the sum of the router outputs (differentiable, for a sparsity loss; None outside training).

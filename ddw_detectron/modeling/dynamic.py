@@ -7,11 +7,12 @@ from detectron2.modeling.backbone import FPN, Backbone
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool, LastLevelP6P7
 from torch import nn
 
-from ..config import check_ddw_config
+from ..config import STAGE_DEFAULTS, check_ddw_config, check_dynamic_stages
 from ..layers import DAGStage
 
 __all__ = [
     "dag_stage_factory",
+    "stage_replacement",
     "make_dag_stage",
     "freeze_stage",
     "build_rcnn_fpn",
@@ -22,12 +23,12 @@ Nodes = Union[Sequence[nn.Module], Mapping[str, nn.Module]]
 
 
 def dag_stage_factory(
-    threshold: float = 0.1,
-    gate: str = "ste",
-    router_hidden_dim: int = 0,
-    memory_efficient: bool = True,
-    skip_unused_nodes: bool = True,
-    init_edge_weights: Optional[Tuple[float, float]] = (0.99, 0.05),
+    threshold: float = STAGE_DEFAULTS["threshold"],
+    gate: str = STAGE_DEFAULTS["gate"],
+    router_hidden_dim: int = STAGE_DEFAULTS["router_hidden_dim"],
+    memory_efficient: bool = STAGE_DEFAULTS["memory_efficient"],
+    skip_unused_nodes: bool = STAGE_DEFAULTS["skip_unused_nodes"],
+    init_edge_weights: Optional[Tuple[float, float]] = STAGE_DEFAULTS["init_edge_weights"],
 ) -> Callable[[str, Nodes, int], DAGStage]:
     """``(name, nodes, out_channels) -> DAGStage`` with these settings (the defaults are those
     of ``MODEL.DDW.*``): the ``stage_factory`` of the DDW backbone classes, for LazyConfig."""
@@ -62,6 +63,14 @@ def make_dag_stage(cfg, name: str, nodes: Nodes, out_channels: int) -> DAGStage:
         if ddw.ROUTER_INIT_CHAIN > 0
         else None,
     )(name, nodes, out_channels)
+
+
+def stage_replacement(dynamic_stages: Sequence[str], stage_names: Sequence[str], stage_factory):
+    """The checked ``dynamic_stages`` of a DDW backbone class (the error of the YAML path for an
+    unknown name) and its ``stage_factory`` (``dag_stage_factory()``, the method's defaults, when
+    None)."""
+    check_dynamic_stages(list(dynamic_stages), stage_names)
+    return list(dynamic_stages), stage_factory or dag_stage_factory()
 
 
 def dynamic_stage_names(cfg, stage_names: Sequence[str]):

@@ -34,6 +34,7 @@ from .dynamic import (
     dynamic_stage_names,
     freeze_stage,
     make_dag_stage,
+    stage_replacement,
 )
 
 __all__ = [
@@ -151,6 +152,9 @@ class DDWMobileNetV2(Backbone):
         stage_factory: Optional[StageFactory] = None,
     ):
         super().__init__()
+        dynamic_stages, stage_factory = stage_replacement(
+            dynamic_stages, STAGE_NAMES, stage_factory
+        )
         names = ("stem",) + STAGE_NAMES + ("last",)
         unknown = [f for f in out_features if f not in names]
         if unknown or not out_features:

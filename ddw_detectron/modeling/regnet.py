@@ -21,6 +21,7 @@ from .dynamic import (
     dynamic_stage_names,
     freeze_stage,
     make_dag_stage,
+    stage_replacement,
 )
 
 __all__ = [
@@ -54,6 +55,8 @@ class DDWRegNet(RegNet):
         **kwargs,
     ):
         super().__init__(freeze_at=0, **kwargs)
+        names = [name for _, name in self.stages_and_names]
+        dynamic_stages, stage_factory = stage_replacement(dynamic_stages, names, stage_factory)
         for index, (stage, name) in enumerate(self.stages_and_names):
             if name in dynamic_stages:
                 blocks = OrderedDict(stage.named_children())

@@ -20,6 +20,7 @@ from .dynamic import (
     dynamic_stage_names,
     freeze_stage,
     make_dag_stage,
+    stage_replacement,
 )
 
 __all__ = [
@@ -54,6 +55,9 @@ class DDWResNet(ResNet):
         stage_factory: Optional[StageFactory] = None,
     ):
         super().__init__(stem, stages, out_features=out_features, freeze_at=0)
+        dynamic_stages, stage_factory = stage_replacement(
+            dynamic_stages, self.stage_names, stage_factory
+        )
         for index, name in enumerate(self.stage_names):
             if name in dynamic_stages:
                 blocks = list(getattr(self, name).children())

@@ -211,3 +211,64 @@ def test_missing_ddw_keys_is_a_clear_error():
         from ddw_detectron.config import check_ddw_config
 
         check_ddw_config(cfg, ["res2"])
+
+
+def test_lazyconfig_stage_factory_and_yaml_keys_share_their_defaults():
+    import inspect
+
+    from ddw_detectron.modeling.dynamic import dag_stage_factory
+
+    ddw = make_cfg("resnet").MODEL.DDW
+    defaults = {k: p.default for k, p in inspect.signature(dag_stage_factory).parameters.items()}
+    assert defaults == {
+        "threshold": ddw.THRESHOLD,
+        "gate": ddw.GATE,
+        "router_hidden_dim": ddw.ROUTER_HIDDEN_DIM,
+        "memory_efficient": ddw.MEMORY_EFFICIENT,
+        "skip_unused_nodes": ddw.SKIP_UNUSED_NODES,
+        "init_edge_weights": (ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER),
+    }
+    assert (ddw.THRESHOLD, ddw.SKIP_UNUSED_NODES) == (0.1, True)
+
+
+def _build_directly(family, dynamic_stages):
+    """The LazyConfig path: the backbone class called with its arguments, no config."""
+    from detectron2.modeling.backbone import BasicStem, ResNet
+    from detectron2.modeling.backbone.regnet import ResBottleneckBlock, SimpleStem
+
+    from ddw_detectron.modeling import DDWMobileNetV2, DDWRegNet, DDWResNet
+
+    if family == "resnet":
+        stem = BasicStem(in_channels=3, out_channels=64, norm="BN")
+        stages = ResNet.make_default_stages(depth=18, norm="BN")
+        return DDWResNet(stem, stages, dynamic_stages=dynamic_stages)
+    if family == "mobilenetv2":
+        return DDWMobileNetV2(width_mult=0.25, dynamic_stages=dynamic_stages)
+    # RegNetY-400MF's generator without SE: 4 stages.
+    return DDWRegNet(
+        stem_class=SimpleStem,
+        stem_width=32,
+        block_class=ResBottleneckBlock,
+        depth=16,
+        w_a=27.89,
+        w_0=48,
+        w_m=2.09,
+        group_width=8,
+        dynamic_stages=dynamic_stages,
+    )
+
+
+@pytest.mark.parametrize(
+    "family, misspelled", [("resnet", "res6"), ("mobilenetv2", "mb8"), ("regnet", "s5")]
+)
+def test_misspelled_stage_given_to_the_class_fails_as_the_yaml_path_does(family, misspelled):
+    stages = ALL_STAGES[family][:1] + [misspelled]
+    with pytest.raises(ValueError) as from_yaml:
+        build(family, make_cfg(family, **{"MODEL.DDW.DYNAMIC_STAGES": stages}))
+    with pytest.raises(ValueError) as from_class:
+        _build_directly(family, stages)
+    assert str(from_class.value) == str(from_yaml.value)
+    assert f"MODEL.DDW.DYNAMIC_STAGES = {stages!r} is invalid" in str(from_class.value)
+    assert isinstance(
+        getattr(_build_directly(family, ALL_STAGES[family][:1]), ALL_STAGES[family][0]), DAGStage
+    )
