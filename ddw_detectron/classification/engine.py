@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..checkpoint import convert_ddw, save_detectron2_checkpoint
 from ..engine.checkpoint import DDWCheckpointer
+from ..engine.resume import restore_rng_states, rng_states
 from ..engine.trainer import check_replicas_agree
 from ..layers import is_router_parameter
 from .data import (
@@ -332,11 +333,7 @@ class Pretrainer:
             "best_top1": self.best_top1,
             "backbone": self.cfg.MODEL.BACKBONE.NAME,
             "architecture": _architecture(self.model),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": rng_states(),
         }
         partial = self.checkpoint_path + ".incomplete"
         torch.save(state, partial)
@@ -347,7 +344,7 @@ class Pretrainer:
         if not os.path.isfile(path):
             logger.info(f"no checkpoint at {path}; starting from scratch")
             return
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("architecture") != _architecture(self.model):
             ours = _architecture(self.model)
             differing = [k for k in ours if state.get("architecture", {}).get(k) != ours[k]][:3]
@@ -367,9 +364,7 @@ class Pretrainer:
         self.start_epoch = state["epoch"]
         self.best_top1 = state["best_top1"]
         if self.world_size == 1:
-            torch.set_rng_state(state["rng"]["torch"])
-            np.random.set_state(state["rng"]["numpy"])
-            random.setstate(state["rng"]["python"])
+            restore_rng_states(state["rng"])
         logger.info(
             f"resumed from {path}: {self.start_epoch} epochs done, best top-1 {self.best_top1:.2f}"
         )

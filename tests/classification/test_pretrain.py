@@ -271,6 +271,9 @@ def test_ema_is_evaluated_and_the_better_weights_are_exported(data, tmp_path, ca
         resume=True,
     )
     torch.testing.assert_close(resumed.ema.module.state_dict()[key], ema[key])
+    # A pretraining checkpoint is a MODEL.WEIGHTS too (Detectron2's loader reads it weights-only).
+    started = in_process(data, tmp_path / "from_last", "MODEL.WEIGHTS", str(tmp_path / "last.pth"))
+    torch.testing.assert_close(started.model.state_dict()[key], raw[key])
 
 
 def test_training_and_eval_only_start_from_converted_torchvision_weights(data, tmp_path, capsys):
