@@ -81,6 +81,9 @@ def add_ddw_config(cfg: CN) -> CN:
     # never comes back; a factor over 1 lets them learn. 1 keeps the paper's single learning
     # rate; under 1 keeps a pretrained wiring (the demo's detection config uses 0.1).
     cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
+    # Training logs the wiring statistics (ddw/<stage>/*) every LOG_PERIOD iterations, as
+    # Detectron2's writers log the losses every 20.
+    cfg.MODEL.DDW.LOG_PERIOD = 20
 
     _add_data_keys(cfg)
 

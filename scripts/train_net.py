@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -26,8 +27,9 @@ from detectron2.utils import comm
 
 import ddw_detectron
 from ddw_detectron.config import load_config
-from ddw_detectron.data.check import check_training_datasets
+from ddw_detectron.data.check import DatasetCheckError, check_training_datasets
 from ddw_detectron.engine import (
+    DatasetNotFoundError,
     DDWCheckpointer,
     DDWTrainer,
     check_datasets,
@@ -80,6 +82,13 @@ def summarise(results):
 
 
 def main(args):
+    try:
+        return train_or_evaluate(args)
+    except (DatasetNotFoundError, DatasetCheckError) as exc:
+        sys.exit(f"train_net: error: {exc}")
+
+
+def train_or_evaluate(args):
     cfg = setup(args)
     if args.check_dataset and comm.is_main_process():
         check_training_datasets(cfg.DATASETS.TRAIN)

@@ -4,12 +4,19 @@ from .checkpoint import CheckpointWriteError, DDWCheckpointer
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .launch import launch
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
-from .trainer import DDWTrainer, check_datasets, check_replicas_agree, create_ddp_model
+from .trainer import (
+    DatasetNotFoundError,
+    DDWTrainer,
+    check_datasets,
+    check_replicas_agree,
+    create_ddp_model,
+)
 
 __all__ = [
     "CheckpointWriteError",
     "DDWCheckpointer",
     "DDWTrainer",
+    "DatasetNotFoundError",
     "ResumableTrainingSampler",
     "SkippedImagesHook",
     "WiringHook",

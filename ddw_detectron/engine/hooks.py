@@ -20,8 +20,15 @@ class WiringHook(HookBase):
     """
 
     def __init__(self, period: int = 20, eval_period: int = 0):
+        if period < 1:
+            raise ValueError(f"MODEL.DDW.LOG_PERIOD = {period} is invalid: must be >= 1")
         self._period = period
         self._eval_period = eval_period
+
+    @classmethod
+    def from_config(cls, cfg) -> "WiringHook":
+        """Every ``MODEL.DDW.LOG_PERIOD`` iterations, pictures after each ``TEST.EVAL_PERIOD``."""
+        return cls(period=cfg.MODEL.DDW.LOG_PERIOD, eval_period=cfg.TEST.EVAL_PERIOD)
 
     def _model(self):
         model = self.trainer.model

@@ -34,6 +34,7 @@ from .resume import ResumableTrainingSampler, restore_rng_states
 
 __all__ = [
     "DDWTrainer",
+    "DatasetNotFoundError",
     "check_datasets",
     "check_replicas_agree",
     "create_ddp_model",
@@ -70,11 +71,16 @@ def check_replicas_agree(model: torch.nn.Module) -> None:
         print(f"weights identical across {comm.get_world_size()} processes", flush=True)
 
 
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset of the config is not registered, or its files are not where it says."""
+
+
 def check_datasets(cfg) -> None:
-    """Fail early, naming the dataset and the path, when a dataset's files are missing."""
+    """Fail early with :class:`DatasetNotFoundError`, naming the dataset and the path, when a
+    dataset of ``DATASETS.TRAIN`` / ``DATASETS.TEST`` is unknown or its files are missing."""
     for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
         if name not in DatasetCatalog.list():
-            raise SystemExit(
+            raise DatasetNotFoundError(
                 f"dataset {name!r} is not registered (known: "
                 f"{', '.join(sorted(DatasetCatalog.list())[:20])}, ...)"
             )
@@ -85,7 +91,7 @@ def check_datasets(cfg) -> None:
         for attribute in ("json_file", "image_root"):
             path = metadata.get(attribute)
             if path and not os.path.exists(path):
-                raise SystemExit(
+                raise DatasetNotFoundError(
                     f"dataset {name!r}: {attribute} {path} does not exist. Put the dataset under "
                     "$DETECTRON2_DATASETS (now "
                     f"{os.environ.get('DETECTRON2_DATASETS', 'unset, so ./datasets')}) "
@@ -305,7 +311,7 @@ class DDWTrainer(DefaultTrainer):
 
     def build_hooks(self):
         hooks = super().build_hooks()
-        wiring = WiringHook(period=20, eval_period=self.cfg.TEST.EVAL_PERIOD)
+        wiring = WiringHook.from_config(self.cfg)
         hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), wiring)
         cfg = self.cfg
         size = self.train_dataset_size

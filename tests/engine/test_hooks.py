@@ -1,7 +1,8 @@
+import pytest
 import torch
 from torch import nn
 
-from ddw_detectron.engine import attach_sparsity_loss
+from ddw_detectron.engine import WiringHook, attach_sparsity_loss
 from ddw_detectron.layers import DAGStage
 from ddw_detectron.utils.wiring_stats import wiring_statistics
 
@@ -36,3 +37,14 @@ def test_sparsity_loss_is_added_in_training_only():
     model.eval()
     with torch.no_grad():
         assert set(model(torch.randn(1, 3, 4, 4))) == {"loss_main"}
+
+
+def test_wiring_hook_period_comes_from_the_config():
+    from tests.helpers import make_cfg
+
+    cfg = make_cfg("resnet", **{"MODEL.DDW.LOG_PERIOD": 7, "TEST.EVAL_PERIOD": 50})
+    hook = WiringHook.from_config(cfg)
+    assert (hook._period, hook._eval_period) == (7, 50)
+    cfg.MODEL.DDW.LOG_PERIOD = 0
+    with pytest.raises(ValueError, match="MODEL.DDW.LOG_PERIOD = 0 is invalid: must be >= 1"):
+        WiringHook.from_config(cfg)

@@ -124,3 +124,18 @@ def test_evaluation_can_leave_unreadable_images_out_and_says_how_many(planted, t
     out = capsys.readouterr().out
     assert "ddw_test_bad_train: 5 unreadable images were left out of inference" in out
     assert planted["truncated"] in out
+
+
+def test_unregistered_or_missing_dataset_is_named(tmp_path):
+    from detectron2.data.datasets import register_coco_instances
+
+    from ddw_detectron.engine import DatasetNotFoundError, check_datasets
+
+    cfg = tiny_cfg(tmp_path, "DATASETS.TRAIN", "('ddw_nowhere',)")
+    with pytest.raises(DatasetNotFoundError, match="dataset 'ddw_nowhere' is not registered"):
+        check_datasets(cfg)
+    missing = tmp_path / "annotations.json"
+    register_coco_instances("ddw_test_missing_files", {}, str(missing), str(tmp_path))
+    cfg = tiny_cfg(tmp_path, "DATASETS.TRAIN", "('ddw_test_missing_files',)")
+    with pytest.raises(DatasetNotFoundError, match=f"json_file {missing} does not exist"):
+        check_datasets(cfg)
