@@ -1,8 +1,11 @@
 """``launch`` for more than one process, on GPUs (Detectron2's NCCL launch) or on CPUs (gloo).
 
-Detectron2 v0.6's ``launch`` always initialises NCCL and needs CUDA. Here, without CUDA,
-``num_gpus_per_machine`` is the number of CPU processes per machine, each joining a gloo group;
-``num_machines``, ``machine_rank`` and ``dist_url`` mean what they mean in Detectron2.
+Detectron2's ``launch`` is used whenever it can run the processes: on CUDA, for one process, and
+on CPUs with a Detectron2 that starts gloo groups itself (its current main branch, which has the
+public ``comm.create_local_process_group``). Detectron2 v0.6's ``launch`` always initialises NCCL;
+with it and without CUDA, this module starts ``num_gpus_per_machine`` CPU processes per machine,
+each joining a gloo group. ``num_machines``, ``machine_rank`` and ``dist_url`` mean what they mean
+in Detectron2.
 """
 
 import logging
@@ -26,7 +29,8 @@ def _find_free_port() -> int:
 
 def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist_url=None, args=()):
     world_size = num_machines * num_gpus_per_machine
-    if torch.cuda.is_available() or world_size <= 1:
+    detectron2_supports_cpu = hasattr(comm, "create_local_process_group")
+    if torch.cuda.is_available() or world_size <= 1 or detectron2_supports_cpu:
         return detectron2_launch(
             main_func,
             num_gpus_per_machine,
@@ -58,6 +62,8 @@ def _cpu_worker(local_rank, main_func, world_size, per_machine, machine_rank, di
     except Exception:
         logging.getLogger(__name__).error(f"process group initialisation failed at {dist_url}")
         raise
+    # Detectron2 v0.6 has no public way to set its local process group (used by
+    # comm.get_local_rank and SyncBN); every process creates every group, as new_group requires.
     for machine in range(world_size // per_machine):
         ranks = list(range(machine * per_machine, (machine + 1) * per_machine))
         group = dist.new_group(ranks)
