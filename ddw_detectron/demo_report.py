@@ -25,6 +25,18 @@ __all__ = ["write_demo_report"]
 SCORE_THRESHOLD = 0.5
 
 
+def _image_pictures(run, index: int, metadata, output: Path) -> dict:
+    """Ground truth beside detections, and the wiring, of image ``index`` of ``run``."""
+    name = Path(run.records[index]["file_name"]).stem
+    pair = draw_detections(
+        run.images[index], run.records[index], run.predictions[index], metadata, SCORE_THRESHOLD
+    )
+    Image.fromarray(pair).save(output / "images" / f"{name}_detections.png")
+    wiring = f"images/{name}_wiring.png"
+    save_wiring(run.wirings, str(output / wiring), index, title=f"wiring of {name}")
+    return {"name": name, "detections": f"images/{name}_detections.png", "wiring": wiring}
+
+
 def write_demo_report(
     cfg, detect_dir: Path, pretrain_dir: Path, output: Path, per_image: int = 8
 ) -> Path:
@@ -52,27 +64,10 @@ def write_demo_report(
     stats = dataset_statistics(run.wirings, labels, class_names)
     (output / "wiring_statistics.json").write_text(json.dumps(stats))
 
-    rows = []
-    for index in range(min(per_image, len(run.records))):
-        name = Path(run.records[index]["file_name"]).stem
-        pair = draw_detections(
-            run.images[index], run.records[index], run.predictions[index], metadata, SCORE_THRESHOLD
-        )
-        Image.fromarray(pair).save(output / "images" / f"{name}_detections.png")
-        save_wiring(
-            run.wirings,
-            str(output / "images" / f"{name}_wiring.png"),
-            index,
-            title=f"wiring of {name}",
-        )
-        rows.append(
-            {
-                "name": name,
-                "detections": f"images/{name}_detections.png",
-                "wiring": f"images/{name}_wiring.png",
-            }
-        )
-
+    rows = [
+        _image_pictures(run, index, metadata, output)
+        for index in range(min(per_image, len(run.records)))
+    ]
     plot_curves(
         read_json_lines(detect_dir / "metrics.json"),
         read_json_lines(pretrain_dir / "log.jsonl"),

@@ -1,17 +1,10 @@
 """The DDW core in pure PyTorch (no Detectron2 import): usable with any model's blocks."""
 
 from .aggregate import aggregate, weighted_sum
-from .dag_stage import (
-    GATES,
-    DAGStage,
-    ScriptableDAGStage,
-    collect_wiring,
-    freeze_wiring,
-    is_router_parameter,
-    make_scriptable,
-    sparsity_loss,
-)
+from .dag_stage import GATES, DAGStage
 from .router import Router
+from .scriptable import ScriptableDAGStage, make_scriptable
+from .wiring import collect_wiring, freeze_wiring, is_router_parameter, sparsity_loss
 
 __all__ = [
     "aggregate",

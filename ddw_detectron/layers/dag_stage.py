@@ -5,7 +5,7 @@ and computes ``x_j = node_j(u_j)``; the router of node ``i < n-1`` writes row ``
 per-sample adjacency matrix ``A`` from ``x_i``. The stage output is ``x_{n-1}``.
 """
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -13,18 +13,16 @@ from torch import Tensor, nn
 from .aggregate import aggregate, exporting, nonzero_columns, nonzero_columns_on_cpu, sum_nonzero
 from .router import Router
 
-__all__ = [
-    "is_router_parameter",
-    "DAGStage",
-    "ScriptableDAGStage",
-    "collect_wiring",
-    "freeze_wiring",
-    "make_scriptable",
-    "sparsity_loss",
-    "GATES",
-]
+__all__ = ["DAGStage", "GATES"]
 
 GATES = ("ste", "soft")
+
+
+class _ForwardMode(NamedTuple):
+    skip: bool  # serve nodes without kept input from the cache (eager inference, batch 1)
+    drop_edges: bool  # leave edges dropped for the whole batch out of the sum
+    recompute: bool  # training, memory-efficient: recompute each node's input in backward
+    plain_sum: bool  # training with MEMORY_EFFICIENT off: plain autograd sums
 
 
 class _RecomputedInput:
@@ -218,76 +216,75 @@ class DAGStage(nn.Module):
         Returns:
             the last node's output, ``[B, C, H, W]``.
         """
-        n = self.num_nodes
-        tracing = exporting()
-        grad_graph = self.training and torch.is_grad_enabled()
-        inference = not grad_graph and not tracing
-        skip = inference and self.skip_unused_nodes and x.shape[0] == 1
-        # Leaving dropped edges out needs the wiring on the host. On CPU that read is free; on an
-        # accelerator it would stall the queue at every node, so there dropped edges are summed
-        # with weight 0, except when batch-1 skipping has to know the wiring anyway.
-        drop_edges = inference and (x.device.type == "cpu" or skip)
-        recompute = grad_graph and self.memory_efficient
-
+        n, mode = self.num_nodes, self._forward_mode(x)
         outputs: List[Tensor] = []
         columns: List[List[Tensor]] = [[] for _ in range(n)]
         rows: List[Tensor] = []
         raw_rows: List[Tensor] = []
         self.skipped_nodes = []
-        shape = None
         for j in range(n):
-            node = self.node(j)
             if j == 0:
-                out = node(x)
-                shape = out.shape
+                out = self.node(0)(x)
             else:
-                weights = torch.stack(columns[j], dim=1)
-                features = outputs
-                if drop_edges:
-                    # Dropped edges (zero for every sample) are not computed.
-                    index = nonzero_columns(weights)
-                    if len(index) < j:
-                        features = [outputs[i] for i in index]
-                        weights = weights[:, index]
-                if len(features) == 0:
-                    u = torch.zeros_like(outputs[0])
-                    if skip:
-                        out = self._zero_input_output(j, u)
-                        self.skipped_nodes.append(j)
-                    else:
-                        out = node(u)
-                elif recompute:
-                    u = aggregate(features, weights)
-                    hooks = _RecomputedInput(u, list(features), weights)
-                    with torch.autograd.graph.saved_tensors_hooks(hooks.pack, hooks.unpack):
-                        out = node(u)
-                    hooks.release_target()
-                    del u
-                elif self.memory_efficient or inference or tracing:
-                    out = node(aggregate(features, weights))
-                else:
-                    out = node(
-                        sum(
-                            weights[:, i].reshape(-1, 1, 1, 1).to(f.dtype) * f
-                            for i, f in enumerate(features)
-                        )
-                    )
-                if out.shape != shape:
+                out = self._node_output(j, outputs, torch.stack(columns[j], dim=1), mode)
+                if out.shape != outputs[0].shape:
                     raise ValueError(
                         f"DAGStage: nodes must all produce one output shape; node {j} gave "
-                        f"{tuple(out.shape)}, node 0 gave {tuple(shape)}"
+                        f"{tuple(out.shape)}, node 0 gave {tuple(outputs[0].shape)}"
                     )
             outputs.append(out)
             if j < n - 1:
-                raw = self.routers[j](out)
-                row = self._gate(raw)
-                raw_rows.append(raw)
-                rows.append(row)
-                for offset, entry in enumerate(row.unbind(dim=1)):
+                raw_rows.append(self.routers[j](out))
+                rows.append(self._gate(raw_rows[-1]))
+                for offset, entry in enumerate(rows[-1].unbind(dim=1)):
                     columns[j + 1 + offset].append(entry)
-
         self._record(rows, raw_rows, x.shape[0], n, outputs[-1])
         return outputs[-1]
+
+    def _forward_mode(self, x: Tensor) -> "_ForwardMode":
+        tracing = exporting()
+        grad_graph = self.training and torch.is_grad_enabled()
+        inference = not grad_graph and not tracing
+        skip = inference and self.skip_unused_nodes and x.shape[0] == 1
+        return _ForwardMode(
+            skip=skip,
+            # Leaving dropped edges out needs the wiring on the host. On CPU that read is free;
+            # on an accelerator it would stall the queue at every node, so there dropped edges
+            # are summed with weight 0, except when batch-1 skipping has to know the wiring.
+            drop_edges=inference and (x.device.type == "cpu" or skip),
+            recompute=grad_graph and self.memory_efficient,
+            plain_sum=not (self.memory_efficient or inference or tracing),
+        )
+
+    def _node_output(self, j: int, outputs: List[Tensor], weights: Tensor, mode) -> Tensor:
+        """``x_j = node_j(sum_i weights[:, i] * outputs[i])``, ``weights`` ``[B, j]``: the one
+        place that chooses how the node's input is aggregated."""
+        node, features = self.node(j), outputs
+        if mode.drop_edges:  # edges dropped for every sample are not computed
+            index = nonzero_columns(weights)
+            if len(index) < j:
+                features, weights = [outputs[i] for i in index], weights[:, index]
+        if not features:
+            u = torch.zeros_like(outputs[0])
+            if mode.skip:
+                self.skipped_nodes.append(j)
+                return self._zero_input_output(j, u)
+            return node(u)
+        if mode.recompute:
+            u = aggregate(features, weights)
+            hooks = _RecomputedInput(u, list(features), weights)
+            with torch.autograd.graph.saved_tensors_hooks(hooks.pack, hooks.unpack):
+                out = node(u)
+            hooks.release_target()
+            return out
+        if mode.plain_sum:
+            return node(
+                sum(
+                    weights[:, i].reshape(-1, 1, 1, 1).to(f.dtype) * f
+                    for i, f in enumerate(features)
+                )
+            )
+        return node(aggregate(features, weights))
 
     def _record(self, rows, raw_rows, batch: int, n: int, like: Tensor) -> None:
         adjacency = like.new_zeros((batch, n, n), dtype=torch.float32)
@@ -306,149 +303,9 @@ class DAGStage(nn.Module):
             f"memory_efficient={self.memory_efficient}, skip_unused_nodes={self.skip_unused_nodes}"
         )
 
-    def scriptable(self) -> "ScriptableDAGStage":
+    def scriptable(self) -> nn.Module:
         """The inference computation of this stage as a module ``torch.jit.script`` compiles,
-        sharing its nodes and routers."""
+        sharing its nodes and routers (:class:`~ddw_detectron.layers.ScriptableDAGStage`)."""
+        from .scriptable import ScriptableDAGStage
+
         return ScriptableDAGStage(self)
-
-
-class _NodeAndRouter(nn.Module):
-    """One node and the router reading its output (None for the last node)."""
-
-    def __init__(self, node: nn.Module, router: Optional[Router]):
-        super().__init__()
-        self.node = node
-        self.router = router
-
-    def forward(self, u: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
-        out = self.node(u)
-        if self.router is None:
-            return out, None
-        return out, self.router(out)
-
-
-class ScriptableDAGStage(nn.Module):
-    """The inference forward of a :class:`DAGStage` in code that TorchScript scripting compiles.
-
-    The scripted graph keeps the per-image control flow of eager inference: each image's wiring
-    is computed, the threshold applied, and an edge dropped for every image of the batch is not
-    computed (a node with no kept incoming edge gets an all-zero input). Outputs are
-    bit-identical to the eager stage in eval mode. Without autograd it is for inference only;
-    the nodes and routers are those of the stage it was made from (its state-dict keys are
-    ``steps.<j>.node.*`` and ``steps.<j>.router.*``).
-
-    Shapes: ``[B, C_in, H_in, W_in]`` to ``[B, C, H, W]``, as the stage.
-    """
-
-    def __init__(self, stage: DAGStage):
-        super().__init__()
-        routers: List[Optional[Router]] = list(stage.routers) + [None]
-        self.steps = nn.ModuleList(
-            _NodeAndRouter(node, router) for node, router in zip(stage.nodes(), routers)
-        )
-        self.num_nodes = stage.num_nodes
-        self.threshold = stage.threshold
-
-    def forward(self, x: Tensor) -> Tensor:
-        outputs: List[Tensor] = []
-        columns: List[List[Tensor]] = []
-        for _ in range(self.num_nodes):
-            columns.append([])
-        for j, step in enumerate(self.steps):
-            if j == 0:
-                u = x
-            else:
-                weights = torch.stack(columns[j], dim=1)
-                u = sum_nonzero(outputs, weights, nonzero_columns(weights))
-            out, row = step(u)
-            outputs.append(out)
-            if row is not None:
-                kept = row * (row > self.threshold).to(row.dtype)
-                for offset, entry in enumerate(kept.unbind(dim=1)):
-                    columns[j + 1 + offset].append(entry)
-        return outputs[-1]
-
-
-def make_scriptable(model: nn.Module) -> nn.Module:
-    """Replace, in place, every :class:`DAGStage` in ``model`` by its
-    :class:`ScriptableDAGStage`: as a registered child and wherever a module keeps it in a list
-    or tuple attribute (e.g. Detectron2's ``ResNet.stages``). Returns ``model`` (or the
-    replacement if ``model`` is itself a DAGStage). Use on a copy: the result is for inference."""
-    if isinstance(model, DAGStage):
-        return model.scriptable()
-    replacements: Dict[int, ScriptableDAGStage] = {}
-
-    def swap(value):
-        if isinstance(value, DAGStage):
-            if id(value) not in replacements:
-                replacements[id(value)] = value.scriptable()
-            return replacements[id(value)]
-        if isinstance(value, list):
-            return [swap(v) for v in value]
-        if isinstance(value, tuple):
-            return tuple(swap(v) for v in value)
-        return value
-
-    for module in list(model.modules()):
-        for name, child in list(module._modules.items()):
-            if isinstance(child, DAGStage):
-                module._modules[name] = swap(child)
-        for name, value in list(vars(module).items()):
-            if isinstance(value, (list, tuple)):
-                setattr(module, name, swap(value))
-    return model
-
-
-def is_router_parameter(name: str) -> bool:
-    """Whether a parameter name of a model holding DAG stages belongs to a router (for
-    optimizer groups and freezing by name)."""
-    return ".routers." in f".{name}"
-
-
-def collect_wiring(model: nn.Module) -> Dict[str, Tensor]:
-    """``{stage name: Tensor[B, n, n]}`` from the last forward of every :class:`DAGStage`.
-
-    The name is the one the backbone gave the stage (e.g. ``"res3"``) or else its module path.
-    Stages that have not run a forward yet are left out.
-    """
-    wiring = {}
-    for path, module in model.named_modules():
-        if isinstance(module, DAGStage) and module.adjacency is not None:
-            wiring[module.wiring_name or path] = module.adjacency
-    return wiring
-
-
-def sparsity_loss(model: nn.Module) -> Optional[Tensor]:
-    """Sum over the :class:`DAGStage` s of ``model`` of their last training forward's L1 of edge
-    weights (mean over the batch); None when no stage has one."""
-    terms = [
-        module.edge_weight_l1
-        for module in model.modules()
-        if isinstance(module, DAGStage) and module.edge_weight_l1 is not None
-    ]
-    return torch.stack(terms).sum() if terms else None
-
-
-def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
-    """Give ``stage`` one fixed wiring for every image: ``adjacency`` ``[n, n]`` (entries
-    ``<= threshold`` are dropped). Each router's FC weights become 0 and its biases the logits of
-    the fixed weights, so the stage, its checkpoint format and its exported graph stay as they
-    are, and the wiring no longer depends on the input."""
-    n = stage.num_nodes
-    if tuple(adjacency.shape) != (n, n):
-        raise ValueError(
-            f"freeze_wiring: adjacency must be [{n}, {n}] for this stage, got "
-            f"{tuple(adjacency.shape)}"
-        )
-    weights = adjacency.detach().float().cpu().clamp(0.0, 1.0 - 1e-6)
-    with torch.no_grad():
-        for i, router in enumerate(stage.routers):
-            row = weights[i, i + 1 :]
-            logits = torch.where(
-                row > stage.threshold, torch.logit(row.clamp_min(1e-6)), torch.full_like(row, -30.0)
-            )
-            if router.hidden is not None:
-                router.hidden.weight.zero_()
-                router.hidden.bias.zero_()
-            router.fc.weight.zero_()
-            router.fc.bias.copy_(logits.to(router.fc.bias))

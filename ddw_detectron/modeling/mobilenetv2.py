@@ -155,6 +155,45 @@ class DDWMobileNetV2(Backbone):
         dynamic_stages, stage_factory = stage_replacement(
             dynamic_stages, STAGE_NAMES, stage_factory
         )
+        num_stages = self._check_arguments(width_mult, out_features)
+        self._out_features = list(out_features)
+        channels = make_divisible(32 * width_mult)
+        self.stem = MobileNetV2Stem(3, channels, norm)
+        stride = self.stem.stride
+        self._out_feature_channels = {"stem": channels}
+        self._out_feature_strides = {"stem": stride}
+        self.stage_names, self.stages = [], []
+        for (t, c, n, s), name in zip(SETTINGS[:num_stages], STAGE_NAMES):
+            width = make_divisible(c * width_mult)
+            blocks = [
+                InvertedResidual(
+                    channels if i == 0 else width,
+                    width,
+                    stride=s if i == 0 else 1,
+                    expand_ratio=t,
+                    norm=norm,
+                )
+                for i in range(n)
+            ]
+            channels, stride = width, stride * s
+            stage = nn.Sequential(*blocks)
+            if name in dynamic_stages:
+                stage = stage_factory(name, blocks, width)
+            self.add_module(name, stage)
+            self.stage_names.append(name)
+            self.stages.append(stage)
+            self._out_feature_channels[name] = width
+            self._out_feature_strides[name] = stride
+        self.last = (
+            self._last_conv(channels, width_mult, norm, stride) if "last" in out_features else None
+        )
+        self.stage_names = tuple(self.stage_names)
+        self._init_weights()
+        self.freeze(freeze_at)
+
+    @staticmethod
+    def _check_arguments(width_mult: float, out_features: Sequence[str]) -> int:
+        """Raise ValueError for invalid arguments; return the number of stages to build."""
         names = ("stem",) + STAGE_NAMES + ("last",)
         unknown = [f for f in out_features if f not in names]
         if unknown or not out_features:
@@ -164,50 +203,21 @@ class DDWMobileNetV2(Backbone):
             )
         if width_mult <= 0:
             raise ValueError(f"MODEL.MOBILENETV2.WIDTH_MULT = {width_mult} is invalid: must be > 0")
-        self._out_features = list(out_features)
-        num_stages = max(names.index(f) for f in out_features)
+        return max(names.index(f) for f in out_features)
 
-        channels = make_divisible(32 * width_mult)
-        self.stem = MobileNetV2Stem(3, channels, norm)
-        stride = self.stem.stride
-        self._out_feature_channels = {"stem": channels}
-        self._out_feature_strides = {"stem": stride}
-        self.stage_names, self.stages = [], []
-        for (t, c, n, s), name in zip(SETTINGS[:num_stages], STAGE_NAMES):
-            width = make_divisible(c * width_mult)
-            blocks = []
-            for i in range(n):
-                blocks.append(
-                    InvertedResidual(
-                        channels, width, stride=s if i == 0 else 1, expand_ratio=t, norm=norm
-                    )
-                )
-                channels = width
-            stride *= s
-            stage = nn.Sequential(*blocks)
-            if name in dynamic_stages:
-                stage = stage_factory(name, blocks, width)
-            self.add_module(name, stage)
-            self.stage_names.append(name)
-            self.stages.append(stage)
-            self._out_feature_channels[name] = width
-            self._out_feature_strides[name] = stride
-        self.last = None
-        if "last" in out_features:
-            width = make_divisible(1280 * max(1.0, width_mult))
-            self.last = Conv2d(
-                channels,
-                width,
-                1,
-                bias=False,
-                norm=get_norm(norm, width),
-                activation=nn.ReLU6(inplace=True),
-            )
-            self._out_feature_channels["last"] = width
-            self._out_feature_strides["last"] = stride
-        self.stage_names = tuple(self.stage_names)
-        self._init_weights()
-        self.freeze(freeze_at)
+    def _last_conv(self, channels: int, width_mult: float, norm, stride: int) -> nn.Module:
+        """The final 1x1 convolution to 1280 channels (feature ``last``)."""
+        width = make_divisible(1280 * max(1.0, width_mult))
+        self._out_feature_channels["last"] = width
+        self._out_feature_strides["last"] = stride
+        return Conv2d(
+            channels,
+            width,
+            1,
+            bias=False,
+            norm=get_norm(norm, width),
+            activation=nn.ReLU6(inplace=True),
+        )
 
     def _init_weights(self) -> None:
         for name, module in self.named_modules():
