@@ -15,37 +15,12 @@ are evaluated on the dataset and the AP loss of freezing is printed and written 
 
 import argparse
 import json
-from collections import Counter
+import sys
 from pathlib import Path
 
-import torch
-from detectron2.data import build_detection_test_loader
-
-import ddw_detectron
 from ddw_detectron.config import load_config
 from ddw_detectron.engine import DDWCheckpointer, DDWTrainer
-from ddw_detectron.layers import DAGStage, freeze_wiring
-
-
-def dataset_wiring(model, loader):
-    """``{stage: [N, n, n]}`` of the wirings the model uses on the loader's images."""
-    collected = {}
-    model.eval()
-    with torch.no_grad():
-        for inputs in loader:
-            model(inputs)
-            for stage, adjacency in ddw_detectron.collect_wiring(model).items():
-                collected.setdefault(stage, []).append(adjacency.cpu())
-    return {k: torch.cat(v) for k, v in collected.items()}
-
-
-def fixed_wiring(adjacency: torch.Tensor, mode: str) -> torch.Tensor:
-    if mode == "mean":
-        return adjacency.mean(0)
-    patterns = Counter(tuple(a.flatten().tolist()) for a in (adjacency > 0))
-    pattern = torch.tensor(patterns.most_common(1)[0][0]).reshape(adjacency.shape[1:])
-    matching = (adjacency > 0).eq(pattern).flatten(1).all(1)
-    return adjacency[matching].mean(0) * pattern
+from ddw_detectron.utils.freezing import FREEZE_MODES, freeze_over_dataset
 
 
 def box_ap(results):
@@ -58,7 +33,7 @@ def main(argv=None):
     parser.add_argument(
         "--dataset", required=True, help="registered dataset to collect wirings on and evaluate"
     )
-    parser.add_argument("--mode", choices=["mean", "mode"], default="mean")
+    parser.add_argument("--mode", choices=FREEZE_MODES, default="mean")
     parser.add_argument("--output", required=True, help="checkpoint of the frozen model (.pth)")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -66,19 +41,12 @@ def main(argv=None):
     cfg = load_config(args.config_file, args.opts)
     cfg.DATASETS.TEST = (args.dataset,)
     model = DDWTrainer.build_model(cfg)
-    stages = {m.wiring_name: m for m in model.modules() if isinstance(m, DAGStage)}
-    if not stages:
-        raise SystemExit(
-            "freeze_wiring: error: the model has no DDW stages; its wiring is static already"
-        )
     DDWCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
-
     dynamic = box_ap(DDWTrainer.test(cfg, model))
-    wirings = dataset_wiring(model, build_detection_test_loader(cfg, args.dataset))
-    fixed = {}
-    for name, stage in stages.items():
-        fixed[name] = fixed_wiring(wirings[name], args.mode)
-        freeze_wiring(stage, fixed[name])
+    try:
+        fixed = freeze_over_dataset(cfg, model, args.dataset, args.mode)
+    except ValueError as exc:
+        sys.exit(f"freeze_wiring: error: {exc}")
     frozen = box_ap(DDWTrainer.test(cfg, model))
 
     output = Path(args.output)

@@ -13,19 +13,15 @@ CPU processes. ``--check-dataset`` runs the quick form of scripts/check_dataset.
 training datasets first and stops if a problem would break training.
 """
 
-import itertools
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-import torch
-from detectron2.data import build_detection_test_loader
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 
-import ddw_detectron
 from ddw_detectron.config import load_config
 from ddw_detectron.data.check import DatasetCheckError, check_training_datasets
 from ddw_detectron.engine import (
@@ -36,7 +32,7 @@ from ddw_detectron.engine import (
     check_replicas_agree,
     launch,
 )
-from ddw_detectron.utils.visualize import save_wiring
+from ddw_detectron.utils.wiring_report import write_wiring_pictures as wiring_pictures
 
 logger = logging.getLogger("ddw_detectron")
 
@@ -48,27 +44,12 @@ def setup(args):
     return cfg
 
 
-def write_wiring_pictures(cfg, model, count=4):
-    """Wiring heatmaps of the first ``count`` images of the first test dataset."""
+def write_wiring_pictures(cfg, model):
+    """Wiring heatmaps of the first 4 test images into OUTPUT_DIR/wiring (main process)."""
     if not cfg.DATASETS.TEST or not comm.is_main_process():
         return
     folder = Path(cfg.OUTPUT_DIR) / "wiring"
-    folder.mkdir(parents=True, exist_ok=True)
-    model = model.module if hasattr(model, "module") else model
-    was_training = model.training
-    model.eval()
-    written = 0
-    with torch.no_grad():
-        for inputs in itertools.islice(
-            build_detection_test_loader(cfg, cfg.DATASETS.TEST[0]), count
-        ):
-            model(inputs)
-            wiring = ddw_detectron.collect_wiring(model)
-            if wiring:
-                name = Path(inputs[0]["file_name"]).stem
-                save_wiring(wiring, str(folder / f"{name}.png"), title=f"wiring of {name}")
-                written += 1
-    model.train(was_training)
+    written = wiring_pictures(cfg, model.module if hasattr(model, "module") else model, folder)
     logger.info(f"wiring pictures of {written} images written to {folder}")
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "save_figure",
     "skimage_photos",
     "summary_pictures",
+    "write_wiring_pictures",
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,29 @@ def collect_over_records(
             run.predictions.append({k: v.to("cpu") for k, v in outputs[0].items()})
     run.wirings = {k: torch.stack(v) for k, v in wirings.items()}
     return run
+
+
+def write_wiring_pictures(cfg, model, folder: Path, count: int = 4) -> int:
+    """Wiring heatmaps of the first ``count`` images of ``cfg.DATASETS.TEST[0]`` into
+    ``folder`` (one PNG per image, named after it); returns how many were written. The model is
+    run in eval mode and left in the mode it had."""
+    from detectron2.data import DatasetCatalog
+
+    from .visualize import save_wiring
+
+    folder.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    try:
+        run = collect_over_records(cfg, model, DatasetCatalog.get(cfg.DATASETS.TEST[0]), count)
+    finally:
+        model.train(was_training)
+    if not run.wirings:
+        return 0
+    for index, record in enumerate(run.records):
+        name = Path(record["file_name"]).stem
+        save_wiring(run.wirings, str(folder / f"{name}.png"), index, title=f"wiring of {name}")
+    return len(run.records)
 
 
 def save_figure(fig, path) -> None:

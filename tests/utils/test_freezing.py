@@ -1,0 +1,55 @@
+"""``ddw_detectron.utils.freezing``: a trained model's wiring fixed over a dataset."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from detectron2.data import DatasetCatalog
+
+from ddw_detectron.config import load_config
+from ddw_detectron.engine import DDWTrainer
+from ddw_detectron.layers import collect_wiring
+from ddw_detectron.utils.freezing import fixed_wiring, freeze_over_dataset
+from ddw_detectron.utils.wiring_report import collect_over_records
+
+DEMO = (
+    Path(__file__).resolve().parents[2]
+    / "configs"
+    / "Demo"
+    / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
+)
+
+
+def test_fixed_wiring_by_hand():
+    a = torch.zeros(3, 3, 3)
+    a[:, 0, 1] = torch.tensor([0.9, 0.7, 0.8])
+    a[:, 1, 2] = torch.tensor([0.5, 0.0, 0.3])
+    torch.testing.assert_close(fixed_wiring(a, "mean")[0, 1], torch.tensor(0.8))
+    mode = fixed_wiring(a, "mode")  # pattern {0->1, 1->2} of images 0 and 2
+    torch.testing.assert_close(mode[0, 1], torch.tensor(0.85))
+    torch.testing.assert_close(mode[1, 2], torch.tensor(0.4))
+    with pytest.raises(ValueError, match="mode = 'median' is invalid"):
+        fixed_wiring(a, "median")
+
+
+def test_frozen_model_uses_one_wiring_for_every_image():
+    cfg = load_config(str(DEMO), ["MODEL.DDW.ROUTER_INIT_CHAIN", "0.0"])
+    torch.manual_seed(0)
+    model = DDWTrainer.build_model(cfg)
+    fixed = freeze_over_dataset(cfg, model, "ddw_shapes_val", mode="mean", max_images=4)
+    assert set(fixed) == {"res2", "res3", "res4", "res5"}
+    records = DatasetCatalog.get("ddw_shapes_val")[4:7]
+    run = collect_over_records(cfg, model, records)
+    for stage, adjacency in fixed.items():
+        expected = adjacency * (adjacency > cfg.MODEL.DDW.THRESHOLD)
+        for used in run.wirings[stage]:
+            torch.testing.assert_close(used, expected, atol=1e-5, rtol=0)
+    assert collect_wiring(model)
+
+
+def test_static_model_is_refused():
+    cfg = load_config(str(DEMO), ["MODEL.DDW.DYNAMIC_STAGES", "[]"])
+    with pytest.raises(
+        ValueError, match="the model has no DDW stages; its wiring is static already"
+    ):
+        freeze_over_dataset(cfg, DDWTrainer.build_model(cfg), "ddw_shapes_val")
