@@ -15,32 +15,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .modeling.family import FAMILIES
+
 __all__ = [
-    "FAMILIES",
-    "TORCHVISION_CLASSIFIER",
-    "backbone_family",
     "convert_torchvision",
     "convert_detectron2_pkl",
     "convert_ddw",
     "match_backbone",
     "save_detectron2_checkpoint",
 ]
-
-FAMILIES = ("resnet", "mobilenetv2", "regnet")
-_MOBILENETV2_BLOCKS = (1, 2, 3, 4, 3, 3, 1)
-_MOBILENETV2_EXPAND = (1, 6, 6, 6, 6, 6, 6)
-
-
-def backbone_family(cfg) -> str:
-    """``"resnet"``, ``"mobilenetv2"`` or ``"regnet"`` from ``MODEL.BACKBONE.NAME``."""
-    name = cfg.MODEL.BACKBONE.NAME.lower()
-    for family in FAMILIES:
-        if family in name:
-            return family
-    raise ValueError(
-        f"MODEL.BACKBONE.NAME = {cfg.MODEL.BACKBONE.NAME!r} is not a DDW backbone "
-        f"(expected a name containing one of {list(FAMILIES)})"
-    )
 
 
 def describe_state_dict(state: Dict[str, Tensor]) -> str:
@@ -69,76 +52,6 @@ def describe_state_dict(state: Dict[str, Tensor]) -> str:
     return "an unknown architecture"
 
 
-def _resnet_key(key: str):
-    if key.startswith("fc."):
-        return None
-    key = re.sub(r"^conv1\.", "stem.conv1.", key)
-    key = re.sub(r"^bn1\.", "stem.conv1.norm.", key)
-    key = re.sub(r"^layer(\d)\.", lambda m: f"res{int(m.group(1)) + 1}.", key)
-    key = re.sub(r"\.bn(\d)\.", r".conv\1.norm.", key)
-    key = key.replace(".downsample.0.", ".shortcut.").replace(".downsample.1.", ".shortcut.norm.")
-    return key
-
-
-def _mobilenetv2_key(key: str):
-    if key.startswith("classifier."):
-        return None
-    m = re.match(r"features\.(\d+)\.(.*)", key)
-    if m is None:
-        return key
-    index, rest = int(m.group(1)), m.group(2)
-    if index == 0:
-        return "stem.conv." + rest.replace("0.", "", 1).replace("1.", "norm.", 1)
-    if index == sum(_MOBILENETV2_BLOCKS) + 1:
-        return "last." + rest.replace("0.", "", 1).replace("1.", "norm.", 1)
-    block = index - 1
-    for stage, count in enumerate(_MOBILENETV2_BLOCKS):
-        if block < count:
-            break
-        block -= count
-    prefix = f"mb{stage + 1}.{block}."
-    if _MOBILENETV2_EXPAND[stage] == 1:
-        table = {
-            "conv.0.0.": "depthwise.",
-            "conv.0.1.": "depthwise.norm.",
-            "conv.1.": "project.",
-            "conv.2.": "project.norm.",
-        }
-    else:
-        table = {
-            "conv.0.0.": "expand.",
-            "conv.0.1.": "expand.norm.",
-            "conv.1.0.": "depthwise.",
-            "conv.1.1.": "depthwise.norm.",
-            "conv.2.": "project.",
-            "conv.3.": "project.norm.",
-        }
-    for source, target in table.items():
-        if rest.startswith(source):
-            return prefix + target + rest[len(source) :]
-    return key
-
-
-def _regnet_key(key: str):
-    if key.startswith("fc."):
-        return None
-    key = key.replace("stem.0.", "stem.conv.").replace("stem.1.", "stem.bn.")
-    key = re.sub(
-        r"^trunk_output\.block(\d+)\.block\d+-(\d+)\.",
-        lambda m: f"s{m.group(1)}.b{int(m.group(2)) + 1}.",
-        key,
-    )
-    key = key.replace(".proj.0.", ".proj.").replace(".proj.1.", ".bn.")
-    key = re.sub(r"\.f\.([abc])\.0\.", r".f.\1.", key)
-    key = re.sub(r"\.f\.([abc])\.1\.", r".f.\1_bn.", key)
-    return key.replace(".se.fc1.", ".se.f_ex.0.").replace(".se.fc2.", ".se.f_ex.2.")
-
-
-_TORCHVISION_KEYS = {"resnet": _resnet_key, "mobilenetv2": _mobilenetv2_key, "regnet": _regnet_key}
-# torchvision's classifier (its final linear layer), named ``head.`` in ``DDWClassifier``.
-TORCHVISION_CLASSIFIER = {"resnet": "fc.", "mobilenetv2": "classifier.1.", "regnet": "fc."}
-
-
 def convert_torchvision(
     state: Dict[str, Tensor], family: str, classifier: bool = False
 ) -> Tuple[Dict[str, Tensor], List[str]]:
@@ -148,7 +61,8 @@ def convert_torchvision(
 
     Returns the converted dict and the source keys it dropped (the classifier, unless kept).
     """
-    rename, head = _TORCHVISION_KEYS[family], TORCHVISION_CLASSIFIER[family]
+    description = FAMILIES[family]
+    rename, head = description.torchvision_key, description.torchvision_classifier
     converted, dropped = {}, []
     for key, value in state.items():
         if key.endswith("num_batches_tracked"):

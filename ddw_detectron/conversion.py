@@ -7,18 +7,16 @@ from typing import Dict, List, Tuple
 
 import torch
 from detectron2.config import CfgNode
-from detectron2.layers import ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY
 from torch import Tensor
 
 from .checkpoint import (
-    backbone_family,
     convert_ddw,
     convert_detectron2_pkl,
     convert_torchvision,
     describe_state_dict,
     match_backbone,
 )
+from .modeling.family import family_of
 
 __all__ = [
     "SOURCES",
@@ -53,7 +51,7 @@ def is_classification_config(config_file: str) -> bool:
 def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
     """The state dict the converted weights must fit, with backbone keys unprefixed: the
     config's bottom-up DDW backbone, plus ``head.*`` for a classification config."""
-    family = backbone_family(cfg)
+    family = family_of(cfg)
     if classification:
         from .classification import build_classifier
 
@@ -62,12 +60,11 @@ def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
         }
         return (
             state,
-            f"DDW {family} classifier ({cfg.CLS.NUM_CLASSES} classes) from "
+            f"DDW {family.name} classifier ({cfg.CLS.NUM_CLASSES} classes) from "
             f"{cfg.MODEL.BACKBONE.NAME}",
         )
-    builder = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")
-    backbone = builder(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
-    return backbone.state_dict(), f"DDW {family} from {cfg.MODEL.BACKBONE.NAME}"
+    backbone = family.build_bottom_up(cfg)
+    return backbone.state_dict(), f"DDW {family.name} from {cfg.MODEL.BACKBONE.NAME}"
 
 
 def _read(path: str) -> dict:
@@ -84,7 +81,7 @@ def _read_source(source: str, path: str, cfg, classification: bool):
             state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
         )
         converted, dropped = convert_torchvision(
-            state, backbone_family(cfg), classifier=classification
+            state, family_of(cfg).name, classifier=classification
         )
         return converted, dropped, f"torchvision {describe_state_dict(state)}"
     if source == "detectron2":

@@ -39,6 +39,7 @@ from detectron2.utils.events import EventStorage
 
 import ddw_detectron
 from ddw_detectron.layers import DAGStage, aggregate, freeze_wiring
+from ddw_detectron.modeling import FAMILIES
 from ddw_detectron.utils.flops import aggregation_flops, count_flops
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,16 +60,6 @@ ARCHS = {
     "RegNetX-1.6GF": ("regnet", {"MODEL.REGNET.PRESET": "RegNetX-1.6GF"}),
     "RegNetX-4GF": ("regnet", {"MODEL.REGNET.PRESET": "RegNetX-4GF"}),
 }
-FEATURES = {
-    "resnet": ["res2", "res3", "res4", "res5"],
-    "mobilenetv2": ["mb2", "mb3", "mb5", "mb7"],
-    "regnet": ["s1", "s2", "s3", "s4"],
-}
-STAGES = {
-    "resnet": ["res2", "res3", "res4", "res5"],
-    "mobilenetv2": [f"mb{i}" for i in range(1, 8)],
-    "regnet": ["s1", "s2", "s3", "s4"],
-}
 
 
 def make_cfg(arch: str, kind: str, device: str):
@@ -84,15 +75,14 @@ def make_cfg(arch: str, kind: str, device: str):
         for part in path:
             node = node[part]
         node[last] = value
-    cfg.MODEL.FPN.IN_FEATURES = FEATURES[family]
-    cfg.MODEL.RESNETS.OUT_FEATURES = FEATURES[family]
-    cfg.MODEL.MOBILENETV2.OUT_FEATURES = FEATURES[family]
-    cfg.MODEL.REGNET.OUT_FEATURES = FEATURES[family]
+    description = FAMILIES[family]
+    cfg.MODEL.FPN.IN_FEATURES = list(description.fpn_features)
+    description.set_out_features(cfg, description.fpn_features)
     if kind == "detectron2":
         cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
     else:
-        cfg.MODEL.BACKBONE.NAME = f"build_ddw_{family}_fpn_backbone"
-    cfg.MODEL.DDW.DYNAMIC_STAGES = STAGES[family] if kind.startswith("ddw") else []
+        cfg.MODEL.BACKBONE.NAME = description.builders["fpn"]
+    cfg.MODEL.DDW.DYNAMIC_STAGES = list(description.stage_names) if kind.startswith("ddw") else []
     cfg.MODEL.DDW.MEMORY_EFFICIENT = kind != "ddw_plain"
     return cfg
 

@@ -3,12 +3,9 @@
 from detectron2.config import get_cfg
 
 import ddw_detectron
+from ddw_detectron.modeling import FAMILIES
 
-ALL_STAGES = {
-    "resnet": ["res2", "res3", "res4", "res5"],
-    "mobilenetv2": ["mb1", "mb2", "mb3", "mb4", "mb5", "mb6", "mb7"],
-    "regnet": ["s1", "s2", "s3", "s4"],
-}
+ALL_STAGES = {name: list(family.stage_names) for name, family in FAMILIES.items()}
 
 
 def set_key(cfg, key, value):

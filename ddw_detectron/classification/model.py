@@ -9,15 +9,11 @@ over to detection.
 """
 
 import torch
-from detectron2.layers import ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY
 from torch import Tensor, nn
 
-from ..checkpoint import backbone_family
+from ..modeling.family import family_of
 
-__all__ = ["DDWClassifier", "LAST_FEATURE", "build_classifier"]
-
-LAST_FEATURE = {"resnet": "res5", "mobilenetv2": "last", "regnet": "s4"}
+__all__ = ["DDWClassifier", "build_classifier"]
 
 
 class DDWClassifier(nn.Module):
@@ -47,15 +43,12 @@ class DDWClassifier(nn.Module):
 def build_classifier(cfg) -> DDWClassifier:
     """The DDW backbone of ``cfg`` (family from ``MODEL.BACKBONE.NAME``) with a classifier head of
     ``CLS.NUM_CLASSES`` outputs on its last stage."""
-    family = backbone_family(cfg)
-    feature = LAST_FEATURE[family]
-    cfg = cfg.clone()
-    cfg.defrost()
-    {"resnet": cfg.MODEL.RESNETS, "mobilenetv2": cfg.MODEL.MOBILENETV2, "regnet": cfg.MODEL.REGNET}[
-        family
-    ].OUT_FEATURES = [feature]
-    builder = BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")
-    backbone = builder(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
+    family = family_of(cfg)
+    backbone = family.build_bottom_up(cfg, out_features=[family.last_feature])
     return DDWClassifier(
-        backbone, feature, cfg.CLS.NUM_CLASSES, cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
+        backbone,
+        family.last_feature,
+        cfg.CLS.NUM_CLASSES,
+        cfg.MODEL.PIXEL_MEAN,
+        cfg.MODEL.PIXEL_STD,
     )

@@ -1,5 +1,6 @@
 """DDW backbones, registered in Detectron2's ``BACKBONE_REGISTRY`` on import."""
 
+from .family import FAMILIES, BackboneFamily, family_of, register_family
 from .mobilenetv2 import (
     DDWMobileNetV2,
     InvertedResidual,
@@ -21,6 +22,10 @@ from .resnet import (
 )
 
 __all__ = [
+    "FAMILIES",
+    "BackboneFamily",
+    "family_of",
+    "register_family",
     "DDWMobileNetV2",
     "DDWRegNet",
     "DDWResNet",

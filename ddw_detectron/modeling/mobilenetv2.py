@@ -21,6 +21,7 @@ last   conv    1280            32
 """
 
 import copy
+import re
 from functools import partial
 from typing import Callable, List, Optional, Sequence
 
@@ -36,6 +37,7 @@ from .dynamic import (
     make_dag_stage,
     stage_replacement,
 )
+from .family import BackboneFamily, register_family
 
 __all__ = [
     "InvertedResidual",
@@ -302,3 +304,58 @@ def build_ddw_mobilenetv2_fpn_backbone(cfg, input_shape: ShapeSpec):
 def build_retinanet_ddw_mobilenetv2_fpn_backbone(cfg, input_shape: ShapeSpec):
     """DDW MobileNetV2 + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
     return build_retinanet_fpn(cfg, build_ddw_mobilenetv2_backbone(cfg, input_shape))
+
+
+def torchvision_key(key: str) -> Optional[str]:
+    """A torchvision MobileNetV2 ``state_dict`` key to ours (None for the classifier)."""
+    if key.startswith("classifier."):
+        return None
+    m = re.match(r"features\.(\d+)\.(.*)", key)
+    if m is None:
+        return key
+    index, rest = int(m.group(1)), m.group(2)
+    if index == 0:
+        return "stem.conv." + rest.replace("0.", "", 1).replace("1.", "norm.", 1)
+    if index == sum(n for _, _, n, _ in SETTINGS) + 1:
+        return "last." + rest.replace("0.", "", 1).replace("1.", "norm.", 1)
+    block = index - 1
+    for stage, (expand, _, count, _) in enumerate(SETTINGS):
+        if block < count:
+            break
+        block -= count
+    table = _TORCHVISION_BLOCK_KEYS[expand != 1]
+    for source, target in table.items():
+        if rest.startswith(source):
+            return f"mb{stage + 1}.{block}." + target + rest[len(source) :]
+    return key
+
+
+# torchvision's InvertedResidual sub-module names to ours, without and with the expansion conv.
+_TORCHVISION_BLOCK_KEYS = {
+    False: {
+        "conv.0.0.": "depthwise.",
+        "conv.0.1.": "depthwise.norm.",
+        "conv.1.": "project.",
+        "conv.2.": "project.norm.",
+    },
+    True: {
+        "conv.0.0.": "expand.",
+        "conv.0.1.": "expand.norm.",
+        "conv.1.0.": "depthwise.",
+        "conv.1.1.": "depthwise.norm.",
+        "conv.2.": "project.",
+        "conv.3.": "project.norm.",
+    },
+}
+
+FAMILY = register_family(
+    BackboneFamily(
+        name="mobilenetv2",
+        config_node="MOBILENETV2",
+        stage_names=STAGE_NAMES,
+        fpn_features=("mb2", "mb3", "mb5", "mb7"),
+        last_feature="last",
+        torchvision_key=torchvision_key,
+        torchvision_classifier="classifier.1.",
+    )
+)

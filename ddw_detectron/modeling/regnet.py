@@ -5,6 +5,7 @@ Nodes are Detectron2's ``ResBottleneckBlock`` (with squeeze-excitation for RegNe
 so static and dynamic checkpoints share keys.
 """
 
+import re
 from collections import OrderedDict
 from functools import partial
 from typing import Callable, Mapping, Optional, Sequence
@@ -23,6 +24,7 @@ from .dynamic import (
     make_dag_stage,
     stage_replacement,
 )
+from .family import BackboneFamily, register_family
 
 __all__ = [
     "DDWRegNet",
@@ -136,3 +138,32 @@ def build_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec):
 def build_retinanet_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec):
     """DDW RegNet + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
     return build_retinanet_fpn(cfg, build_ddw_regnet_backbone(cfg, input_shape))
+
+
+def torchvision_key(key: str) -> Optional[str]:
+    """A torchvision RegNet ``state_dict`` key to ours (None for the classifier)."""
+    if key.startswith("fc."):
+        return None
+    key = key.replace("stem.0.", "stem.conv.").replace("stem.1.", "stem.bn.")
+    key = re.sub(
+        r"^trunk_output\.block(\d+)\.block\d+-(\d+)\.",
+        lambda m: f"s{m.group(1)}.b{int(m.group(2)) + 1}.",
+        key,
+    )
+    key = key.replace(".proj.0.", ".proj.").replace(".proj.1.", ".bn.")
+    key = re.sub(r"\.f\.([abc])\.0\.", r".f.\1.", key)
+    key = re.sub(r"\.f\.([abc])\.1\.", r".f.\1_bn.", key)
+    return key.replace(".se.fc1.", ".se.f_ex.0.").replace(".se.fc2.", ".se.f_ex.2.")
+
+
+FAMILY = register_family(
+    BackboneFamily(
+        name="regnet",
+        config_node="REGNET",
+        stage_names=STAGE_NAMES,
+        fpn_features=STAGE_NAMES,
+        last_feature="s4",
+        torchvision_key=torchvision_key,
+        torchvision_classifier="fc.",
+    )
+)

@@ -6,6 +6,7 @@ exactly what it means there (DEPTH 18/34/50/101/152, NUM_GROUPS and WIDTH_PER_GR
 NORM, STRIDE_IN_1X1, RES5_DILATION, OUT_FEATURES, ...).
 """
 
+import re
 from functools import partial
 from typing import Callable, List, Optional, Sequence
 
@@ -22,8 +23,10 @@ from .dynamic import (
     make_dag_stage,
     stage_replacement,
 )
+from .family import BackboneFamily, register_family
 
 __all__ = [
+    "FAMILY",
     "DDWResNet",
     "build_ddw_resnet_backbone",
     "build_ddw_resnet_fpn_backbone",
@@ -31,6 +34,7 @@ __all__ = [
 ]
 
 StageFactory = Callable[[str, List[nn.Module], int], nn.Module]
+STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
 
 class DDWResNet(ResNet):
@@ -105,3 +109,28 @@ def build_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
 def build_retinanet_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
     """DDW ResNet + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
     return build_retinanet_fpn(cfg, build_ddw_resnet_backbone(cfg, input_shape))
+
+
+def torchvision_key(key: str) -> Optional[str]:
+    """A torchvision ResNet/ResNeXt ``state_dict`` key to ours (None for the classifier)."""
+    if key.startswith("fc."):
+        return None
+    key = re.sub(r"^conv1\.", "stem.conv1.", key)
+    key = re.sub(r"^bn1\.", "stem.conv1.norm.", key)
+    key = re.sub(r"^layer(\d)\.", lambda m: f"res{int(m.group(1)) + 1}.", key)
+    key = re.sub(r"\.bn(\d)\.", r".conv\1.norm.", key)
+    key = key.replace(".downsample.0.", ".shortcut.").replace(".downsample.1.", ".shortcut.norm.")
+    return key
+
+
+FAMILY = register_family(
+    BackboneFamily(
+        name="resnet",
+        config_node="RESNETS",
+        stage_names=STAGE_NAMES,
+        fpn_features=STAGE_NAMES,
+        last_feature="res5",
+        torchvision_key=torchvision_key,
+        torchvision_classifier="fc.",
+    )
+)

@@ -10,14 +10,10 @@ from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from ddw_detectron import collect_wiring
+from ddw_detectron.modeling import FAMILIES
 from tests.helpers import ALL_STAGES, make_cfg
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-FEATURES = {
-    "resnet": ["res2", "res3", "res4", "res5"],
-    "mobilenetv2": ["mb2", "mb3", "mb5", "mb7"],
-    "regnet": ["s1", "s2", "s3", "s4"],
-}
 
 
 def detector_cfg(family, arch):
@@ -25,13 +21,11 @@ def detector_cfg(family, arch):
     base = "Base-DDW-RetinaNet.yaml" if arch == "retinanet" else "Base-DDW-RCNN-FPN.yaml"
     cfg.merge_from_file(str(CONFIGS / base))
     cfg.MODEL.DDW.DYNAMIC_STAGES = ALL_STAGES[family]
-    features = FEATURES[family] if arch != "retinanet" else FEATURES[family][1:]
-    prefix = "build_retinanet_ddw" if arch == "retinanet" else "build_ddw"
-    cfg.MODEL.BACKBONE.NAME = f"{prefix}_{family}_fpn_backbone"
+    description = FAMILIES[family]
+    features = list(description.fpn_features)[1 if arch == "retinanet" else 0 :]
+    cfg.MODEL.BACKBONE.NAME = description.builders["retinanet" if arch == "retinanet" else "fpn"]
     cfg.MODEL.FPN.IN_FEATURES = features
-    cfg.MODEL.RESNETS.OUT_FEATURES = features
-    cfg.MODEL.MOBILENETV2.OUT_FEATURES = features
-    cfg.MODEL.REGNET.OUT_FEATURES = features
+    description.set_out_features(cfg, features)
     cfg.MODEL.MASK_ON = arch == "mask_rcnn"
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 3
     cfg.MODEL.RETINANET.NUM_CLASSES = 3
