@@ -3,7 +3,6 @@
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -67,9 +66,10 @@ def test_installed_wheel_serves_the_configs_outside_the_repository(tmp_path):
         check=True,
         capture_output=True,
     )
-    # -S: no site-packages processing, so this checkout's editable install cannot be imported;
-    # the environment's packages (torch, Detectron2) come after the installed wheel on the path.
-    env = {"PYTHONPATH": f"{site}:{sysconfig.get_paths()['purelib']}", "PATH": "/usr/bin:/bin"}
+    # -S: no .pth processing, so this checkout's editable install cannot be imported; the
+    # environment's own folders (torch, Detectron2) come after the installed wheel on the path.
+    folders = [p for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != ROOT]
+    env = {"PYTHONPATH": ":".join([str(site), *folders]), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-S", "-c", FROM_THE_WHEEL, str(site), CONFIG],
         cwd=tmp_path,
