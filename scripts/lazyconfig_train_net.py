@@ -33,7 +33,7 @@ from ddw_detectron.engine import (
     WiringHook,
     check_replicas_agree,
     create_ddp_model,
-    launch,
+    launch_from_args,
 )
 
 logger = logging.getLogger("ddw_detectron")
@@ -103,11 +103,4 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, args)

@@ -30,7 +30,7 @@ from ddw_detectron.engine import (
     DDWTrainer,
     check_datasets,
     check_replicas_agree,
-    launch,
+    launch_from_args,
 )
 from ddw_detectron.utils.wiring_report import write_wiring_pictures as wiring_pictures
 
@@ -107,11 +107,4 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     print("Command Line Args:", args)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, args)

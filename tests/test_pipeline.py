@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from ddw_detectron.pipeline import DemoFolderConflict, DemoPipeline, HandOffError, check_handoff
+from tests.helpers import TINY_DETECTION
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = [
@@ -31,26 +32,12 @@ PRETRAIN = [
     "CLS.WARMUP_EPOCHS",
     "1",
 ]
+# fmt: off
 DETECT = [
-    "MODEL.RESNETS.DEPTH",
-    "18",
-    "DATASETS.TRAIN",
-    "('ddw_shapes_tiny',)",
-    "DATASETS.TEST",
-    "('ddw_shapes_tiny',)",
-    "SOLVER.IMS_PER_BATCH",
-    "2",
-    "SOLVER.MAX_ITER",
-    "4",
-    "SOLVER.CHECKPOINT_PERIOD",
-    "2",
-    "SOLVER.WARMUP_ITERS",
-    "1",
-    "SOLVER.STEPS",
-    "()",
-    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
-    "0.0",
+    *TINY_DETECTION, "MODEL.RESNETS.DEPTH", "18", "SOLVER.MAX_ITER", "4",
+    "SOLVER.CHECKPOINT_PERIOD", "2",
 ]
+# fmt: on
 
 
 @pytest.fixture(scope="module")

@@ -8,23 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TINY_DETECTION
+
 ROOT = Path(__file__).resolve().parent.parent
-TINY = [
-    "DATASETS.TRAIN",
-    "('ddw_shapes_tiny',)",
-    "DATASETS.TEST",
-    "('ddw_shapes_tiny',)",
-    "SOLVER.MAX_ITER",
-    "3",
-    "SOLVER.IMS_PER_BATCH",
-    "2",
-    "SOLVER.WARMUP_ITERS",
-    "1",
-    "SOLVER.STEPS",
-    "()",
-    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
-    "0.0",
-]
+TINY = [*TINY_DETECTION, "SOLVER.MAX_ITER", "3"]
 
 
 @pytest.fixture(scope="module")

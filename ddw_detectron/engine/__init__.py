@@ -2,7 +2,7 @@
 
 from .checkpoint import CheckpointWriteError, DDWCheckpointer
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
-from .launch import launch
+from .launch import launch, launch_from_args
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
 from .trainer import (
     DatasetNotFoundError,
@@ -25,6 +25,7 @@ __all__ = [
     "check_replicas_agree",
     "create_ddp_model",
     "launch",
+    "launch_from_args",
     "restore_rng_states",
     "rng_states",
 ]

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from detectron2.engine import launch as detectron2_launch
 from detectron2.utils import comm
 
-__all__ = ["launch"]
+__all__ = ["launch", "launch_from_args"]
 
 
 def _find_free_port() -> int:
@@ -50,6 +50,20 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
         nprocs=num_gpus_per_machine,
         args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args),
         daemon=False,
+    )
+
+
+def launch_from_args(main_func, args) -> None:
+    """``launch(main_func, ...)`` with the process options of Detectron2's
+    ``default_argument_parser`` (``--num-gpus``, ``--num-machines``, ``--machine-rank``,
+    ``--dist-url``); ``main_func`` gets ``args``."""
+    launch(
+        main_func,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
     )
 
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from detectron2.engine import default_argument_parser, default_setup
 
-from ddw_detectron.config import (
-    load_config,
-)  # importing ddw_detectron registers its backbones and datasets
-from ddw_detectron.engine import DDWTrainer, launch
+# Importing ddw_detectron registers its backbones and datasets.
+from ddw_detectron.config import load_config
+from ddw_detectron.engine import DDWTrainer, launch_from_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ddw_mask  # noqa: E402,F401  (registers LightMaskHead)
@@ -34,11 +33,4 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, args)

@@ -10,12 +10,13 @@ import os
 import sys
 from pathlib import Path
 
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
 
 from ddw_detectron.compat import build_coco_evaluator
-from ddw_detectron.config import (
-    load_config,
-)  # importing ddw_detectron registers its backbones and datasets
+
+# Importing ddw_detectron registers its backbones and datasets.
+from ddw_detectron.config import load_config
+from ddw_detectron.engine import launch_from_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wiring_probe import add_wiring_probe_config  # noqa: E402  (also registers WiringProbeRCNN)
@@ -43,11 +44,4 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, args)

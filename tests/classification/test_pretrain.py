@@ -34,19 +34,16 @@ SMALL = [
 ]
 
 
+def pretrain_command(data, output, *opts, args=(), launcher=None):
+    script = str(ROOT / "scripts" / "pretrain_imagenet.py")
+    return (launcher or [sys.executable]) + [
+        script, "--config-file", str(CONFIG), *args, "CLS.DATA_ROOT", str(data), *SMALL,
+        "OUTPUT_DIR", str(output), *opts,
+    ]  # fmt: skip
+
+
 def pretrain(data, output, *opts, args=(), check=True, launcher=None):
-    command = (launcher or [sys.executable]) + [
-        str(ROOT / "scripts" / "pretrain_imagenet.py"),
-        "--config-file",
-        str(CONFIG),
-        *args,
-        "CLS.DATA_ROOT",
-        str(data),
-        *SMALL,
-        "OUTPUT_DIR",
-        str(output),
-        *opts,
-    ]
+    command = pretrain_command(data, output, *opts, args=args, launcher=launcher)
     env = {**os.environ, "OMP_NUM_THREADS": "1"} if launcher else None
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     if check:
@@ -117,19 +114,7 @@ def test_killed_run_resumes_from_the_last_complete_epoch(data, tmp_path):
     reference = tmp_path / "reference"
     pretrain(data, reference, "CLS.EPOCHS", "3")
     interrupted = tmp_path / "interrupted"
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "pretrain_imagenet.py"),
-        "--config-file",
-        str(CONFIG),
-        "CLS.DATA_ROOT",
-        str(data),
-        *SMALL,
-        "OUTPUT_DIR",
-        str(interrupted),
-        "CLS.EPOCHS",
-        "3",
-    ]
+    command = pretrain_command(data, interrupted, "CLS.EPOCHS", "3")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 600
     while time.time() < deadline and not (

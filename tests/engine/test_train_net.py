@@ -9,24 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TINY_DETECTION
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
-TINY = [
-    "DATASETS.TRAIN",
-    "('ddw_shapes_tiny',)",
-    "DATASETS.TEST",
-    "('ddw_shapes_tiny',)",
-    "SOLVER.IMS_PER_BATCH",
-    "2",
-    "SOLVER.WARMUP_ITERS",
-    "1",
-    "SOLVER.STEPS",
-    "()",
-    "SOLVER.BASE_LR",
-    "0.01",
-    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
-    "0.0",
-]
+TINY = [*TINY_DETECTION, "SOLVER.BASE_LR", "0.01"]
 
 
 @pytest.fixture(scope="module")
