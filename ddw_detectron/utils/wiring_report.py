@@ -3,6 +3,8 @@
 Shared by ``scripts/visualize_wiring.py``, ``scripts/freeze_wiring.py`` and the demo report.
 """
 
+import html
+import json
 import logging
 import sys
 from collections import Counter
@@ -16,7 +18,7 @@ from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 
 from ..layers import collect_wiring
-from .visualize import draw_adjacency
+from .visualize import CMAP, draw_adjacency
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -29,6 +31,7 @@ __all__ = [
     "skimage_photos",
     "summary_pictures",
     "write_wiring_pictures",
+    "write_wiring_report",
 ]
 
 logger = logging.getLogger(__name__)
@@ -160,6 +163,79 @@ def write_wiring_pictures(cfg, model, folder: Path, count: int = 4) -> int:
         name = Path(record["file_name"]).stem
         save_wiring(run.wirings, str(folder / f"{name}.png"), index, title=f"wiring of {name}")
     return len(run.records)
+
+
+def write_wiring_report(
+    cfg, model, records, output: Path, class_names=None, max_images: int = 200, per_image: int = 8
+) -> Dict:
+    """Run ``model`` (eval mode) over ``records`` (at most ``max_images`` readable ones) and write
+    into ``output``: ``per_image`` wiring pictures (``images/``), a grid of images side by side,
+    the summary pictures, ``statistics.json`` and ``index.html``; returns the statistics.
+    Raises ValueError when no record is a readable image."""
+    from .visualize import wiring_figure, wiring_grid
+    from .wiring_stats import dataset_statistics
+
+    (output / "images").mkdir(parents=True, exist_ok=True)
+    run = collect_over_records(cfg, model, records, max_images)
+    wirings, kept = run.wirings, run.records
+    if not kept:
+        raise ValueError("no readable image among the inputs")
+    labels = [dominant_class(r) for r in kept]
+    labels = labels if all(label is not None for label in labels) else None
+    stats = dataset_statistics(wirings, labels, class_names)
+    stats["images"] = [r["file_name"] for r in kept]
+    if labels is not None:
+        stats["labels"] = labels
+    pictures_of_images = []
+    for index in range(min(per_image, len(kept))):
+        name = f"images/{index:04d}_{Path(kept[index]['file_name']).stem}.png"
+        figure = wiring_figure(wirings, index, title=Path(kept[index]["file_name"]).name)
+        save_figure(figure, output / name)
+        pictures_of_images.append(name)
+    shown = list(range(min(6, len(kept))))
+    grid_labels = [
+        class_names[labels[i]]
+        if labels is not None and class_names
+        else Path(kept[i]["file_name"]).name
+        for i in shown
+    ]
+    grid = wiring_grid(wirings, shown, [run.images[i] for i in shown], grid_labels)
+    save_figure(grid, output / "grid.png")
+    pictures = {
+        "Images side by side": "grid.png",
+        **summary_pictures(stats, wirings, labels, class_names, output),
+    }
+    (output / "statistics.json").write_text(json.dumps(stats))
+    _write_index(output, pictures, pictures_of_images, stats)
+    return stats
+
+
+def _write_index(output: Path, pictures: Dict[str, str], per_image: List[str], stats) -> None:
+    rows = []
+    for stage, entry in stats["stages"].items():
+        rows.append(
+            f"<tr><td>{html.escape(stage)}</td><td>{entry['num_nodes']}</td><td>{entry['mean_edge_weight']:.3f}</td>"
+            f"<td>{entry['kept']:.3f}</td><td>{entry['diversity']:.4f}</td></tr>"
+        )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>DDW wirings</title>",
+        "<style>body{font-family:sans-serif;margin:2em}"
+        "img{max-width:100%;border:1px solid #ddd}td,th{padding:2px 10px}</style></head><body>",
+        f"<h1>DDW wirings of {stats['num_images']} images</h1>",
+        f"<p>Colour map: {CMAP}, 0 (dropped) to 1. Entry (i, j): weight of the edge from node i to "
+        "node j.</p>",
+        "<table><tr><th>stage</th><th>nodes</th><th>mean edge weight</th><th>share "
+        "kept</th><th>diversity</th></tr>",
+        *rows,
+        "</table>",
+    ]
+    for title, name in pictures.items():
+        parts += [f"<h2>{html.escape(title)}</h2>", f"<img src='{html.escape(name)}'>"]
+    parts.append("<h2>Per image</h2>")
+    for name in per_image:
+        parts += [f"<h3>{html.escape(Path(name).stem)}</h3>", f"<img src='{html.escape(name)}'>"]
+    parts.append("</body></html>")
+    (output / "index.html").write_text("\n".join(parts))
 
 
 def save_figure(fig, path) -> None:
