@@ -336,81 +336,72 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-
+def build_models(args, samples):
+    """The models compared, keyed by kind, with the same weights where they share modules."""
     family = ARCHS[args.arch][0]
-    device = args.device
     kinds = (["detectron2"] if family == "resnet" else []) + ["static", "ddw", "ddw_plain"]
-    samples = batch(args.batch_size, args.image_size, device)
-    models = {}
-    models["static"] = build(args.arch, "static", device)
+    models = {"static": build(args.arch, "static", args.device)}
     calibrate_norms(models["static"], samples)
     for kind in kinds:
         if kind != "static":
-            models[kind] = build(args.arch, kind, device, reference=models["static"])
+            models[kind] = build(args.arch, kind, args.device, reference=models["static"])
     if args.weights:
         from detectron2.checkpoint import DetectionCheckpointer
 
         DetectionCheckpointer(models["ddw"]).load(args.weights)
-    optimizers = {
-        k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
-        for k, m in models.items()
+    return {kind: models[kind] for kind in kinds}
+
+
+def count_model(model, samples, x):
+    """Parameters (backbone, detector) and FLOPs (backbone, detector) of one model."""
+    model.eval()
+    inputs = [{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples]
+    analysis = DetectronFlops(model, inputs)
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings(
+        "none"
+    )
+    return {
+        "params": sum(p.numel() for p in model.backbone.bottom_up.parameters()),
+        "params_detector": sum(p.numel() for p in model.parameters()),
+        "flops_backbone": count_flops(model.backbone, (x,))["total"],
+        "flops": int(analysis.total()) + aggregation_flops(model.backbone, (x,)),
     }
-    x = models["static"].preprocess_image(samples).tensor
 
-    results = {k: {} for k in kinds}
-    for kind, model in models.items():
-        model.eval()
-        results[kind]["params"] = sum(p.numel() for p in model.backbone.bottom_up.parameters())
-        results[kind]["params_detector"] = sum(p.numel() for p in model.parameters())
-        results[kind]["flops_backbone"] = count_flops(model.backbone, (x,))["total"]
-        inputs = [
-            {"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples
-        ]
-        analysis = DetectronFlops(model, inputs)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings(
-            "none"
-        )
-        results[kind]["flops"] = int(analysis.total()) + aggregation_flops(model.backbone, (x,))
 
-    timings = {
-        "train_step": interleaved(
-            {
-                k: (lambda m=m, o=optimizers[k]: train_step(m, o, samples))
-                for k, m in models.items()
-            },
-            args.repeats,
-            args.warmup,
-            device,
-        ),
-        "inference": interleaved(
-            {k: (lambda m=m: inference(m, samples)) for k, m in models.items()},
-            args.repeats,
-            args.warmup,
-            device,
-        ),
-        "inference_backbone": interleaved(
-            {k: (lambda m=m: backbone_inference(m, samples)) for k, m in models.items()},
-            args.repeats,
-            args.warmup,
-            device,
-        ),
+def time_models(models, optimizers, samples, args):
+    """Interleaved timings of the training step, detector inference and backbone inference."""
+    steps = {
+        "train_step": {
+            k: (lambda m=m, o=optimizers[k]: train_step(m, o, samples)) for k, m in models.items()
+        },
+        "inference": {k: (lambda m=m: inference(m, samples)) for k, m in models.items()},
+        "inference_backbone": {
+            k: (lambda m=m: backbone_inference(m, samples)) for k, m in models.items()
+        },
     }
-    for kind, model in models.items():
-        for key, timing in timings.items():
-            results[kind][key] = timing.median(kind)
-        results[kind]["peak_bytes"] = peak_training_bytes(model, optimizers[kind], samples, device)
+    return {
+        key: interleaved(runs, args.repeats, args.warmup, args.device)
+        for key, runs in steps.items()
+    }
 
-        def forward_only(m=model):
-            m.train()
-            with EventStorage():
-                return sum(m(samples).values())
 
-        results[kind]["hook_saved_bytes"] = saved_bytes(forward_only)
+def memory(model, optimizer, samples, device):
+    """Peak bytes of a training step and bytes autograd saves in a training forward."""
 
+    def forward_only():
+        model.train()
+        with EventStorage():
+            return sum(model(samples).values())
+
+    return {
+        "peak_bytes": peak_training_bytes(model, optimizer, samples, device),
+        "hook_saved_bytes": saved_bytes(forward_only),
+    }
+
+
+def ratios_of(results, timings):
     ddw, static = results["ddw"], results["static"]
-    ratios = {
+    return {
         "params": ddw["params"] / static["params"],
         "flops": ddw["flops"] / static["flops"],
         "flops_backbone": ddw["flops_backbone"] / static["flops_backbone"],
@@ -418,34 +409,45 @@ def main(argv=None):
         "saved_bytes": ddw["peak_bytes"] / static["peak_bytes"],
         "hook_saved_bytes": ddw["hook_saved_bytes"] / static["hook_saved_bytes"],
     }
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    samples = batch(args.batch_size, args.image_size, args.device)
+    models = build_models(args, samples)
+    optimizers = {
+        k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
+        for k, m in models.items()
+    }
+    x = models["static"].preprocess_image(samples).tensor
+    results = {kind: count_model(model, samples, x) for kind, model in models.items()}
+    timings = time_models(models, optimizers, samples, args)
+    for kind, model in models.items():
+        results[kind].update({key: timing.median(kind) for key, timing in timings.items()})
+        results[kind].update(memory(model, optimizers[kind], samples, args.device))
+    malloc = ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items())
     report = {
         "arch": args.arch,
-        "device": device,
+        "device": args.device,
         "batch_size": args.batch_size,
         "image_size": args.image_size,
         "repeats": args.repeats,
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
-        "malloc": "freed memory kept ("
-        + ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items())
-        + ")"
-        if steady_malloc_active()
-        else "default",
+        "malloc": f"freed memory kept ({malloc})" if steady_malloc_active() else "default",
         "models": results,
-        "ratios": ratios,
-        "aggregate": aggregation_alone(device, args.repeats, args.warmup),
+        "ratios": ratios_of(results, timings),
+        "aggregate": aggregation_alone(args.device, args.repeats, args.warmup),
         "skipping_batch1": skipping_at_batch_one(
-            models["ddw"], samples, args.repeats, args.warmup, device
+            models["ddw"], samples, args.repeats, args.warmup, args.device
         ),
     }
     if "detectron2" in results:
-        report["static_vs_detectron2"] = {
-            k: static[k] / results["detectron2"][k] for k in ("params", "flops")
-        }
+        static, reference = results["static"], results["detectron2"]
+        report["static_vs_detectron2"] = {k: static[k] / reference[k] for k in ("params", "flops")}
         report["static_vs_detectron2"].update(
             {k: timings[k].ratio("static", "detectron2") for k in ("train_step", "inference")}
         )
-
     table = markdown_table(report)
     print(table)
     if args.json:
