@@ -92,27 +92,12 @@ def add_ddw_config(cfg: CN) -> CN:
 
 
 def _add_family_keys(cfg: CN) -> None:
-    """``MODEL.MOBILENETV2.*`` and ``MODEL.REGNET.*`` (Detectron2 has keys for ResNet only)."""
-    cfg.MODEL.MOBILENETV2 = CN()
-    cfg.MODEL.MOBILENETV2.WIDTH_MULT = 1.0
-    cfg.MODEL.MOBILENETV2.NORM = "BN"
-    # Stages mb1..mb7 (strides 2, 4, 8, 16, 16, 32, 32) and "last" (the 1x1 conv to 1280
-    # channels at stride 32, built only when asked for).
-    cfg.MODEL.MOBILENETV2.OUT_FEATURES = ["mb2", "mb3", "mb5", "mb7"]
+    """Each registered family's ``MODEL.<node>`` keys (Detectron2 has ``RESNETS`` already)."""
+    from .modeling.family import FAMILIES
 
-    cfg.MODEL.REGNET = CN()
-    # A name of REGNET_PRESETS fills DEPTH/W0/WA/WM/GROUP_WIDTH/SE_RATIO; "" uses the keys below.
-    cfg.MODEL.REGNET.PRESET = "RegNetX-1.6GF"
-    cfg.MODEL.REGNET.DEPTH = 18
-    cfg.MODEL.REGNET.W0 = 80
-    cfg.MODEL.REGNET.WA = 34.01
-    cfg.MODEL.REGNET.WM = 2.25
-    cfg.MODEL.REGNET.GROUP_WIDTH = 24
-    cfg.MODEL.REGNET.SE_RATIO = 0.0
-    cfg.MODEL.REGNET.BOTTLENECK_RATIO = 1.0
-    cfg.MODEL.REGNET.STEM_WIDTH = 32
-    cfg.MODEL.REGNET.NORM = "BN"
-    cfg.MODEL.REGNET.OUT_FEATURES = ["s1", "s2", "s3", "s4"]
+    for family in FAMILIES.values():
+        if family.add_config is not None:
+            family.add_config(cfg)
 
 
 def _add_data_keys(cfg: CN) -> None:

@@ -6,7 +6,7 @@ Each family module (``resnet.py``, ``mobilenetv2.py``, ``regnet.py``) describes 
 """
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
@@ -28,6 +28,8 @@ class BackboneFamily:
         last_feature: the feature a classifier pools (pretraining).
         torchvision_key: a torchvision ``state_dict`` key to this backbone's key, None to drop.
         torchvision_classifier: the prefix of torchvision's final linear layer (``"fc."``).
+        add_config: adds the family's ``MODEL.<config_node>`` keys with their defaults (called
+            by ``add_ddw_config``); None when Detectron2 has them (``RESNETS``).
     """
 
     name: str
@@ -37,6 +39,7 @@ class BackboneFamily:
     last_feature: str
     torchvision_key: Callable[[str], Optional[str]]
     torchvision_classifier: str
+    add_config: Optional[Callable[[Any], None]] = None
 
     @property
     def builders(self) -> Dict[str, str]:

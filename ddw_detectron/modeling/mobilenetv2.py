@@ -25,6 +25,7 @@ import re
 from functools import partial
 from typing import Callable, List, Optional, Sequence
 
+from detectron2.config import CfgNode as CN
 from detectron2.layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, Backbone
 from torch import Tensor, nn
@@ -58,6 +59,7 @@ SETTINGS = (
     (6, 320, 1, 1),
 )
 STAGE_NAMES = tuple(f"mb{i}" for i in range(1, len(SETTINGS) + 1))
+FPN_FEATURES = ("mb2", "mb3", "mb5", "mb7")
 StageFactory = Callable[[str, List[nn.Module], int], nn.Module]
 
 
@@ -148,7 +150,7 @@ class DDWMobileNetV2(Backbone):
         self,
         width_mult: float = 1.0,
         norm="BN",
-        out_features: Sequence[str] = ("mb2", "mb3", "mb5", "mb7"),
+        out_features: Sequence[str] = FPN_FEATURES,
         freeze_at: int = 0,
         dynamic_stages: Sequence[str] = (),
         stage_factory: Optional[StageFactory] = None,
@@ -348,14 +350,26 @@ _TORCHVISION_BLOCK_KEYS = {
     },
 }
 
+
+def add_config(cfg) -> None:
+    """``MODEL.MOBILENETV2.*``."""
+    cfg.MODEL.MOBILENETV2 = CN()
+    cfg.MODEL.MOBILENETV2.WIDTH_MULT = 1.0
+    cfg.MODEL.MOBILENETV2.NORM = "BN"
+    # Stages mb1..mb7 (strides 2, 4, 8, 16, 16, 32, 32) and "last" (the 1x1 conv to 1280
+    # channels at stride 32, built only when asked for).
+    cfg.MODEL.MOBILENETV2.OUT_FEATURES = list(FPN_FEATURES)
+
+
 FAMILY = register_family(
     BackboneFamily(
         name="mobilenetv2",
         config_node="MOBILENETV2",
         stage_names=STAGE_NAMES,
-        fpn_features=("mb2", "mb3", "mb5", "mb7"),
+        fpn_features=FPN_FEATURES,
         last_feature="last",
         torchvision_key=torchvision_key,
         torchvision_classifier="classifier.1.",
+        add_config=add_config,
     )
 )

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from functools import partial
 from typing import Callable, Mapping, Optional, Sequence
 
+from detectron2.config import CfgNode as CN
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.regnet import RegNet, ResBottleneckBlock, SimpleStem
@@ -156,6 +157,23 @@ def torchvision_key(key: str) -> Optional[str]:
     return key.replace(".se.fc1.", ".se.f_ex.0.").replace(".se.fc2.", ".se.f_ex.2.")
 
 
+def add_config(cfg) -> None:
+    """``MODEL.REGNET.*``."""
+    cfg.MODEL.REGNET = CN()
+    # A name of REGNET_PRESETS fills DEPTH/W0/WA/WM/GROUP_WIDTH/SE_RATIO; "" uses the keys below.
+    cfg.MODEL.REGNET.PRESET = "RegNetX-1.6GF"
+    cfg.MODEL.REGNET.DEPTH = 18
+    cfg.MODEL.REGNET.W0 = 80
+    cfg.MODEL.REGNET.WA = 34.01
+    cfg.MODEL.REGNET.WM = 2.25
+    cfg.MODEL.REGNET.GROUP_WIDTH = 24
+    cfg.MODEL.REGNET.SE_RATIO = 0.0
+    cfg.MODEL.REGNET.BOTTLENECK_RATIO = 1.0
+    cfg.MODEL.REGNET.STEM_WIDTH = 32
+    cfg.MODEL.REGNET.NORM = "BN"
+    cfg.MODEL.REGNET.OUT_FEATURES = list(STAGE_NAMES)
+
+
 FAMILY = register_family(
     BackboneFamily(
         name="regnet",
@@ -165,5 +183,6 @@ FAMILY = register_family(
         last_feature="s4",
         torchvision_key=torchvision_key,
         torchvision_classifier="fc.",
+        add_config=add_config,
     )
 )
