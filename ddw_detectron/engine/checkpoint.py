@@ -17,10 +17,10 @@ class DDWCheckpointer(DetectionCheckpointer):
     """``DetectionCheckpointer`` that
 
     - writes each checkpoint to a temporary file and renames it into place, and only then
-      points ``last_checkpoint`` at it, so an interrupted run never leaves a truncated
-      checkpoint where ``--resume`` would look; a failed write (a full disk) removes the
-      temporary file and stops with :class:`CheckpointWriteError`, which names the previous
-      checkpoint, still intact;
+      points ``last_checkpoint`` at it (also written to a temporary file and renamed), so an
+      interrupted run never leaves a truncated checkpoint or pointer where ``--resume`` would
+      look; a failed write (a full disk) removes the temporary file and stops with
+      :class:`CheckpointWriteError`, which names the previous checkpoint, still intact;
     - stores the random generators' states (``rng_states``) for an exact resume;
     - refuses weights whose backbone does not fit the model (tensors of other shapes, or no
       backbone tensor at all matched) with an error that names the file, instead of silently
@@ -54,6 +54,18 @@ class DDWCheckpointer(DetectionCheckpointer):
             ) from exc
         os.replace(partial_path, os.path.join(self.save_dir, f"{name}.pth"))
         self.tag_last_checkpoint(f"{name}.pth")
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        """Point ``last_checkpoint`` at ``last_filename_basename`` atomically: a kill during the
+        write leaves the previous pointer, never an empty file that ``--resume`` cannot read.
+        The call fvcore's ``save`` makes for the temporary file is ignored: the pointer moves
+        only once the checkpoint has its final name."""
+        if last_filename_basename.endswith(".incomplete.pth"):
+            return
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        with open(f"{path}.incomplete", "w") as f:
+            f.write(last_filename_basename)
+        os.replace(f"{path}.incomplete", path)
 
     def _load_model(self, checkpoint):
         incompatible = super()._load_model(checkpoint)

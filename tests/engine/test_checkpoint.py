@@ -30,6 +30,23 @@ def test_saves_are_atomic(tmp_path, monkeypatch):
     assert (tmp_path / "last_checkpoint").read_text() == "model_0001.pth"
 
 
+def test_interrupted_pointer_write_keeps_the_previous_pointer(tmp_path, monkeypatch):
+    checkpointer = DDWCheckpointer(Tiny(), save_dir=str(tmp_path))
+    checkpointer.save("model_0001")
+    real_replace = __import__("os").replace
+
+    def killed(src, dst):
+        if str(dst).endswith("last_checkpoint"):
+            raise KeyboardInterrupt  # the process dies between the write and the rename
+        real_replace(src, dst)
+
+    monkeypatch.setattr("ddw_detectron.engine.checkpoint.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpointer.save("model_0002")
+    assert (tmp_path / "model_0002.pth").exists()
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0001.pth"
+
+
 def test_backbone_of_other_shapes_is_refused(tmp_path):
     torch.save({"model": Tiny(width=5).state_dict()}, tmp_path / "other.pth")
     with pytest.raises(
