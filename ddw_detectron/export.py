@@ -109,7 +109,8 @@ def script_backbone(backbone: nn.Module) -> torch.jit.ScriptModule:
     """``torch.jit.script`` of a (DDW) backbone, on a copy whose DAG stages are replaced by
     their :class:`~ddw_detectron.layers.ScriptableDAGStage`."""
     _check_scriptable(backbone)
-    import detectron2.export.torchscript_patch  # noqa: F401  (makes Detectron2's ResNet and FPN scriptable)
+    # Importing it makes Detectron2's ResNet and FPN scriptable.
+    import detectron2.export.torchscript_patch  # noqa: F401
 
     return torch.jit.script(make_scriptable(copy.deepcopy(backbone)))
 

@@ -137,7 +137,8 @@ def write_report_html(
     row per image (``{"name", "detections", "wiring"}``, picture paths relative to ``path``)."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}",
         "img{max-width:100%;border:1px solid #ddd}td,th{padding:2px 10px;text-align:right}"
         ".row{display:flex;gap:12px;align-items:flex-start}.row "
         "img{max-height:420px}</style></head><body>",

@@ -193,11 +193,9 @@ def write_wiring_report(
         save_figure(figure, output / name)
         pictures_of_images.append(name)
     shown = list(range(min(6, len(kept))))
+    named = labels is not None and class_names
     grid_labels = [
-        class_names[labels[i]]
-        if labels is not None and class_names
-        else Path(kept[i]["file_name"]).name
-        for i in shown
+        class_names[labels[i]] if named else Path(kept[i]["file_name"]).name for i in shown
     ]
     grid = wiring_grid(wirings, shown, [run.images[i] for i in shown], grid_labels)
     save_figure(grid, output / "grid.png")
@@ -214,7 +212,8 @@ def _write_index(output: Path, pictures: Dict[str, str], per_image: List[str], s
     rows = []
     for stage, entry in stats["stages"].items():
         rows.append(
-            f"<tr><td>{html.escape(stage)}</td><td>{entry['num_nodes']}</td><td>{entry['mean_edge_weight']:.3f}</td>"
+            f"<tr><td>{html.escape(stage)}</td><td>{entry['num_nodes']}</td>"
+            f"<td>{entry['mean_edge_weight']:.3f}</td>"
             f"<td>{entry['kept']:.3f}</td><td>{entry['diversity']:.4f}</td></tr>"
         )
     parts = [
