@@ -8,18 +8,16 @@ Generation is atomic (a temporary folder renamed into place, under a file lock),
 processes starting at once produce one copy.
 """
 
-import fcntl
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
+
+from .cache import cache_root, ensure_generated
 
 __all__ = [
     "CLASSES",
@@ -45,10 +43,7 @@ CROP_SIZE = 64
 
 
 def dataset_root() -> Path:
-    return (
-        Path(os.environ.get("DDW_DATASETS_CACHE", Path.home() / ".cache" / "ddw_detectron"))
-        / VERSION
-    )
+    return cache_root() / VERSION
 
 
 def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> List[float]:
@@ -173,34 +168,11 @@ def _generate(split: str, target: Path) -> None:
         json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
 
 
-def _ensure_generated(root: Path, name: str, generate: Callable[[Path], None]) -> Path:
-    """``root/name``, made by ``generate(folder)`` on first use: in a temporary folder renamed
-    into place under a file lock, so an interrupted or concurrent generation leaves no partial
-    copy. ``name/.complete`` marks a finished folder."""
-    folder = root / name
-    if (folder / ".complete").is_file():
-        return folder
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / ".complete").is_file():
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-            try:
-                generate(tmp / name)
-                (tmp / name / ".complete").touch()
-                if folder.exists():
-                    shutil.rmtree(folder)
-                os.replace(tmp / name, folder)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    return folder
-
-
 def ensure_shapes_split(split: str) -> Path:
     """Generate the split on first use and return its folder (``images/``, ``annotations.json``)."""
     if split not in SPLITS:
         raise ValueError(f"unknown shapes split {split!r}; available: {list(SPLITS)}")
-    return _ensure_generated(dataset_root(), split, lambda folder: _generate(split, folder))
+    return ensure_generated(dataset_root(), split, lambda folder: _generate(split, folder))
 
 
 def _square_around(rng: np.random.Generator, box, size: int):
@@ -261,7 +233,7 @@ def ensure_shapes_classification(split: str) -> Path:
             f"{list(CLASSIFICATION_SPLITS)}"
         )
     root = dataset_root() / "classification"
-    return _ensure_generated(root, split, lambda folder: _generate_classification(split, folder))
+    return ensure_generated(root, split, lambda folder: _generate_classification(split, folder))
 
 
 def shapes_classification_root() -> Path:
