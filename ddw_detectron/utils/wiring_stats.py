@@ -1,10 +1,16 @@
 """Statistics of a batch of adjacency matrices (pure PyTorch)."""
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
-__all__ = ["wiring_statistics", "dataset_statistics", "edge_usage", "upper_edges"]
+__all__ = [
+    "dataset_statistics",
+    "dead_nodes",
+    "edge_usage",
+    "upper_edges",
+    "wiring_statistics",
+]
 
 
 def upper_edges(adjacency: torch.Tensor) -> torch.Tensor:
@@ -61,6 +67,14 @@ def edge_usage(adjacency: torch.Tensor) -> Dict[str, float]:
         "images_with_non_chain": float(other.any(dim=1).float().mean()),
         "distinct_patterns": int(torch.unique(kept, dim=0).shape[0]),
     }
+
+
+def dead_nodes(adjacency: torch.Tensor) -> List[int]:
+    """Nodes ``i < n-1`` of ``[N, n, n]`` wirings whose outgoing edges are dropped (0) for every
+    image: computed, but feeding nothing onward (the last node is the stage output)."""
+    n = adjacency.shape[-1]
+    feeds = (adjacency != 0).any(dim=0).any(dim=1)
+    return [i for i in range(n - 1) if not bool(feeds[i])]
 
 
 def _class_mean_difference(class_means: Dict[str, torch.Tensor]) -> float:

@@ -53,3 +53,27 @@ def test_static_model_is_refused():
         ValueError, match="the model has no DDW stages; its wiring is static already"
     ):
         freeze_over_dataset(cfg, DDWTrainer.build_model(cfg), "ddw_shapes_val")
+
+
+def test_classifier_frozen_over_batches_uses_the_mean_wiring():
+    from ddw_detectron.classification import add_classification_config, build_classifier
+    from ddw_detectron.utils.freezing import freeze_over_batches
+
+    config = DEMO.parents[1] / "ImageNet" / "DDW_R_18.yaml"
+    cfg = load_config(str(config), [], extra=[add_classification_config])
+    torch.manual_seed(0)
+    model = build_classifier(cfg).eval()
+    images = torch.rand(6, 3, 32, 32) * 255
+    model(images)
+    expected = {name: a.mean(0) for name, a in collect_wiring(model).items()}
+    fixed = freeze_over_batches(model, [images[:4], images[4:]])
+    assert set(fixed) == {"res2", "res3", "res4", "res5"}
+    for stage, adjacency in fixed.items():
+        torch.testing.assert_close(adjacency, expected[stage], atol=1e-6, rtol=0)
+    model(torch.rand(3, 3, 32, 32) * 255)
+    for stage, used in collect_wiring(model).items():
+        kept = expected[stage] * (expected[stage] > cfg.MODEL.DDW.THRESHOLD)
+        for image in used:
+            torch.testing.assert_close(image, kept, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="no images"):
+        freeze_over_batches(model, [])

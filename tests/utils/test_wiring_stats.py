@@ -1,6 +1,11 @@
 import torch
 
-from ddw_detectron.utils.wiring_stats import dataset_statistics, edge_usage, upper_edges
+from ddw_detectron.utils.wiring_stats import (
+    dataset_statistics,
+    dead_nodes,
+    edge_usage,
+    upper_edges,
+)
 
 
 def test_dataset_statistics_by_hand():
@@ -54,3 +59,12 @@ def test_class_mean_difference_and_patterns_over_stages():
     assert stats["stages"]["s2"]["class_mean_difference"] == 0.5
     # (s1 kept, s2 kept) patterns: image 0 (chain, 1), image 1 (chain, 0), image 2 (chain + skip, 0)
     assert stats["distinct_patterns"] == 3
+
+
+def test_dead_nodes_feed_nothing_for_any_image():
+    a = torch.zeros(2, 4, 4)
+    a[0, 0, 1] = a[0, 1, 3] = 0.5  # image 0: 0 -> 1 -> 3; node 2 feeds nothing
+    a[1, 0, 3] = 0.7  # image 1: 0 -> 3; nodes 1 and 2 feed nothing
+    assert dead_nodes(a) == [2]
+    assert dead_nodes(a[1:]) == [1, 2]
+    assert dead_nodes(torch.zeros(3, 1, 1)) == []
