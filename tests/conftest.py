@@ -14,3 +14,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A dataset cache with a small classification set (the real generator, fewer images)."""
+    from ddw_detectron.data import shapes
+
+    folder = tmp_path_factory.mktemp("datasets")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DDW_DATASETS_CACHE", str(folder))
+    patch.setitem(shapes.CLASSIFICATION_SPLITS, "train", (10, 11))
+    patch.setitem(shapes.CLASSIFICATION_SPLITS, "val", (10, 12))
+    shapes.shapes_classification_root()
+    yield folder
+    patch.undo()

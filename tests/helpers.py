@@ -16,6 +16,15 @@ TINY_DETECTION = [
     "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "()",
     "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
 ]
+# The demo pipeline at tiny sizes: R-18, a few small pretraining batches, 4 detection iterations.
+TINY_PRETRAINING = [
+    "MODEL.RESNETS.DEPTH", "18", "CLS.EPOCHS", "2", "CLS.BATCH_SIZE", "4", "CLS.INPUT_SIZE", "32",
+    "CLS.RESIZE_SIZE", "32", "CLS.WARMUP_EPOCHS", "1",
+]
+TINY_DEMO_DETECTION = [
+    *TINY_DETECTION, "MODEL.RESNETS.DEPTH", "18", "SOLVER.MAX_ITER", "4",
+    "SOLVER.CHECKPOINT_PERIOD", "2",
+]
 # fmt: on
 
 

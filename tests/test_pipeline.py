@@ -15,44 +15,10 @@ import pytest
 from PIL import Image
 
 from ddw_detectron.pipeline import DemoFolderConflict, DemoPipeline, HandOffError, check_handoff
-from tests.helpers import TINY_DETECTION
+from tests.helpers import TINY_DEMO_DETECTION as DETECT
+from tests.helpers import TINY_PRETRAINING as PRETRAIN
 
 ROOT = Path(__file__).resolve().parents[1]
-PRETRAIN = [
-    "MODEL.RESNETS.DEPTH",
-    "18",
-    "CLS.EPOCHS",
-    "2",
-    "CLS.BATCH_SIZE",
-    "4",
-    "CLS.INPUT_SIZE",
-    "32",
-    "CLS.RESIZE_SIZE",
-    "32",
-    "CLS.WARMUP_EPOCHS",
-    "1",
-]
-# fmt: off
-DETECT = [
-    *TINY_DETECTION, "MODEL.RESNETS.DEPTH", "18", "SOLVER.MAX_ITER", "4",
-    "SOLVER.CHECKPOINT_PERIOD", "2",
-]
-# fmt: on
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A dataset cache with a small classification set (the real generator, fewer images)."""
-    from ddw_detectron.data import shapes
-
-    folder = tmp_path_factory.mktemp("datasets")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("DDW_DATASETS_CACHE", str(folder))
-    patch.setitem(shapes.CLASSIFICATION_SPLITS, "train", (10, 11))
-    patch.setitem(shapes.CLASSIFICATION_SPLITS, "val", (10, 12))
-    shapes.shapes_classification_root()
-    yield folder
-    patch.undo()
 
 
 @pytest.fixture(scope="module")
