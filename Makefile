@@ -12,7 +12,8 @@ DEMO_OUTPUT ?= output/demo
 DEMO_FLAGS := $(if $(RESTART),--restart,)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench clean
+.PHONY: setup test lint format demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench \
+	compare clean
 
 setup: $(STAMP)
 
@@ -41,6 +42,11 @@ demo-data demo-pretrain demo-handoff demo-detect demo-report: demo-%: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --repeats 10 --markdown BENCHMARKS.md --json output/benchmark.json
+
+# DDW against its static twin and its frozen wiring over 3 seeds (an hour or more on a 2-core CPU):
+# output/compare/ and EVIDENCE.md. Rerun to resume; finished runs are reused.
+compare: $(STAMP)
+	$(PY) scripts/compare.py --output output/compare --evidence EVIDENCE.md
 
 clean:
 	rm -rf $(VENV) output

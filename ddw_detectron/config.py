@@ -86,9 +86,24 @@ def add_ddw_config(cfg: CN) -> CN:
     cfg.MODEL.DDW.LOG_PERIOD = 20
 
     _add_data_keys(cfg)
-
+    _add_compile_keys(cfg)
     _add_family_keys(cfg)
     return cfg
+
+
+def _add_compile_keys(cfg: CN) -> None:
+    """``MODEL.COMPILE.*``: torch.compile in both trainers (``engine.compile_from_config``)."""
+    cfg.MODEL.COMPILE = CN()
+    # Compile in place (nn.Module.compile: checkpoint keys unchanged) for training and evaluation.
+    # Off by default: on a CPU the first iterations wait minutes for the compiler.
+    cfg.MODEL.COMPILE.ENABLED = False
+    # "backbone": the backbone (DDW backbones compile whole, fullgraph=True: a graph break is an
+    # error); "model": the whole model (Detectron2's heads and post-processing break the graph
+    # wherever they leave tensors, and the compiler runs those parts eagerly).
+    cfg.MODEL.COMPILE.TARGET = "backbone"
+    # torch.compile's backend and mode ("" for its default mode), e.g. "max-autotune".
+    cfg.MODEL.COMPILE.BACKEND = "inductor"
+    cfg.MODEL.COMPILE.MODE = ""
 
 
 def _add_family_keys(cfg: CN) -> None:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..checkpoint import convert_ddw, save_detectron2_checkpoint
 from ..engine.checkpoint import DDWCheckpointer
+from ..engine.compile import compile_from_config
 from ..engine.resume import restore_rng_states, rng_states
 from ..engine.trainer import check_replicas_agree
 from ..layers import is_router_parameter
@@ -261,6 +262,8 @@ class Pretrainer:
             self.ema = AveragedModel(
                 model, multi_avg_fn=get_ema_multi_avg_fn(cfg.CLS.EMA.DECAY), use_buffers=True
             )
+        # After the EMA's copy, which stays eager (it is only evaluated).
+        compile_from_config(cfg, model)
 
     def load_weights(self, path: str) -> None:
         """Load ``path`` (``MODEL.WEIGHTS``) into the model with Detectron2's checkpointer and

@@ -1,6 +1,7 @@
 """Detectron2 engine glue: trainer, hooks, multi-process launch."""
 
 from .checkpoint import CheckpointWriteError, DDWCheckpointer
+from .compile import compile_from_config
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .launch import launch, launch_from_args
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
@@ -23,6 +24,7 @@ __all__ = [
     "attach_sparsity_loss",
     "check_datasets",
     "check_replicas_agree",
+    "compile_from_config",
     "create_ddp_model",
     "launch",
     "launch_from_args",

@@ -29,6 +29,7 @@ from ..data.check import image_problem
 from ..data.skipping import MapSkipping, SkipUnreadable
 from ..layers import is_router_parameter
 from .checkpoint import DDWCheckpointer
+from .compile import compile_from_config
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .resume import ResumableTrainingSampler, restore_rng_states
 
@@ -204,7 +205,7 @@ class DDWTrainer(DefaultTrainer):
         model = super().build_model(cfg)
         if cfg.MODEL.DDW.SPARSITY_LOSS_WEIGHT > 0:
             attach_sparsity_loss(model, cfg.MODEL.DDW.SPARSITY_LOSS_WEIGHT)
-        return model
+        return compile_from_config(cfg, model)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

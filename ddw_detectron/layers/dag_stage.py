@@ -252,7 +252,9 @@ class DAGStage(nn.Module):
             # on an accelerator it would stall the queue at every node, so there dropped edges
             # are summed with weight 0, except when batch-1 skipping has to know the wiring.
             drop_edges=inference and (x.device.type == "cpu" or skip),
-            recompute=grad_graph and self.memory_efficient,
+            # Under a compiler the saved-tensor hooks and host reads are left out: its
+            # partitioner decides what backward recomputes.
+            recompute=grad_graph and self.memory_efficient and not tracing,
             plain_sum=not (self.memory_efficient or inference or tracing),
         )
 
