@@ -12,7 +12,7 @@ tensor ops (:func:`weighted_sum`, which TorchScript also compiles), so exported 
 standard operators only.
 """
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -20,6 +20,7 @@ from torch import Tensor
 __all__ = [
     "aggregate",
     "weighted_sum",
+    "weighted_sum_of_columns",
     "sum_nonzero",
     "nonzero_columns",
     "nonzero_columns_on_cpu",
@@ -74,9 +75,20 @@ def weighted_sum(features: List[Tensor], weights: Tensor) -> Tensor:
     Returns:
         ``[B, C, H, W]`` in the memory format of ``features[0]``.
     """
-    out = features[0] * _per_sample(weights, 0, features[0])
+    return weighted_sum_of_columns(features, weights.unbind(1))
+
+
+def weighted_sum_of_columns(features: List[Tensor], columns: List[Tensor]) -> Tensor:
+    """:func:`weighted_sum` with the weights given as ``k`` columns ``[B]``: one multiply and
+    ``k - 1`` multiply-adds, the only kernels of the sum (the columns are views). Summed in the
+    widest dtype of ``features`` (under autocast node outputs can differ in precision)."""
+    dtype = features[0].dtype
+    for feature in features[1:]:
+        dtype = torch.promote_types(dtype, feature.dtype)
+    shape = [-1] + [1] * (features[0].dim() - 1)
+    out = features[0].to(dtype) * columns[0].to(dtype).reshape(shape)
     for i in range(1, len(features)):
-        out.addcmul_(features[i], _per_sample(weights, i, features[i]))
+        out.addcmul_(features[i].to(dtype), columns[i].to(dtype).reshape(shape))
     return out
 
 
@@ -160,14 +172,14 @@ def sum_nonzero(features: List[Tensor], weights: Tensor, kept: Optional[List[int
 
 class _BufferedAggregate(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weights: Tensor, *features: Tensor) -> Tensor:
+    def forward(ctx, weights: Tensor, kept: Optional[List[int]], *features: Tensor) -> Tensor:
         ctx.save_for_backward(weights, *features)
         ctx.weights_dtype = weights.dtype
         # An edge whose weight is zero for every sample (dropped by the gate) adds nothing to the
         # output and receives no gradient; only its weight's gradient (for the straight-through
         # estimator) is computed in backward.
-        ctx.kept = nonzero_columns_on_cpu(weights)
-        return sum_nonzero(list(features), weights, ctx.kept)
+        ctx.kept = kept
+        return sum_nonzero(list(features), weights, kept)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -178,20 +190,25 @@ class _BufferedAggregate(torch.autograd.Function):
         kept = range(len(features)) if ctx.kept is None else ctx.kept
         grad_features = [
             grad * _per_sample(weights, i, grad)
-            if ctx.needs_input_grad[i + 1] and i in kept
+            if ctx.needs_input_grad[i + 2] and i in kept
             else None
             for i in range(len(features))
         ]
-        return (grad_weights, *grad_features)
+        return (grad_weights, None, *grad_features)
 
 
-def aggregate(features: Sequence[Tensor], weights: Tensor) -> Tensor:
+def aggregate(
+    features: Sequence[Tensor], weights: Tensor, kept: Union[List[int], None, str] = "auto"
+) -> Tensor:
     """Buffered aggregation ``sum_i weights[:, i] * features[i]``.
 
     Args:
         features: sequence of ``k`` tensors ``[B, C, H, W]`` of one shape (contiguous,
             channels_last or strided views).
         weights: ``[B, k]`` per-sample edge weights.
+        kept: the columns of ``weights`` that are nonzero for some sample, when the caller has
+            read them already; ``None`` sums every column; ``"auto"`` reads them on the CPU
+            (:func:`nonzero_columns_on_cpu`).
     Returns:
         ``[B, C, H, W]``; differentiable w.r.t. both arguments.
     """
@@ -207,4 +224,6 @@ def aggregate(features: Sequence[Tensor], weights: Tensor) -> Tensor:
     features = [f.to(dtype) for f in features]
     if not needs_grad or exporting():
         return weighted_sum(features, weights)
-    return _BufferedAggregate.apply(weights, *features)
+    if kept == "auto":
+        kept = nonzero_columns_on_cpu(weights.detach())
+    return _BufferedAggregate.apply(weights, kept, *features)

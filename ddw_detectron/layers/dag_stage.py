@@ -10,7 +10,14 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, U
 import torch
 from torch import Tensor, nn
 
-from .aggregate import aggregate, exporting, nonzero_columns, nonzero_columns_on_cpu, sum_nonzero
+from .aggregate import (
+    aggregate,
+    exporting,
+    nonzero_columns,
+    nonzero_columns_on_cpu,
+    sum_nonzero,
+    weighted_sum_of_columns,
+)
 from .router import Router
 
 __all__ = ["DAGStage", "GATES"]
@@ -21,8 +28,7 @@ GATES = ("ste", "soft")
 class _ForwardMode(NamedTuple):
     skip: bool  # serve nodes without kept input from the cache (eager inference, batch 1)
     drop_edges: bool  # leave edges dropped for the whole batch out of the sum
-    recompute: bool  # training, memory-efficient: recompute each node's input in backward
-    plain_sum: bool  # training with MEMORY_EFFICIENT off: plain autograd sums
+    recompute: bool  # eager training, memory-efficient: recompute each node's input in backward
 
 
 class _RecomputedInput:
@@ -34,13 +40,15 @@ class _RecomputedInput:
     ``u_j`` bit-identically when backward unpacks it.
     """
 
-    def __init__(self, target: Tensor, features: List[Tensor], weights: Tensor):
+    def __init__(
+        self, target: Tensor, features: List[Tensor], weights: Tensor, kept: Optional[List[int]]
+    ):
         self.target = target
         self.signature = self._signature(target)
         self.features = features
         self.versions = [f._version for f in features]
         self.weights = weights.detach()
-        self.kept = nonzero_columns_on_cpu(self.weights)
+        self.kept = kept  # the columns of weights summed (all when None)
 
     @staticmethod
     def _signature(t: Tensor) -> Tuple:
@@ -178,7 +186,7 @@ class DAGStage(nn.Module):
     def _gate(self, weights: Tensor) -> Tensor:
         if self.training and self.gate == "soft":
             return weights
-        kept = weights * (weights > self.threshold).to(weights.dtype)
+        kept = weights * (weights > self.threshold)
         if self.training and torch.is_grad_enabled():
             # Straight-through: forward uses the thresholded weights, backward the identity.
             return weights + (kept - weights).detach()
@@ -218,7 +226,8 @@ class DAGStage(nn.Module):
         """
         n, mode = self.num_nodes, self._forward_mode(x)
         outputs: List[Tensor] = []
-        columns: List[List[Tensor]] = [[] for _ in range(n)]
+        # incoming[j]: (i, A[:, i, j]) for the edges i -> j that are computed.
+        incoming: List[List[Tuple[int, Tensor]]] = [[] for _ in range(n)]
         rows: List[Tensor] = []
         raw_rows: List[Tensor] = []
         self.skipped_nodes = []
@@ -226,7 +235,7 @@ class DAGStage(nn.Module):
             if j == 0:
                 out = self.node(0)(x)
             else:
-                out = self._node_output(j, outputs, torch.stack(columns[j], dim=1), mode)
+                out = self._node_output(j, outputs, incoming[j], mode)
                 if out.shape != outputs[0].shape:
                     raise ValueError(
                         f"DAGStage: nodes must all produce one output shape; node {j} gave "
@@ -236,10 +245,18 @@ class DAGStage(nn.Module):
             if j < n - 1:
                 raw_rows.append(self.routers[j](out))
                 rows.append(self._gate(raw_rows[-1]))
-                for offset, entry in enumerate(rows[-1].unbind(dim=1)):
-                    columns[j + 1 + offset].append(entry)
+                self._route(j, rows[-1], incoming, mode)
         self._record(rows, raw_rows, x.shape[0], n, outputs[-1])
         return outputs[-1]
+
+    @staticmethod
+    def _route(i: int, row: Tensor, incoming: List[List[Tuple[int, Tensor]]], mode) -> None:
+        """Hand node ``i``'s edge weights ``row`` ``[B, n-1-i]`` to the later nodes: every edge,
+        or (``mode.drop_edges``) those kept for some sample of the batch, read once per row."""
+        columns = row.unbind(dim=1)  # views, whose backward is one stack per row
+        offsets = nonzero_columns(row) if mode.drop_edges else range(len(columns))
+        for offset in offsets:
+            incoming[i + 1 + offset].append((i, columns[offset]))
 
     def _forward_mode(self, x: Tensor) -> "_ForwardMode":
         tracing = exporting()
@@ -255,38 +272,29 @@ class DAGStage(nn.Module):
             # Under a compiler the saved-tensor hooks and host reads are left out: its
             # partitioner decides what backward recomputes.
             recompute=grad_graph and self.memory_efficient and not tracing,
-            plain_sum=not (self.memory_efficient or inference or tracing),
         )
 
-    def _node_output(self, j: int, outputs: List[Tensor], weights: Tensor, mode) -> Tensor:
-        """``x_j = node_j(sum_i weights[:, i] * outputs[i])``, ``weights`` ``[B, j]``: the one
-        place that chooses how the node's input is aggregated."""
-        node, features = self.node(j), outputs
-        if mode.drop_edges:  # edges dropped for every sample are not computed
-            index = nonzero_columns(weights)
-            if len(index) < j:
-                features, weights = [outputs[i] for i in index], weights[:, index]
-        if not features:
+    def _node_output(self, j: int, outputs: List[Tensor], edges, mode) -> Tensor:
+        """``x_j = node_j(sum_i A[:, i, j] * outputs[i])`` over ``edges``, ``[(i, A[:, i, j])]``:
+        the one place that chooses how the node's input is aggregated."""
+        node = self.node(j)
+        if not edges:
             u = torch.zeros_like(outputs[0])
             if mode.skip:
                 self.skipped_nodes.append(j)
                 return self._zero_input_output(j, u)
             return node(u)
+        features = [outputs[i] for i, _ in edges]
         if mode.recompute:
-            u = aggregate(features, weights)
-            hooks = _RecomputedInput(u, list(features), weights)
+            weights = torch.stack([column for _, column in edges], dim=1)
+            kept = nonzero_columns_on_cpu(weights.detach())
+            u = aggregate(features, weights, kept)
+            hooks = _RecomputedInput(u, list(features), weights, kept)
             with torch.autograd.graph.saved_tensors_hooks(hooks.pack, hooks.unpack):
                 out = node(u)
             hooks.release_target()
             return out
-        if mode.plain_sum:
-            return node(
-                sum(
-                    weights[:, i].reshape(-1, 1, 1, 1).to(f.dtype) * f
-                    for i, f in enumerate(features)
-                )
-            )
-        return node(aggregate(features, weights))
+        return node(weighted_sum_of_columns(features, [column for _, column in edges]))
 
     def _record(self, rows, raw_rows, batch: int, n: int, like: Tensor) -> None:
         adjacency = like.new_zeros((batch, n, n), dtype=torch.float32)
