@@ -13,7 +13,7 @@ DEMO_FLAGS := $(if $(RESTART),--restart,)
 PYTEST_ARGS ?=
 
 .PHONY: setup test lint format demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench \
-	compare clean
+	compare device-check clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,11 @@ bench: $(STAMP)
 # output/compare/ and EVIDENCE.md. Rerun to resume; finished runs are reused.
 compare: $(STAMP)
 	$(PY) scripts/compare.py --output output/compare --evidence EVIDENCE.md
+
+# The prepared GPU check (a few minutes on one GPU): output/device_check/device_check.md, a
+# section for BENCHMARKS.md. On a CPU: make device-check DEVICE_CHECK_FLAGS=--dry
+device-check: $(STAMP)
+	$(PY) scripts/device_check.py --output output/device_check $(DEVICE_CHECK_FLAGS)
 
 clean:
 	rm -rf $(VENV) output

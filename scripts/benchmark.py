@@ -36,11 +36,13 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.analysis import FlopCountAnalysis as DetectronFlops
 from detectron2.utils.events import EventStorage
+from tqdm import tqdm
 
 import ddw_detectron
 from ddw_detectron.layers import DAGStage, aggregate, freeze_wiring
 from ddw_detectron.modeling import FAMILIES
 from ddw_detectron.utils.flops import aggregation_flops, count_flops
+from ddw_detectron.utils.op_count import count_dispatched, count_kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
@@ -149,9 +151,19 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+# Set by --amp: autocast (float16 on CUDA, bfloat16 on CPU) around forward passes.
+AMP = {"enabled": False}
+
+
+def autocast(samples):
+    device = samples[0]["image"].device.type
+    dtype = torch.float16 if device == "cuda" else torch.bfloat16
+    return torch.autocast(device, dtype=dtype, enabled=AMP["enabled"])
+
+
 def train_step(model, optimizer, samples):
     model.train()
-    with EventStorage():
+    with EventStorage(), autocast(samples):
         losses = model(samples)
         loss = sum(losses.values())
     optimizer.zero_grad(set_to_none=True)
@@ -161,13 +173,13 @@ def train_step(model, optimizer, samples):
 
 def inference(model, samples):
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(samples):
         model([{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples])
 
 
 def backbone_inference(model, samples):
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(samples):
         model.backbone(model.preprocess_image(samples).tensor)
 
 
@@ -183,12 +195,18 @@ class Timings:
     def ratio(self, name, reference):
         return statistics.median(a / b for a, b in zip(self.times[name], self.times[reference]))
 
+    def spread(self, name, reference):
+        """The lowest and highest per-round ratio: how far one round's ratio strays."""
+        ratios = [a / b for a, b in zip(self.times[name], self.times[reference])]
+        return [min(ratios), max(ratios)]
 
-def interleaved(fns, repeats, warmup, device) -> Timings:
+
+def interleaved(fns, repeats, warmup, device, label="") -> Timings:
     """Run the functions in turns, the order rotating each round, and time each call."""
     names = list(fns)
     times = {name: [] for name in names}
-    for i in range(warmup + repeats):
+    rounds = range(warmup + repeats)
+    for i in tqdm(rounds, desc=label, unit="round", leave=False, disable=not label):
         shift = i % len(names)
         for name in names[shift:] + names[:shift]:
             sync(device)
@@ -333,6 +351,15 @@ def build_parser():
         action="store_true",
         help="on CPU, time with glibc's default malloc settings",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time static and DDW with torch.compile'd backbones (the first rounds compile)",
+    )
+    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument(
+        "--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU"
+    )
     return parser
 
 
@@ -349,6 +376,11 @@ def build_models(args, samples):
         from detectron2.checkpoint import DetectionCheckpointer
 
         DetectionCheckpointer(models["ddw"]).load(args.weights)
+    if args.compile:
+        for kind in ("static", "ddw"):
+            models[f"{kind}_compiled"] = copy.deepcopy(models[kind])
+            models[f"{kind}_compiled"].backbone.compile(backend=args.compile_backend)
+            kinds.append(f"{kind}_compiled")
     return {kind: models[kind] for kind in kinds}
 
 
@@ -380,9 +412,41 @@ def time_models(models, optimizers, samples, args):
         },
     }
     return {
-        key: interleaved(runs, args.repeats, args.warmup, args.device)
+        key: interleaved(runs, args.repeats, args.warmup, args.device, label=key)
         for key, runs in steps.items()
     }
+
+
+def operators_per_node(models, optimizers, samples, device):
+    """Operators DDW adds per DAG node over the static network, for backbone inference and a
+    training step: ATen operators dispatched (eager), and on CUDA kernels launched (eager and
+    compiled)."""
+    nodes = sum(s.num_nodes for s in models["ddw"].modules() if isinstance(s, DAGStage))
+    steps = {
+        "inference_backbone": lambda m, o: backbone_inference(m, samples),
+        "train_step": lambda m, o: train_step(m, o, samples),
+    }
+    report = {"nodes": nodes}
+    for key, step in steps.items():
+        counts = {
+            "eager": {
+                k: count_dispatched(lambda k=k: step(models[k], optimizers[k]))
+                for k in ("static", "ddw")
+            }
+        }
+        if str(device).startswith("cuda"):
+            for suffix in ("", "_compiled"):
+                if f"ddw{suffix}" in models:
+                    counts[f"kernels{suffix or '_eager'}"] = {
+                        k: count_kernels(
+                            lambda k=k: step(models[k + suffix], optimizers[k + suffix]), device
+                        )
+                        for k in ("static", "ddw")
+                    }
+        report[key] = {
+            name: {**c, "per_node": (c["ddw"] - c["static"]) / nodes} for name, c in counts.items()
+        }
+    return report
 
 
 def memory(model, optimizer, samples, device):
@@ -401,30 +465,49 @@ def memory(model, optimizer, samples, device):
 
 def ratios_of(results, timings):
     ddw, static = results["ddw"], results["static"]
-    return {
+    ratios = {
         "params": ddw["params"] / static["params"],
         "flops": ddw["flops"] / static["flops"],
         "flops_backbone": ddw["flops_backbone"] / static["flops_backbone"],
         **{key: timing.ratio("ddw", "static") for key, timing in timings.items()},
+        "spread": {key: timing.spread("ddw", "static") for key, timing in timings.items()},
         "saved_bytes": ddw["peak_bytes"] / static["peak_bytes"],
         "hook_saved_bytes": ddw["hook_saved_bytes"] / static["hook_saved_bytes"],
     }
+    if "ddw_compiled" in results:
+        ratios["compiled"] = {
+            key: timing.ratio("ddw_compiled", "static_compiled") for key, timing in timings.items()
+        }
+        ratios["compiled_spread"] = {
+            key: timing.spread("ddw_compiled", "static_compiled") for key, timing in timings.items()
+        }
+    return ratios
+
+
+def measure(args, models, optimizers, samples):
+    """Counts, timings and memory of every model; the compiled ones are timed only."""
+    eager = [kind for kind in models if not kind.endswith("_compiled")]
+    x = models["static"].preprocess_image(samples).tensor
+    results = {kind: count_model(models[kind], samples, x) for kind in eager}
+    timings = time_models(models, optimizers, samples, args)
+    for kind in models:
+        medians = {key: timing.median(kind) for key, timing in timings.items()}
+        results.setdefault(kind, {}).update(medians)
+        if kind in eager:
+            results[kind].update(memory(models[kind], optimizers[kind], samples, args.device))
+    return results, timings
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    AMP["enabled"] = args.amp
     samples = batch(args.batch_size, args.image_size, args.device)
     models = build_models(args, samples)
     optimizers = {
         k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
         for k, m in models.items()
     }
-    x = models["static"].preprocess_image(samples).tensor
-    results = {kind: count_model(model, samples, x) for kind, model in models.items()}
-    timings = time_models(models, optimizers, samples, args)
-    for kind, model in models.items():
-        results[kind].update({key: timing.median(kind) for key, timing in timings.items()})
-        results[kind].update(memory(model, optimizers[kind], samples, args.device))
+    results, timings = measure(args, models, optimizers, samples)
     malloc = ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items())
     report = {
         "arch": args.arch,
@@ -432,11 +515,14 @@ def main(argv=None):
         "batch_size": args.batch_size,
         "image_size": args.image_size,
         "repeats": args.repeats,
+        "amp": args.amp,
+        "compile_backend": args.compile_backend if args.compile else None,
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
         "malloc": f"freed memory kept ({malloc})" if steady_malloc_active() else "default",
         "models": results,
         "ratios": ratios_of(results, timings),
+        "operators": operators_per_node(models, optimizers, samples, args.device),
         "aggregate": aggregation_alone(args.device, args.repeats, args.warmup),
         "skipping_batch1": skipping_at_batch_one(
             models["ddw"], samples, args.repeats, args.warmup, args.device
@@ -458,7 +544,7 @@ def main(argv=None):
 
 def markdown_table(report) -> str:
     models = report["models"]
-    kinds = list(models)
+    kinds = [kind for kind in models if not kind.endswith("_compiled")]
     names = {
         "detectron2": "Detectron2 static",
         "static": "ours, static",
@@ -479,11 +565,17 @@ def markdown_table(report) -> str:
     lines = [header, "|---" * (len(kinds) + 2) + "|"]
     for label, key, fmt in rows:
         ratio = report["ratios"].get(key, models["ddw"][key] / models["static"][key])
+        spread = report["ratios"]["spread"].get(key)
+        spread = f" ({spread[0]:.3f}-{spread[1]:.3f})" if spread else ""
         lines.append(
-            f"| {label} | " + " | ".join(fmt(models[k][key]) for k in kinds) + f" | x{ratio:.3f} |"
+            f"| {label} | "
+            + " | ".join(fmt(models[k][key]) for k in kinds)
+            + f" | x{ratio:.3f}{spread} |"
         )
     agg = report["aggregate"]
     skip = report["skipping_batch1"]
+    lines += ["", "Time ratios: median over rounds (lowest-highest round)."]
+    lines += compiled_lines(report) + operator_lines(report["operators"])
     lines += [
         "",
         f"Aggregation alone ({agg['shape']}, forward + backward): buffered / plain time "
@@ -508,6 +600,43 @@ def markdown_table(report) -> str:
     return "\n".join(lines)
 
 
+def compiled_lines(report) -> list:
+    if "compiled" not in report["ratios"]:
+        return []
+    models, ratios = report["models"], report["ratios"]
+    cells = []
+    for key, label in (
+        ("train_step", "training step"),
+        ("inference", "inference (detector)"),
+        ("inference_backbone", "inference (backbone + FPN)"),
+    ):
+        low, high = ratios["compiled_spread"][key]
+        cells.append(
+            f"{label} {models['static_compiled'][key] * 1e3:.0f} vs "
+            f"{models['ddw_compiled'][key] * 1e3:.0f} ms, x{ratios['compiled'][key]:.3f} "
+            f"({low:.3f}-{high:.3f})"
+        )
+    backend = report["compile_backend"]
+    return ["", f"Compiled backbones (torch.compile, {backend}), DDW / static: " + "; ".join(cells)]
+
+
+def operator_lines(operators) -> list:
+    lines = [
+        "",
+        f"Operators DDW adds per DAG node ({operators['nodes']} nodes) over the static network:",
+    ]
+    for key, label in (
+        ("inference_backbone", "backbone inference"),
+        ("train_step", "training step"),
+    ):
+        for name, counts in operators[key].items():
+            lines.append(
+                f"- {label}, {name.replace('_', ' ')}: {counts['per_node']:.2f} "
+                f"({counts['static']} static, {counts['ddw']} DDW)"
+            )
+    return lines
+
+
 def write_markdown(path, report, table, argv) -> None:
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = [
@@ -520,7 +649,7 @@ def write_markdown(path, report, table, argv) -> None:
         "ratios.",
         "",
         f"## {report['arch']} Faster R-CNN FPN, {report['device']}, batch {report['batch_size']}, "
-        f"shorter side {report['image_size']}",
+        f"shorter side {report['image_size']}{', AMP' if report['amp'] else ''}",
         "",
         f"- machine: {platform.machine()}, {torch.get_num_threads()} threads ({report['machine']})",
         f"- torch {report['torch']}",

@@ -68,6 +68,13 @@ def test_benchmark_report(tmp_path):
     assert report["malloc"].startswith(
         "freed memory kept (MALLOC_MMAP_MAX_=0"
     )  # restarted with steady malloc
+    # What DDW adds per node in eager inference: the router's pool, linear layer and sigmoid, the
+    # gate (compare, multiply), the CPU's read of the kept edges (compare, any) and one multiply
+    # per kept edge, plus the stage's adjacency record: at most 8 non-view operators.
+    operators = report["operators"]
+    assert operators["nodes"] == 16
+    assert 5 <= operators["inference_backbone"]["eager"]["per_node"] <= 8
+    assert operators["train_step"]["eager"]["per_node"] > 0
     text = markdown.read_text()
     assert (
         "| training step |" in text

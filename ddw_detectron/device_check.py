@@ -1,0 +1,202 @@
+"""The prepared device check (``make device-check``, ``scripts/device_check.py``): what a GPU
+must show, in one command that finishes in minutes.
+
+1. ``bench_fp32``, ``bench_amp``: ``scripts/benchmark.py`` with compiled backbones beside the
+   eager ones (R-50 Faster R-CNN FPN, batch 2, shorter side 800), in fp32 and under AMP;
+2. ``train``: AMP training iterations of the demo detector (``train_net.py``), losses finite;
+3. ``pretrain``: one AMP pretraining epoch on scikit-learn's digits written as an ImageFolder;
+4. ``export``: the demo detector traced with Detectron2's ``TracingAdapter`` on the device,
+   the traced boxes compared with eager ones.
+
+``dry=True`` runs every step on the CPU at tiny sizes (bfloat16 autocast in the benchmark,
+``aot_eager`` compilation, no AMP in training), so that a test keeps the check from rotting.
+Writes ``device_check.json`` and ``device_check.md`` (a section for ``BENCHMARKS.md``).
+"""
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+from .pipeline import REPO, STEADY_MALLOC
+
+__all__ = ["STEPS", "run_device_check"]
+
+STEPS = ("bench_fp32", "bench_amp", "train", "pretrain", "export")
+DETECTION_CONFIG = "configs/Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml"
+DIGITS_CONFIG = "configs/Digits/pretrain_DDW_R_18_digits.yaml"
+# fmt: off
+DRY_DETECTION = [
+    "DATASETS.TRAIN", "('ddw_shapes_tiny',)", "DATASETS.TEST", "('ddw_shapes_tiny',)",
+    "MODEL.RESNETS.DEPTH", "18", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1",
+    "SOLVER.STEPS", "()",
+]
+# fmt: on
+
+
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _script(name: str, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "scripts" / name), *args]
+    print("$ " + " ".join(command), flush=True)
+    env = {**STEADY_MALLOC, **os.environ}
+    completed = subprocess.run(command, env=env, timeout=timeout)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{name} failed (exit status {completed.returncode})")
+    return completed
+
+
+def _bench(output: Path, device: str, dry: bool, amp: bool) -> Dict:
+    name = "bench_amp" if amp else "bench_fp32"
+    if dry:
+        size = ["--arch", "R-18", "--image-size", "64", "--repeats", "1", "--warmup", "1"]
+        size += ["--compile-backend", "aot_eager"]
+    else:
+        size = ["--arch", "R-50", "--image-size", "800", "--repeats", "10", "--warmup", "3"]
+    json_path, markdown = output / f"{name}.json", output / f"{name}.md"
+    args = [
+        "--device",
+        device,
+        "--batch-size",
+        "2",
+        "--compile",
+        *size,
+        *(["--amp"] if amp else []),
+    ]
+    _script("benchmark.py", *args, "--json", str(json_path), "--markdown", str(markdown),
+            timeout=900)  # fmt: skip
+    report = json.loads(json_path.read_text())
+    return {"ratios": report["ratios"], "operators": report["operators"], "markdown": markdown.name}
+
+
+def _train(output: Path, device: str, dry: bool) -> Dict:
+    folder = output / "train"
+    opts = DRY_DETECTION + ["SOLVER.MAX_ITER", "2"] if dry else ["SOLVER.MAX_ITER", "100"]
+    amp = "False" if device == "cpu" else "True"
+    _script(
+        "train_net.py", "--config-file", str(REPO / DETECTION_CONFIG), "MODEL.DEVICE", device,
+        "MODEL.WEIGHTS", "", "SOLVER.AMP.ENABLED", amp, "SOLVER.CHECKPOINT_PERIOD", "100000",
+        *opts, "OUTPUT_DIR", str(folder), timeout=900,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in (folder / "metrics.json").read_text().splitlines()]
+    losses = [line["total_loss"] for line in lines if "total_loss" in line]
+    if not losses or not all(math.isfinite(v) for v in losses):
+        raise RuntimeError(f"training losses are not all finite: {losses}")
+    iterations = max(line["iteration"] for line in lines if "total_loss" in line) + 1
+    return {"iterations": iterations, "amp": amp == "True",
+            "last_total_loss": losses[-1], "bbox": _final_ap(folder)}  # fmt: skip
+
+
+def _final_ap(folder: Path):
+    path = folder / "final_results.json"
+    return json.loads(path.read_text()).get("bbox") if path.is_file() else None
+
+
+def _pretrain(output: Path, device: str, dry: bool) -> Dict:
+    from .data.digits import digits_root
+
+    folder = output / "pretrain"
+    tiny = ["CLS.BATCH_SIZE", "16", "CLS.INPUT_SIZE", "16", "CLS.RESIZE_SIZE", "16"] if dry else []
+    _script(
+        "pretrain_imagenet.py", "--config-file", str(REPO / DIGITS_CONFIG),
+        "CLS.DATA_ROOT", str(digits_root()), "CLS.EPOCHS", "1", "CLS.AMP", "True", *tiny,
+        "OUTPUT_DIR", str(folder), timeout=900,
+    )  # fmt: skip
+    epoch = json.loads((folder / "log.jsonl").read_text().splitlines()[-1])
+    if not math.isfinite(epoch["train_loss"]):
+        raise RuntimeError(f"pretraining loss is not finite: {epoch['train_loss']}")
+    return {"train_loss": epoch["train_loss"], "top1": epoch["top1"], "amp": device == "cuda"}
+
+
+def _export(device: str, dry: bool) -> Dict:
+    from detectron2.data import DatasetCatalog
+    from detectron2.data.detection_utils import read_image
+
+    from .config import load_config
+    from .engine import DDWTrainer
+    from .export import trace_detector
+
+    opts = (DRY_DETECTION if dry else []) + ["MODEL.DEVICE", device, "MODEL.WEIGHTS", ""]
+    cfg = load_config(str(REPO / DETECTION_CONFIG), opts)
+    torch.manual_seed(0)
+    model = DDWTrainer.build_model(cfg).eval()
+    record = DatasetCatalog.get(cfg.DATASETS.TEST[0])[0]
+    image = torch.as_tensor(read_image(record["file_name"], "RGB").transpose(2, 0, 1).copy())
+    inputs = [{"image": image.float().to(device)}]
+    traced, adapter = trace_detector(model, inputs)
+    with torch.no_grad():
+        eager = model.inference(inputs, do_postprocess=False)[0]
+        boxes = adapter.outputs_schema(traced(*adapter.flattened_inputs))[0]["instances"]
+    difference = (boxes.pred_boxes.tensor - eager.pred_boxes.tensor).abs().max().item()
+    return {"detections": len(eager), "max_box_difference": difference if len(eager) else 0.0}
+
+
+def _run_step(step: str, output: Path, device: str, dry: bool) -> Dict:
+    if step.startswith("bench"):
+        return _bench(output, device, dry, amp=step == "bench_amp")
+    if step == "train":
+        return _train(output, device, dry)
+    if step == "pretrain":
+        return _pretrain(output, device, dry)
+    return _export(device, dry)
+
+
+def run_device_check(output: Path, dry: bool = False, steps: List[str] = STEPS) -> Dict:
+    """Run ``steps`` on CUDA (or, with ``dry``, on the CPU at tiny sizes); a failed step is
+    recorded with its error and the others still run. Returns the report."""
+    if not dry and not torch.cuda.is_available():
+        raise RuntimeError("the device check needs CUDA; on a CPU run it with --dry")
+    device = "cpu" if dry else "cuda"
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    report = {"device": _device_name(device), "dry": dry, "torch": torch.__version__, "steps": {}}
+    for number, step in enumerate(steps, 1):
+        print(f"\n==== device check [{number}/{len(steps)}] {step}", flush=True)
+        start = time.perf_counter()
+        try:
+            result = {"ok": True, **_run_step(step, output, device, dry)}
+        except Exception as exc:  # a failed step is reported; the others still run
+            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        report["steps"][step] = result
+        print(f"[{step}] {'ok' if result['ok'] else 'FAILED'} in {result['seconds']} s", flush=True)
+    (output / "device_check.json").write_text(json.dumps(report, indent=2))
+    (output / "device_check.md").write_text(markdown_section(report, output))
+    return report
+
+
+def markdown_section(report: Dict, output: Path) -> str:
+    """The device check as a Markdown section: each step's outcome, then the benchmark tables."""
+    kind = "dry run on the CPU (tiny sizes)" if report["dry"] else report["device"]
+    lines = [f"## Device check: {kind}", "", f"torch {report['torch']}; `make device-check`.", ""]
+    lines += ["| step | outcome | seconds |", "|---|---|---|"]
+    for step, result in report["steps"].items():
+        outcome = "ok" if result["ok"] else f"FAILED: {result['error']}"
+        if result["ok"] and step == "train":
+            outcome += f", {result['iterations']} iterations, last total loss "
+            outcome += f"{result['last_total_loss']:.3f}"
+        if result["ok"] and step == "pretrain":
+            outcome += f", train loss {result['train_loss']:.3f}, top-1 {result['top1']:.1f}%"
+        if result["ok"] and step == "export":
+            outcome += f", {result['detections']} detections, traced - eager boxes at most "
+            outcome += f"{result['max_box_difference']:.2e} px"
+        lines.append(f"| {step} | {outcome} | {result['seconds']} |")
+    for step in ("bench_fp32", "bench_amp"):
+        result = report["steps"].get(step, {})
+        if result.get("ok"):
+            title, body = (
+                (output / result["markdown"]).read_text().split("\n## ", 1)[-1].split("\n", 1)
+            )
+            lines += ["", f"### {step}: {title}", body]
+    return "\n".join(lines) + "\n"
