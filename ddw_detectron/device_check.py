@@ -17,15 +17,13 @@ import json
 import math
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List
 
 import torch
 
-from .pipeline import REPO, STEADY_MALLOC
+from .pipeline import REPO, run_script
 
 __all__ = ["STEPS", "run_device_check"]
 
@@ -47,14 +45,8 @@ def _device_name(device: str) -> str:
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
 
 
-def _script(name: str, *args: str, timeout: int) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(REPO / "scripts" / name), *args]
-    print("$ " + " ".join(command), flush=True)
-    env = {**STEADY_MALLOC, **os.environ}
-    completed = subprocess.run(command, env=env, timeout=timeout)
-    if completed.returncode != 0:
-        raise RuntimeError(f"{name} failed (exit status {completed.returncode})")
-    return completed
+def _script(name: str, *args: str, timeout: int) -> None:
+    run_script(name, args, timeout=timeout)
 
 
 def _bench(output: Path, device: str, dry: bool, amp: bool) -> Dict:

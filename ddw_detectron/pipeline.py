@@ -31,6 +31,7 @@ __all__ = [
     "DemoFolderConflict",
     "HandOffError",
     "check_handoff",
+    "run_script",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,14 +254,22 @@ class DemoPipeline:
         return results
 
     def _run_script(self, script: str, *args: str) -> None:
-        command = [self.python, str(REPO / "scripts" / script), *args]
-        print("$ " + " ".join(command), flush=True)
-        completed = subprocess.run(command, env={**STEADY_MALLOC, **os.environ})
-        if completed.returncode != 0:
-            raise RuntimeError(
-                f"{script} failed (exit status {completed.returncode}); rerun to resume from its "
-                "last checkpoint"
-            )
+        run_script(script, args, self.python)
+
+
+def run_script(
+    script: str, args: Sequence[str], python: str = sys.executable, timeout=None
+) -> None:
+    """Run ``scripts/<script>`` with ``args`` (the command printed first, :data:`STEADY_MALLOC`
+    set unless the user set those variables); raise RuntimeError if it fails."""
+    command = [python, str(REPO / "scripts" / script), *args]
+    print("$ " + " ".join(command), flush=True)
+    completed = subprocess.run(command, env={**STEADY_MALLOC, **os.environ}, timeout=timeout)
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"{script} failed (exit status {completed.returncode}); rerun to resume from its "
+            "last checkpoint"
+        )
 
 
 def _describe(manifest: Dict) -> str:

@@ -1,4 +1,10 @@
-"""Shared test helpers: configs for each DDW family."""
+"""Shared test helpers: configs for each DDW family, tiny settings, killing a run midway."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 from detectron2.config import get_cfg
 
@@ -52,3 +58,20 @@ def make_cfg(family="resnet", dynamic=True, **overrides):
     for key, value in overrides.items():
         set_key(cfg, key, value)
     return cfg
+
+
+def run_until(command, env, marker: Path) -> None:
+    """Start ``command`` and SIGKILL its whole process group once ``marker`` exists."""
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 600
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, f"{command[1]} ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

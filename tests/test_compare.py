@@ -4,16 +4,14 @@ finished run and resumed without redoing it."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ddw_detectron.compare import Comparison, ComparisonConflict, RunSpec, summarize, verdict
-from tests.helpers import TINY_DEMO_DETECTION, TINY_PRETRAINING
+from tests.helpers import TINY_DEMO_DETECTION, TINY_PRETRAINING, run_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,29 +75,12 @@ def _command(output: Path):
     ]
 
 
-def _run_until(command, env, marker: Path) -> None:
-    """Start the comparison and SIGKILL its process group once ``marker`` exists."""
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 600
-    while not marker.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert process.poll() is None, "the comparison ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
 @pytest.fixture(scope="module")
 def compared(cache, tmp_path_factory):
     output = tmp_path_factory.mktemp("compare")
     env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
     first = output / "digits" / "static" / "seed0" / "result.json"
-    _run_until(_command(output), env, first)
+    run_until(_command(output), env, first)
     written = first.stat().st_mtime_ns
     result = subprocess.run(_command(output), env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -4,10 +4,8 @@ recovery from a SIGKILL during pretraining and during detection."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from PIL import Image
 from ddw_detectron.pipeline import DemoFolderConflict, DemoPipeline, HandOffError, check_handoff
 from tests.helpers import TINY_DEMO_DETECTION as DETECT
 from tests.helpers import TINY_PRETRAINING as PRETRAIN
+from tests.helpers import run_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,19 +131,7 @@ def run_demo_until(output: Path, cache: Path, marker: Path):
         "SOLVER.MAX_ITER",
         "6",
     ]
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 600
-    while not marker.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    run_until(command, {**os.environ, "DDW_DATASETS_CACHE": str(cache)}, marker)
     return command
 
 

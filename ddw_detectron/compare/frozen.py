@@ -32,7 +32,7 @@ def frozen_result(comparison, spec: RunSpec) -> Dict:
     folder = comparison.folder(spec)
     if spec.task == "digits":
         weights = comparison.folder(ddw) / "last.pth"
-        cfg = _classifier_cfg(comparison.digits_command(ddw), weights, folder)
+        cfg = _classifier_cfg(comparison.digits_args(ddw), weights, folder)
         return {"digits": {"top1": frozen_classifier_top1(cfg)}}
     pipeline = comparison.pipeline(ddw)
     pretrain = _classifier_cfg(

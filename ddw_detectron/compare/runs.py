@@ -19,13 +19,12 @@ later call; an interrupted one resumes from its last checkpoint (the scripts' ``
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from ..pipeline import REPO, STEADY_MALLOC, DemoPipeline
+from ..pipeline import REPO, DemoPipeline, run_script
 
 __all__ = ["TASKS", "VARIANTS", "Comparison", "ComparisonConflict", "RunSpec"]
 
@@ -165,12 +164,11 @@ class Comparison:
         }
 
     # --- digits: the classification trainer -------------------------------------------------
-    def digits_command(self, spec: RunSpec) -> List[str]:
+    def digits_args(self, spec: RunSpec) -> List[str]:
+        """The arguments of ``scripts/pretrain_imagenet.py`` for a digits run."""
         from ..data.digits import digits_root
 
         return [
-            self.python,
-            str(REPO / "scripts" / "pretrain_imagenet.py"),
             "--config-file",
             str(REPO / DIGITS_CONFIG),
             "--resume",
@@ -185,14 +183,7 @@ class Comparison:
         ]
 
     def _digits(self, spec: RunSpec) -> Dict:
-        command = self.digits_command(spec)
-        print("$ " + " ".join(command), flush=True)
-        completed = subprocess.run(command, env={**STEADY_MALLOC, **os.environ})
-        if completed.returncode != 0:
-            raise RuntimeError(
-                f"{spec.name}: pretrain_imagenet.py failed (exit status {completed.returncode}); "
-                "rerun to resume from its last epoch"
-            )
+        run_script("pretrain_imagenet.py", self.digits_args(spec), self.python)
         folder = self.folder(spec)
         return {
             "digits": {"top1": _last_epoch(folder)["top1"]},
