@@ -11,7 +11,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from .visualize import CMAP
-from .wiring_report import save_figure
+from .wiring_report import save_figure, wiring_table_html
 
 __all__ = [
     "read_json_lines",
@@ -112,24 +112,6 @@ def ap_table_html(bbox: Dict[str, float], class_names: Sequence[str]) -> str:
     )
 
 
-def _usage_table_html(stats: Dict) -> str:
-    rows = []
-    for stage, e in stats["stages"].items():
-        rows.append(
-            f"<tr><td>{html.escape(stage)}</td><td>{e['num_nodes']}</td><td>{e['kept']:.3f}</td>"
-            f"<td>{e['non_chain_kept_share']:.3f}</td><td>{e['images_with_non_chain']:.3f}</td>"
-            f"<td>{e['distinct_patterns']}</td><td>{e['diversity']:.4f}</td>"
-            f"<td>{e.get('class_mean_difference', 0.0):.4f}</td></tr>"
-        )
-    header = (
-        "<tr><th>stage</th><th>nodes</th><th>share of edges kept</th><th>kept edges off the "
-        "chain</th>"
-        "<th>images keeping an edge off the chain</th><th>distinct kept-edge patterns</th>"
-        "<th>diversity</th><th>class-mean difference</th></tr>"
-    )
-    return f"<table>{header}{''.join(rows)}</table>"
-
-
 def write_report_html(
     path: Path, title: str, sections: Dict[str, str], stats: Dict, per_image: List[Dict]
 ) -> None:
@@ -152,7 +134,7 @@ def write_report_html(
         f"Colour map: {CMAP}, 0 (dropped) to 1; entry (i, j) is the weight of the edge from node i "
         "to node j. "
         "The chain is the edges i &rarr; i+1 (the static network's path).</p>",
-        _usage_table_html(stats),
+        wiring_table_html(stats),
         "<h2>Validation images: ground truth (left), detections (right), the image's wiring</h2>",
     ]
     for item in per_image:

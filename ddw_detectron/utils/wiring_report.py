@@ -209,13 +209,6 @@ def write_wiring_report(
 
 
 def _write_index(output: Path, pictures: Dict[str, str], per_image: List[str], stats) -> None:
-    rows = []
-    for stage, entry in stats["stages"].items():
-        rows.append(
-            f"<tr><td>{html.escape(stage)}</td><td>{entry['num_nodes']}</td>"
-            f"<td>{entry['mean_edge_weight']:.3f}</td>"
-            f"<td>{entry['kept']:.3f}</td><td>{entry['diversity']:.4f}</td></tr>"
-        )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>DDW wirings</title>",
         "<style>body{font-family:sans-serif;margin:2em}"
@@ -223,10 +216,7 @@ def _write_index(output: Path, pictures: Dict[str, str], per_image: List[str], s
         f"<h1>DDW wirings of {stats['num_images']} images</h1>",
         f"<p>Colour map: {CMAP}, 0 (dropped) to 1. Entry (i, j): weight of the edge from node i to "
         "node j.</p>",
-        "<table><tr><th>stage</th><th>nodes</th><th>mean edge weight</th><th>share "
-        "kept</th><th>diversity</th></tr>",
-        *rows,
-        "</table>",
+        wiring_table_html(stats),
     ]
     for title, name in pictures.items():
         parts += [f"<h2>{html.escape(title)}</h2>", f"<img src='{html.escape(name)}'>"]
@@ -235,6 +225,26 @@ def _write_index(output: Path, pictures: Dict[str, str], per_image: List[str], s
         parts += [f"<h3>{html.escape(Path(name).stem)}</h3>", f"<img src='{html.escape(name)}'>"]
     parts.append("</body></html>")
     (output / "index.html").write_text("\n".join(parts))
+
+
+def wiring_table_html(stats: Dict) -> str:
+    """Per stage of :func:`~ddw_detectron.utils.wiring_stats.dataset_statistics`: nodes,
+    edges kept, use of the DAG beyond the chain, patterns, diversity, class differences."""
+    rows = []
+    for stage, e in stats["stages"].items():
+        rows.append(
+            f"<tr><td>{html.escape(stage)}</td><td>{e['num_nodes']}</td><td>{e['kept']:.3f}</td>"
+            f"<td>{e['non_chain_kept_share']:.3f}</td><td>{e['images_with_non_chain']:.3f}</td>"
+            f"<td>{e['distinct_patterns']}</td><td>{e['diversity']:.4f}</td>"
+            f"<td>{e.get('class_mean_difference', 0.0):.4f}</td></tr>"
+        )
+    header = (
+        "<tr><th>stage</th><th>nodes</th><th>share of edges kept</th><th>kept edges off the "
+        "chain</th>"
+        "<th>images keeping an edge off the chain</th><th>distinct kept-edge patterns</th>"
+        "<th>diversity</th><th>class-mean difference</th></tr>"
+    )
+    return f"<table>{header}{''.join(rows)}</table>"
 
 
 def save_figure(fig, path) -> None:
