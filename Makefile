@@ -41,7 +41,8 @@ demo-data demo-pretrain demo-handoff demo-detect demo-report: demo-%: $(STAMP)
 	$(PY) scripts/run_demo.py --output $(DEMO_OUTPUT) --steps $*
 
 bench: $(STAMP)
-	$(PY) scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --repeats 10 --markdown BENCHMARKS.md --json output/benchmark.json
+	$(PY) scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --repeats 10 --compile \
+		--markdown BENCHMARKS.md --json output/benchmark.json
 
 # DDW against its static twin and its frozen wiring over 3 seeds (an hour or more on a 2-core CPU):
 # output/compare/ and EVIDENCE.md. Rerun to resume; finished runs are reused.
