@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Classification (pretraining) configs: configs/ImageNet/ and the demo's configs/Demo/pretrain_*.
+# Classification (pretraining) configs: configs/ImageNet/, configs/Digits/ and the demo's
+# configs/Demo/pretrain_*.
 IMAGENET = sorted(
     str(p.relative_to(ROOT))
     for p in [
         *(ROOT / "configs" / "ImageNet").glob("*.yaml"),
         *(ROOT / "configs" / "Demo").glob("pretrain_*.yaml"),
+        *(ROOT / "configs" / "Digits").glob("*.yaml"),
     ]
     if not p.name.startswith("Base")
 )
@@ -123,4 +125,4 @@ def test_imagenet_configs_build_their_classifier(path):
 
 
 def test_configs_were_found():
-    assert len(DETECTION) >= 20 and len(IMAGENET) == 14
+    assert len(DETECTION) >= 20 and len(IMAGENET) == 15

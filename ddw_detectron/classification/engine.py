@@ -323,7 +323,9 @@ class Pretrainer:
     def checkpoint_path(self) -> str:
         return os.path.join(self.output_dir, "last.pth")
 
-    def save(self, epoch: int) -> None:
+    def save(self, epoch: int, result: Optional[Dict[str, float]] = None) -> None:
+        """Write ``last.pth`` atomically, with ``result``, the epoch's log line (so that a kill
+        between the checkpoint and the log loses no line: :meth:`resume` restores it)."""
         if self.rank != 0:
             return
         state = {
@@ -337,6 +339,7 @@ class Pretrainer:
             "backbone": self.cfg.MODEL.BACKBONE.NAME,
             "architecture": _architecture(self.model),
             "rng": rng_states(),
+            "result": result,
         }
         partial = self.checkpoint_path + ".incomplete"
         torch.save(state, partial)
@@ -372,7 +375,23 @@ class Pretrainer:
             f"resumed from {path}: {self.start_epoch} epochs done, best top-1 {self.best_top1:.2f}"
         )
         if self.rank == 0:
+            self._align_log(state.get("result"))
             print(f"resumed from {path} after epoch {self.start_epoch}", flush=True)
+
+    def _align_log(self, result: Optional[Dict[str, float]]) -> None:
+        """Make ``log.jsonl`` hold one line per epoch of the checkpoint: drop lines of epochs
+        after it, add its own epoch's line if the run was killed before writing it."""
+        path = os.path.join(self.output_dir, "log.jsonl")
+        lines = []
+        if os.path.isfile(path):
+            with open(path) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in lines if line["epoch"] <= self.start_epoch]
+        if result is not None and (not lines or lines[-1]["epoch"] < self.start_epoch):
+            lines.append(result)
+        with open(path + ".incomplete", "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+        os.replace(path + ".incomplete", path)
 
     def export_backbone(self, model: Optional[nn.Module] = None) -> Optional[str]:
         """Write ``OUTPUT_DIR/backbone_detectron2.pth`` for ``MODEL.WEIGHTS`` (rank 0) from
@@ -521,7 +540,7 @@ class Pretrainer:
             skipped = result["skipped_images"] + result["val_skipped_images"]
             if skipped:
                 logger.warning(f"epoch {epoch + 1}: {skipped} unreadable images were skipped")
-            self.save(epoch + 1)
+            self.save(epoch + 1, result)
             if self.rank == 0:
                 self._log_epoch(result)
         check_replicas_agree(self.model)

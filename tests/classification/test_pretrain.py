@@ -313,3 +313,13 @@ def test_training_and_eval_only_start_from_converted_torchvision_weights(data, t
     )
     assert missing_weights.returncode != 0
     assert f"MODEL.WEIGHTS = '{tmp_path / 'nope.pth'}' does not exist" in missing_weights.stderr
+
+
+def test_kill_between_checkpoint_and_log_line_loses_no_line(data, tmp_path):
+    in_process(data, tmp_path, "CLS.EPOCHS", "2").train()
+    log = tmp_path / "log.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text(lines[0] + "\n")  # killed after epoch 2's checkpoint, before its log line
+    in_process(data, tmp_path, "CLS.EPOCHS", "3", resume=True).train()
+    assert [e["epoch"] for e in epochs(tmp_path)] == [1, 2, 3]
+    assert epochs(tmp_path)[1] == json.loads(lines[1])
