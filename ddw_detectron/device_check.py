@@ -45,10 +45,6 @@ def _device_name(device: str) -> str:
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
 
 
-def _script(name: str, *args: str, timeout: int) -> None:
-    run_script(name, args, timeout=timeout)
-
-
 def _bench(output: Path, device: str, dry: bool, amp: bool) -> Dict:
     name = "bench_amp" if amp else "bench_fp32"
     if dry:
@@ -66,8 +62,8 @@ def _bench(output: Path, device: str, dry: bool, amp: bool) -> Dict:
         *size,
         *(["--amp"] if amp else []),
     ]
-    _script("benchmark.py", *args, "--json", str(json_path), "--markdown", str(markdown),
-            timeout=900)  # fmt: skip
+    outputs = ["--json", str(json_path), "--markdown", str(markdown)]
+    run_script("benchmark.py", [*args, *outputs], timeout=900)
     report = json.loads(json_path.read_text())
     return {"ratios": report["ratios"], "operators": report["operators"], "markdown": markdown.name}
 
@@ -76,11 +72,11 @@ def _train(output: Path, device: str, dry: bool) -> Dict:
     folder = output / "train"
     opts = DRY_DETECTION + ["SOLVER.MAX_ITER", "2"] if dry else ["SOLVER.MAX_ITER", "100"]
     amp = "False" if device == "cpu" else "True"
-    _script(
-        "train_net.py", "--config-file", str(REPO / DETECTION_CONFIG), "MODEL.DEVICE", device,
+    run_script("train_net.py", [
+        "--config-file", str(REPO / DETECTION_CONFIG), "MODEL.DEVICE", device,
         "MODEL.WEIGHTS", "", "SOLVER.AMP.ENABLED", amp, "SOLVER.CHECKPOINT_PERIOD", "100000",
-        *opts, "OUTPUT_DIR", str(folder), timeout=900,
-    )  # fmt: skip
+        *opts, "OUTPUT_DIR", str(folder),
+    ], timeout=900)  # fmt: skip
     lines = [json.loads(line) for line in (folder / "metrics.json").read_text().splitlines()]
     losses = [line["total_loss"] for line in lines if "total_loss" in line]
     if not losses or not all(math.isfinite(v) for v in losses):
@@ -100,11 +96,11 @@ def _pretrain(output: Path, device: str, dry: bool) -> Dict:
 
     folder = output / "pretrain"
     tiny = ["CLS.BATCH_SIZE", "16", "CLS.INPUT_SIZE", "16", "CLS.RESIZE_SIZE", "16"] if dry else []
-    _script(
-        "pretrain_imagenet.py", "--config-file", str(REPO / DIGITS_CONFIG),
+    run_script("pretrain_imagenet.py", [
+        "--config-file", str(REPO / DIGITS_CONFIG),
         "CLS.DATA_ROOT", str(digits_root()), "CLS.EPOCHS", "1", "CLS.AMP", "True", *tiny,
-        "OUTPUT_DIR", str(folder), timeout=900,
-    )  # fmt: skip
+        "OUTPUT_DIR", str(folder),
+    ], timeout=900)  # fmt: skip
     epoch = json.loads((folder / "log.jsonl").read_text().splitlines()[-1])
     if not math.isfinite(epoch["train_loss"]):
         raise RuntimeError(f"pretraining loss is not finite: {epoch['train_loss']}")
