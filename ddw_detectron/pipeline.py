@@ -131,6 +131,18 @@ class DemoPipeline:
         ]
         return load_config(self._path(self.detection_config), opts)
 
+    def pretrain_args(self) -> List[str]:
+        """The arguments of ``scripts/pretrain_imagenet.py`` for the pretraining step."""
+        return [
+            "--config-file",
+            self._path(self.pretrain_config),
+            "CLS.DATA_ROOT",
+            str(shapes_classification_root()),
+            "OUTPUT_DIR",
+            str(self.pretrain_dir),
+            *self.pretrain_opts,
+        ]
+
     @staticmethod
     def _path(config: str) -> str:
         path = Path(config)
@@ -198,17 +210,7 @@ class DemoPipeline:
         if self.backbone_weights.is_file():
             print(f"reusing the pretrained backbone {self.backbone_weights}", flush=True)
             return
-        self._run_script(
-            "pretrain_imagenet.py",
-            "--config-file",
-            self._path(self.pretrain_config),
-            "--resume",
-            "CLS.DATA_ROOT",
-            str(shapes_classification_root()),
-            "OUTPUT_DIR",
-            str(self.pretrain_dir),
-            *self.pretrain_opts,
-        )
+        self._run_script("pretrain_imagenet.py", "--resume", *self.pretrain_args())
 
     def step_handoff(self) -> None:
         result = check_handoff(self.detection_cfg(), str(self.backbone_weights))

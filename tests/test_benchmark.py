@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from ddw_detectron.benchmark import wiring_with_unused_nodes
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from benchmark import wiring_with_unused_nodes  # noqa: E402
 
 
 def test_wiring_with_unused_nodes():

@@ -36,7 +36,7 @@ def frozen_result(comparison, spec: RunSpec) -> Dict:
         return {"digits": {"top1": frozen_classifier_top1(cfg)}}
     pipeline = comparison.pipeline(ddw)
     pretrain = _classifier_cfg(
-        _pipeline_pretrain_args(pipeline), pipeline.pretrain_dir / "last.pth", folder / "pretrain"
+        pipeline.pretrain_args(), pipeline.pretrain_dir / "last.pth", folder / "pretrain"
     )
     cfg = pipeline.detection_cfg()
     cfg.defrost()
@@ -44,14 +44,6 @@ def frozen_result(comparison, spec: RunSpec) -> Dict:
     cfg.OUTPUT_DIR = str(folder)
     cfg.freeze()
     return {**_frozen_detector(cfg, folder), "shapes": {"top1": frozen_classifier_top1(pretrain)}}
-
-
-def _pipeline_pretrain_args(pipeline) -> List[str]:
-    from ..data.shapes import shapes_classification_root
-
-    config = pipeline._path(pipeline.pretrain_config)
-    opts = ["CLS.DATA_ROOT", str(shapes_classification_root()), *pipeline.pretrain_opts]
-    return ["--config-file", config, *opts]
 
 
 def _classifier_cfg(command: Sequence[str], weights: Path, output: Path):

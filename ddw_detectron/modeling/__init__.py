@@ -1,5 +1,6 @@
 """DDW backbones, registered in Detectron2's ``BACKBONE_REGISTRY`` on import."""
 
+from .dynamic import DDWBackbone
 from .family import FAMILIES, BackboneFamily, family_of, register_family
 from .mobilenetv2 import (
     DDWMobileNetV2,
@@ -22,6 +23,7 @@ from .resnet import (
 )
 
 __all__ = [
+    "DDWBackbone",
     "FAMILIES",
     "BackboneFamily",
     "family_of",

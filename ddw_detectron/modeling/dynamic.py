@@ -1,6 +1,6 @@
 """Glue shared by the DDW backbones: stages to DAGs from ``cfg``, freezing, FPN builders."""
 
-from typing import Callable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from detectron2.layers import FrozenBatchNorm2d
 from detectron2.modeling.backbone import FPN, Backbone
@@ -12,7 +12,7 @@ from ..layers import DAGStage
 
 __all__ = [
     "dag_stage_factory",
-    "stage_replacement",
+    "DDWBackbone",
     "make_dag_stage",
     "freeze_stage",
     "build_rcnn_fpn",
@@ -65,12 +65,58 @@ def make_dag_stage(cfg, name: str, nodes: Nodes, out_channels: int) -> DAGStage:
     )(name, nodes, out_channels)
 
 
-def stage_replacement(dynamic_stages: Sequence[str], stage_names: Sequence[str], stage_factory):
-    """The checked ``dynamic_stages`` of a DDW backbone class (the error of the YAML path for an
-    unknown name) and its ``stage_factory`` (``dag_stage_factory()``, the method's defaults, when
-    None)."""
-    check_dynamic_stages(list(dynamic_stages), stage_names)
-    return list(dynamic_stages), stage_factory or dag_stage_factory()
+class DDWBackbone:
+    """What every DDW backbone family shares, mixed in before its Detectron2 ``Backbone`` class
+    (``class DDWResNet(DDWBackbone, ResNet)``): turning the named stages into DAG stages, with
+    the names checked in the constructor (LazyConfig gets the error of the YAML path), and
+    ``freeze`` with the routers of frozen stages frozen too.
+
+    A family gives its stages in order (:meth:`named_stages`), says how a stage is held
+    (:meth:`_put_stage`) and has a ``stem`` with ``freeze()``.
+    """
+
+    def named_stages(self) -> List[Tuple[str, nn.Module]]:
+        """``[(name, stage)]`` in forward order."""
+        raise NotImplementedError
+
+    def _put_stage(self, index: int, name: str, stage: nn.Module) -> None:
+        """Hold ``stage`` as the ``index``-th stage, named ``name``."""
+        setattr(self, name, stage)
+        self.stages[index] = stage
+
+    @staticmethod
+    def stage_nodes(stage: nn.Module) -> Nodes:
+        """The nodes of a static stage, as its DAG stage receives them."""
+        return list(stage.children())
+
+    def make_stages_dynamic(
+        self,
+        dynamic_stages: Sequence[str],
+        stage_factory: Optional[Callable[[str, Nodes, int], nn.Module]] = None,
+        stage_names: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Replace the stages named in ``dynamic_stages`` by ``stage_factory(name, nodes,
+        out_channels)`` (``dag_stage_factory()``, the method's defaults, when None). Raises
+        ValueError for a name not in ``stage_names`` (default: the built stages)."""
+        built = self.named_stages()
+        check_dynamic_stages(list(dynamic_stages), stage_names or [n for n, _ in built])
+        stage_factory = stage_factory or dag_stage_factory()
+        for index, (name, stage) in enumerate(built):
+            if name in dynamic_stages:
+                nodes = self.stage_nodes(stage)
+                dag = stage_factory(name, nodes, self._out_feature_channels[name])
+                self._put_stage(index, name, dag)
+
+    def freeze(self, freeze_at: int = 0):
+        """Freeze the stem (``freeze_at >= 1``) and the first ``freeze_at - 1`` stages (ResNet:
+        ``res2..res{freeze_at}``), routers included: no gradients, BatchNorm converted to
+        FrozenBatchNorm2d."""
+        if freeze_at >= 1:
+            self.stem.freeze()
+        for index, (_, stage) in enumerate(self.named_stages(), start=2):
+            if freeze_at >= index:
+                freeze_stage(stage)
+        return self
 
 
 def dynamic_stage_names(cfg, stage_names: Sequence[str]):

@@ -31,12 +31,11 @@ from detectron2.modeling.backbone import BACKBONE_REGISTRY, Backbone
 from torch import Tensor, nn
 
 from .dynamic import (
+    DDWBackbone,
     build_rcnn_fpn,
     build_retinanet_fpn,
     dynamic_stage_names,
-    freeze_stage,
     make_dag_stage,
-    stage_replacement,
 )
 from .family import BackboneFamily, register_family
 
@@ -133,7 +132,7 @@ class MobileNetV2Stem(CNNBlockBase):
         return self.conv(x)
 
 
-class DDWMobileNetV2(Backbone):
+class DDWMobileNetV2(DDWBackbone, Backbone):
     """MobileNetV2 with the stages in ``dynamic_stages`` made :class:`DAGStage` s.
 
     Args:
@@ -156,9 +155,6 @@ class DDWMobileNetV2(Backbone):
         stage_factory: Optional[StageFactory] = None,
     ):
         super().__init__()
-        dynamic_stages, stage_factory = stage_replacement(
-            dynamic_stages, STAGE_NAMES, stage_factory
-        )
         num_stages = self._check_arguments(width_mult, out_features)
         self._out_features = list(out_features)
         channels = make_divisible(32 * width_mult)
@@ -181,8 +177,6 @@ class DDWMobileNetV2(Backbone):
             ]
             channels, stride = width, stride * s
             stage = nn.Sequential(*blocks)
-            if name in dynamic_stages:
-                stage = stage_factory(name, blocks, width)
             self.add_module(name, stage)
             self.stage_names.append(name)
             self.stages.append(stage)
@@ -193,6 +187,8 @@ class DDWMobileNetV2(Backbone):
         )
         self.stage_names = tuple(self.stage_names)
         self._init_weights()
+        # Checked against every stage name: a dynamic stage beyond the built ones is not an error.
+        self.make_stages_dynamic(dynamic_stages, stage_factory, stage_names=STAGE_NAMES)
         self.freeze(freeze_at)
 
     @staticmethod
@@ -224,9 +220,7 @@ class DDWMobileNetV2(Backbone):
         )
 
     def _init_weights(self) -> None:
-        for name, module in self.named_modules():
-            if ".routers." in f".{name}.":
-                continue
+        for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
                 if module.bias is not None:
@@ -267,14 +261,8 @@ class DDWMobileNetV2(Backbone):
             for name in self._out_features
         }
 
-    def freeze(self, freeze_at: int = 0):
-        """Freeze the stem (``freeze_at >= 1``) and ``mb1..mb{freeze_at - 1}``, routers included."""
-        if freeze_at >= 1:
-            self.stem.freeze()
-        for index, stage in enumerate(self.stages, start=2):
-            if freeze_at >= index:
-                freeze_stage(stage)
-        return self
+    def named_stages(self):
+        return list(zip(self.stage_names, self.stages))
 
 
 @BACKBONE_REGISTRY.register()

@@ -18,12 +18,11 @@ from torch import nn
 
 from ..config import REGNET_PRESETS
 from .dynamic import (
+    DDWBackbone,
     build_rcnn_fpn,
     build_retinanet_fpn,
     dynamic_stage_names,
-    freeze_stage,
     make_dag_stage,
-    stage_replacement,
 )
 from .family import BackboneFamily, register_family
 
@@ -39,7 +38,7 @@ StageFactory = Callable[[str, Mapping[str, nn.Module], int], nn.Module]
 STAGE_NAMES = ("s1", "s2", "s3", "s4")
 
 
-class DDWRegNet(RegNet):
+class DDWRegNet(DDWBackbone, RegNet):
     """Detectron2's ``RegNet`` with the stages in ``dynamic_stages`` made :class:`DAGStage` s.
 
     Args:
@@ -58,25 +57,20 @@ class DDWRegNet(RegNet):
         **kwargs,
     ):
         super().__init__(freeze_at=0, **kwargs)
-        names = [name for _, name in self.stages_and_names]
-        dynamic_stages, stage_factory = stage_replacement(dynamic_stages, names, stage_factory)
-        for index, (stage, name) in enumerate(self.stages_and_names):
-            if name in dynamic_stages:
-                blocks = OrderedDict(stage.named_children())
-                dag = stage_factory(name, blocks, self._out_feature_channels[name])
-                setattr(self, name, dag)
-                self.stages_and_names[index] = (dag, name)
+        self.make_stages_dynamic(dynamic_stages, stage_factory)
         self.freeze(freeze_at)
 
-    def freeze(self, freeze_at: int = 0):
-        """Freeze the stem (``freeze_at >= 1``) and stages ``s1..s{freeze_at - 1}``, routers
-        included."""
-        if freeze_at >= 1:
-            self.stem.freeze()
-        for index, (stage, _) in enumerate(self.stages_and_names, start=2):
-            if freeze_at >= index:
-                freeze_stage(stage)
-        return self
+    def named_stages(self):
+        return [(name, stage) for stage, name in self.stages_and_names]
+
+    def _put_stage(self, index, name, stage):
+        setattr(self, name, stage)
+        self.stages_and_names[index] = (stage, name)
+
+    @staticmethod
+    def stage_nodes(stage):
+        # Named nodes keep the block names (b1, b2, ...): static and dynamic keys agree.
+        return OrderedDict(stage.named_children())
 
 
 def regnet_parameters(cfg) -> dict:

@@ -16,12 +16,11 @@ from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
 from .dynamic import (
+    DDWBackbone,
     build_rcnn_fpn,
     build_retinanet_fpn,
     dynamic_stage_names,
-    freeze_stage,
     make_dag_stage,
-    stage_replacement,
 )
 from .family import BackboneFamily, register_family
 
@@ -37,7 +36,7 @@ StageFactory = Callable[[str, List[nn.Module], int], nn.Module]
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
 
-class DDWResNet(ResNet):
+class DDWResNet(DDWBackbone, ResNet):
     """Detectron2's ``ResNet`` with the stages in ``dynamic_stages`` made :class:`DAGStage` s.
 
     Args:
@@ -59,26 +58,11 @@ class DDWResNet(ResNet):
         stage_factory: Optional[StageFactory] = None,
     ):
         super().__init__(stem, stages, out_features=out_features, freeze_at=0)
-        dynamic_stages, stage_factory = stage_replacement(
-            dynamic_stages, self.stage_names, stage_factory
-        )
-        for index, name in enumerate(self.stage_names):
-            if name in dynamic_stages:
-                blocks = list(getattr(self, name).children())
-                dag = stage_factory(name, blocks, self._out_feature_channels[name])
-                setattr(self, name, dag)
-                self.stages[index] = dag
+        self.make_stages_dynamic(dynamic_stages, stage_factory)
         self.freeze(freeze_at)
 
-    def freeze(self, freeze_at: int = 0):
-        """Freeze the stem (``freeze_at >= 1``) and stages ``res2..res{freeze_at}``, routers
-        included: no gradients, BatchNorm converted to FrozenBatchNorm2d."""
-        if freeze_at >= 1:
-            self.stem.freeze()
-        for index, stage in enumerate(self.stages, start=2):
-            if freeze_at >= index:
-                freeze_stage(stage)
-        return self
+    def named_stages(self):
+        return list(zip(self.stage_names, self.stages))
 
 
 @BACKBONE_REGISTRY.register()

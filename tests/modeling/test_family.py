@@ -11,35 +11,44 @@ from ddw_detectron.checkpoint import convert_torchvision
 from ddw_detectron.classification import add_classification_config, build_classifier
 from ddw_detectron.layers import DAGStage
 from ddw_detectron.modeling import FAMILIES, BackboneFamily, family_of, register_family
-from ddw_detectron.modeling.dynamic import make_dag_stage, stage_replacement
+from ddw_detectron.modeling.dynamic import DDWBackbone, make_dag_stage
 from tests.helpers import make_cfg
 
 
-class ToyBackbone(Backbone):
+class ToyBackbone(DDWBackbone, Backbone):
     """Stem conv, then stages t1 and t2 of 3 conv blocks each (t2 at stride 2)."""
 
-    def __init__(self, out_features, dynamic_stages, stage_factory):
+    def __init__(self, out_features, dynamic_stages, stage_factory, freeze_at=0):
         super().__init__()
-        dynamic_stages, stage_factory = stage_replacement(
-            dynamic_stages, ("t1", "t2"), stage_factory
-        )
-        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.stem = ToyStem()
+        self.stages = []
         for name, stride in (("t1", 1), ("t2", 2)):
             blocks = [
                 nn.Conv2d(8, 8, 3, stride=stride if i == 0 else 1, padding=1) for i in range(3)
             ]
-            stage = (
-                stage_factory(name, blocks, 8) if name in dynamic_stages else nn.Sequential(*blocks)
-            )
-            self.add_module(name, stage)
+            self.add_module(name, nn.Sequential(*blocks))
+            self.stages.append(getattr(self, name))
         self._out_features = list(out_features)
         self._out_feature_channels = {"t1": 8, "t2": 8}
         self._out_feature_strides = {"t1": 2, "t2": 4}
+        self.make_stages_dynamic(dynamic_stages, stage_factory)
+        self.freeze(freeze_at)
+
+    def named_stages(self):
+        return list(zip(("t1", "t2"), self.stages))
 
     def forward(self, x):
         t1 = self.t1(self.stem(x))
         outputs = {"t1": t1, "t2": self.t2(t1)}
         return {name: outputs[name] for name in self._out_features}
+
+
+class ToyStem(nn.Conv2d):
+    def __init__(self):
+        super().__init__(3, 8, 3, stride=2, padding=1)
+
+    def freeze(self):
+        self.requires_grad_(False)
 
 
 @BACKBONE_REGISTRY.register()
@@ -95,6 +104,16 @@ def test_a_toy_family_added_through_its_description_works_everywhere(toy):
     cfg.MODEL.DDW.DYNAMIC_STAGES = ["t3"]
     with pytest.raises(ValueError, match=r"MODEL.DDW.DYNAMIC_STAGES = \['t3'\] is invalid"):
         toy.build_bottom_up(cfg)
+
+
+def test_the_ddw_backbone_base_gives_a_new_family_checked_stages_and_freeze():
+    frozen = ToyBackbone(["t2"], ["t1", "t2"], None, freeze_at=2)
+    assert isinstance(frozen.t1, DAGStage) and frozen.stages[0] is frozen.t1
+    assert not frozen.stem.weight.requires_grad
+    assert not any(p.requires_grad for p in frozen.t1.parameters())
+    assert frozen.t1.routers and all(p.requires_grad for p in frozen.t2.parameters())
+    with pytest.raises(ValueError, match=r"MODEL.DDW.DYNAMIC_STAGES = \['t3'\] is invalid"):
+        ToyBackbone(["t2"], ["t3"], None)
 
 
 def test_families_are_the_three_supported_and_names_resolve():

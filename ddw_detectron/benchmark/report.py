@@ -1,0 +1,137 @@
+"""The benchmark's report as Markdown: the side-by-side table and the lines under it."""
+
+import platform
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+__all__ = ["markdown_table", "write_markdown"]
+
+NAMES = {
+    "detectron2": "Detectron2 static",
+    "static": "ours, static",
+    "ddw": "DDW (all stages)",
+    "ddw_plain": "DDW, plain sums",
+}
+ROWS = (
+    ("parameters (bottom-up)", "params", lambda v: f"{v / 1e6:.3f} M"),
+    ("FLOPs (detector, inference)", "flops", lambda v: f"{v / 1e9:.2f} G"),
+    ("FLOPs (backbone + FPN)", "flops_backbone", lambda v: f"{v / 1e9:.2f} G"),
+    ("training step", "train_step", lambda v: f"{v * 1e3:.0f} ms"),
+    ("inference (detector)", "inference", lambda v: f"{v * 1e3:.0f} ms"),
+    ("inference (backbone + FPN)", "inference_backbone", lambda v: f"{v * 1e3:.0f} ms"),
+    ("peak training memory", "peak_bytes", lambda v: f"{v / 2**20:.0f} MiB"),
+    ("saved for backward (hooks)", "hook_saved_bytes", lambda v: f"{v / 2**20:.0f} MiB"),
+)
+STEP_LABELS = (
+    ("train_step", "training step"),
+    ("inference", "inference (detector)"),
+    ("inference_backbone", "inference (backbone + FPN)"),
+)
+
+
+def _table_lines(report: Dict) -> List[str]:
+    models = report["models"]
+    kinds = [kind for kind in models if not kind.endswith("_compiled")]
+    header = "| | " + " | ".join(NAMES[k] for k in kinds) + " | DDW / static |"
+    lines = [header, "|---" * (len(kinds) + 2) + "|"]
+    for label, key, fmt in ROWS:
+        ratio = report["ratios"].get(key, models["ddw"][key] / models["static"][key])
+        spread = report["ratios"]["spread"].get(key)
+        spread = f" ({spread[0]:.3f}-{spread[1]:.3f})" if spread else ""
+        cells = " | ".join(fmt(models[k][key]) for k in kinds)
+        lines.append(f"| {label} | {cells} | x{ratio:.3f}{spread} |")
+    return lines
+
+
+def _aggregation_and_skipping_lines(report: Dict) -> List[str]:
+    agg, skip = report["aggregate"], report["skipping_batch1"]
+    own, unused = skip["own_wiring"], skip["unused_nodes_wiring"]
+    return [
+        "",
+        f"Aggregation alone ({agg['shape']}, forward + backward): buffered / plain time "
+        f"x{agg['time']:.3f} ({agg['buffered_ms']:.1f} vs {agg['plain_ms']:.1f} ms), saved bytes "
+        f"x{agg['saved_bytes']:.3f}.",
+        "Batch-1 inference (backbone + FPN), skipping of unused nodes: "
+        f"{100 * own['share_skipped']:.1f}% of nodes skipped with the model's own wiring (time "
+        f"with / without skipping x{own['time_ratio']:.3f}); "
+        f"{100 * unused['share_skipped']:.1f}% with a wiring that leaves every other node unused "
+        f"(x{unused['time_ratio']:.3f}).",
+    ]
+
+
+def _compiled_lines(report: Dict) -> List[str]:
+    if "compiled" not in report["ratios"]:
+        return []
+    models, ratios = report["models"], report["ratios"]
+    cells = []
+    for key, label in STEP_LABELS:
+        low, high = ratios["compiled_spread"][key]
+        cells.append(
+            f"{label} {models['static_compiled'][key] * 1e3:.0f} vs "
+            f"{models['ddw_compiled'][key] * 1e3:.0f} ms, x{ratios['compiled'][key]:.3f} "
+            f"({low:.3f}-{high:.3f})"
+        )
+    backend = report["compile_backend"]
+    return ["", f"Compiled backbones (torch.compile, {backend}), DDW / static: " + "; ".join(cells)]
+
+
+def _operator_lines(operators: Dict) -> List[str]:
+    lines = [
+        "",
+        f"Operators DDW adds per DAG node ({operators['nodes']} nodes) over the static network:",
+    ]
+    for key, label in (
+        ("inference_backbone", "backbone inference"),
+        ("train_step", "training step"),
+    ):
+        for name, counts in operators[key].items():
+            lines.append(
+                f"- {label}, {name.replace('_', ' ')}: {counts['per_node']:.2f} "
+                f"({counts['static']} static, {counts['ddw']} DDW)"
+            )
+    return lines
+
+
+def markdown_table(report: Dict) -> str:
+    """The side-by-side table (a column per eager model, DDW / static with the rounds' spread)
+    and the compiled, operator, aggregation and skipping figures under it."""
+    lines = _table_lines(report)
+    lines += ["", "Time ratios: median over rounds (lowest-highest round)."]
+    lines += _compiled_lines(report) + _operator_lines(report["operators"])
+    lines += _aggregation_and_skipping_lines(report)
+    if "static_vs_detectron2" in report:
+        s = report["static_vs_detectron2"]
+        lines.append(
+            f"Our static mode / Detectron2's backbone: params x{s['params']:.4f}, FLOPs "
+            f"x{s['flops']:.4f}, training step x{s['train_step']:.3f}, inference "
+            f"x{s['inference']:.3f}."
+        )
+    return "\n".join(lines)
+
+
+def write_markdown(path: str, report: Dict, command: str) -> None:
+    """BENCHMARKS.md: how the figures are measured, the run's settings and command, the table."""
+    amp = ", AMP" if report["amp"] else ""
+    text = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench`; every ratio is measured side by side in one process run, on",
+        "random weights shared by the models: the models run in turns (the order rotating each "
+        "round)",
+        "after warm-up; times are medians over rounds, time ratios medians of the per-round "
+        "ratios.",
+        "",
+        f"## {report['arch']} Faster R-CNN FPN, {report['device']}, batch {report['batch_size']}, "
+        f"shorter side {report['image_size']}{amp}",
+        "",
+        f"- machine: {platform.machine()}, {torch.get_num_threads()} threads ({report['machine']})",
+        f"- torch {report['torch']}",
+        f"- malloc: {report['malloc']}",
+        f"- command: `{command}`",
+        "",
+        markdown_table(report),
+        "",
+    ]
+    Path(path).write_text("\n".join(text))
