@@ -5,9 +5,20 @@ import pytest
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes-long runs, only with DDW_SLOW_TESTS=1")
+    config.addinivalue_line(
+        "markers", "long(seconds): a file whose tests take about this long; started first"
+    )
+
+
+def _seconds(item) -> float:
+    mark = item.get_closest_marker("long")
+    return mark.args[0] if mark else 0.0
 
 
 def pytest_collection_modifyitems(config, items):
+    # make test runs whole files in parallel processes (pytest-xdist, --dist loadfile) in the
+    # order collected: the longest files go first, so that none is left running alone at the end.
+    items.sort(key=lambda item: -_seconds(item))
     if os.environ.get("DDW_SLOW_TESTS") == "1":
         return
     skip = pytest.mark.skip(reason="slow; set DDW_SLOW_TESTS=1 to run")

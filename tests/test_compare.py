@@ -13,6 +13,8 @@ import pytest
 from ddw_detectron.compare import Comparison, ComparisonConflict, RunSpec, summarize, verdict
 from tests.helpers import TINY_DEMO_DETECTION, TINY_PRETRAINING, run_until
 
+pytestmark = pytest.mark.long(130)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

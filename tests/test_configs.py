@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.long(40)
+
 ROOT = Path(__file__).resolve().parent.parent
 # Classification (pretraining) configs: configs/ImageNet/, configs/Digits/ and the demo's
 # configs/Demo/pretrain_*.

@@ -12,6 +12,8 @@ import torch
 
 from ddw_detectron.device_check import STEPS, run_device_check
 
+pytestmark = pytest.mark.long(100)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -17,6 +17,8 @@ from tests.helpers import TINY_DEMO_DETECTION as DETECT
 from tests.helpers import TINY_PRETRAINING as PRETRAIN
 from tests.helpers import run_until
 
+pytestmark = pytest.mark.long(65)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

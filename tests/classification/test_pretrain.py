@@ -14,6 +14,8 @@ import torch
 from ddw_detectron.classification import topk_correct
 from tests.classification.folders import make_image_folder
 
+pytestmark = pytest.mark.long(80)
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"
 SMALL = [

@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import TINY_DETECTION
 
+pytestmark = pytest.mark.long(85)
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
 TINY = [*TINY_DETECTION, "SOLVER.BASE_LR", "0.01"]

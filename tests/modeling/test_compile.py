@@ -9,6 +9,8 @@ from torch._dynamo.testing import CompileCounterWithBackend
 from ddw_detectron.modeling import FAMILIES
 from tests.helpers import make_cfg
 
+pytestmark = pytest.mark.long(80)
+
 
 def backbone(family, **overrides):
     cfg = make_cfg(family, **{"MODEL.RESNETS.DEPTH": 34, **overrides})
