@@ -1,16 +1,20 @@
-"""Shared test helpers: configs for each DDW family, tiny settings, killing a run midway."""
+"""Shared test helpers: configs for each DDW family, tiny settings, running a script, killing
+a run midway."""
 
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import List
 
 from detectron2.config import get_cfg
 
 import ddw_detectron
 from ddw_detectron.modeling import FAMILIES
 
+ROOT = Path(__file__).resolve().parent.parent
 ALL_STAGES = {name: list(family.stage_names) for name, family in FAMILIES.items()}
 
 
@@ -58,6 +62,25 @@ def make_cfg(family="resnet", dynamic=True, **overrides):
     for key, value in overrides.items():
         set_key(cfg, key, value)
     return cfg
+
+
+def python_command(path, *args) -> List[str]:
+    """``python <path> <args>``: ``path`` relative to the repository root, arguments as text."""
+    return [sys.executable, str(ROOT / path), *map(str, args)]
+
+
+def run_python(path, *args, env=None, timeout=900) -> subprocess.CompletedProcess:
+    """Run :func:`python_command` from the repository root with its output captured; ``env``:
+    variables set on top of this process's."""
+    extra = {key: str(value) for key, value in (env or {}).items()}
+    return subprocess.run(
+        python_command(path, *args),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **extra},
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def run_until(command, env, marker: Path) -> None:

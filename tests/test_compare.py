@@ -4,18 +4,20 @@ finished run and resumed without redoing it."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ddw_detectron.compare import Comparison, ComparisonConflict, RunSpec, summarize, verdict
-from tests.helpers import TINY_DEMO_DETECTION, TINY_PRETRAINING, run_until
+from tests.helpers import (
+    TINY_DEMO_DETECTION,
+    TINY_PRETRAINING,
+    python_command,
+    run_python,
+    run_until,
+)
 
 pytestmark = pytest.mark.long(130)
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_verdict_calls_a_difference_inside_the_spread_a_tie():
@@ -56,25 +58,13 @@ def test_bad_settings_are_refused(tmp_path):
         Comparison(tmp_path, digits_opts=["CLS.EPOCHS", "2"]).claim_output()
 
 
-def _command(output: Path):
-    return [
-        sys.executable,
-        str(ROOT / "scripts" / "compare.py"),
-        "--output",
-        str(output),
-        "--seeds",
-        "0",
-        "1",
-        "--evidence",
-        str(output / "EVIDENCE.md"),
-        "--pretrain-opts",
-        *TINY_PRETRAINING,
-        "--detection-opts",
-        *TINY_DEMO_DETECTION,
-        "--digits-opts",
-        "CLS.EPOCHS",
-        "1",
-    ]
+def _compare_args(output: Path):
+    """scripts/compare.py's arguments: 2 seeds, tiny pretraining and detection, 1 digits epoch."""
+    evidence = ["--evidence", output / "EVIDENCE.md"]
+    return ["--output", output, "--seeds", "0", "1", *evidence, *(
+        "--pretrain-opts", *TINY_PRETRAINING, "--detection-opts", *TINY_DEMO_DETECTION,
+        "--digits-opts", "CLS.EPOCHS", "1",
+    )]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +72,9 @@ def compared(cache, tmp_path_factory):
     output = tmp_path_factory.mktemp("compare")
     env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
     first = output / "digits" / "static" / "seed0" / "result.json"
-    run_until(_command(output), env, first)
+    run_until(python_command("scripts/compare.py", *_compare_args(output)), env, first)
     written = first.stat().st_mtime_ns
-    result = subprocess.run(_command(output), env=env, capture_output=True, text=True)
+    result = run_python("scripts/compare.py", *_compare_args(output), env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert first.stat().st_mtime_ns == written
     return output, result.stdout

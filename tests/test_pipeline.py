@@ -4,8 +4,6 @@ recovery from a SIGKILL during pretraining and during detection."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +13,9 @@ from PIL import Image
 from ddw_detectron.pipeline import DemoFolderConflict, DemoPipeline, HandOffError, check_handoff
 from tests.helpers import TINY_DEMO_DETECTION as DETECT
 from tests.helpers import TINY_PRETRAINING as PRETRAIN
-from tests.helpers import run_until
+from tests.helpers import python_command, run_python, run_until
 
 pytestmark = pytest.mark.long(65)
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -117,41 +113,30 @@ def test_folder_of_a_plain_detection_run_is_refused(tmp_path):
         DemoPipeline(tmp_path, pretrain_opts=PRETRAIN, detection_opts=DETECT).run(["data"])
 
 
+def demo_args(output: Path):
+    """scripts/run_demo.py's arguments: tiny settings, 3 pretraining epochs, 6 iterations."""
+    pretrain = ["--pretrain-opts", *PRETRAIN, "CLS.EPOCHS", "3"]
+    return ["--output", output, *pretrain, "--detection-opts", *DETECT, "SOLVER.MAX_ITER", "6"]
+
+
 def run_demo_until(output: Path, cache: Path, marker: Path):
     """Start scripts/run_demo.py and SIGKILL its whole process group once ``marker`` exists."""
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "run_demo.py"),
-        "--output",
-        str(output),
-        "--pretrain-opts",
-        *PRETRAIN,
-        "CLS.EPOCHS",
-        "3",
-        "--detection-opts",
-        *DETECT,
-        "SOLVER.MAX_ITER",
-        "6",
-    ]
+    command = python_command("scripts/run_demo.py", *demo_args(output))
     run_until(command, {**os.environ, "DDW_DATASETS_CACHE": str(cache)}, marker)
-    return command
 
 
 def test_killed_demo_resumes_in_pretraining_and_in_detection(cache, tmp_path):
     output = tmp_path / "demo"
     run_demo_until(output, cache, output / "pretrain" / "last.pth")
     assert not (output / "pretrain" / "backbone_detectron2.pth").exists()
-    command = run_demo_until(output, cache, output / "detect" / "last_checkpoint")
+    run_demo_until(output, cache, output / "detect" / "last_checkpoint")
     log = [
         json.loads(line)["epoch"]
         for line in (output / "pretrain" / "log.jsonl").read_text().splitlines()
     ]
     assert log == [1, 2, 3]  # the second run went on from epoch 1's checkpoint
-    result = subprocess.run(
-        command,
-        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
-        capture_output=True,
-        text=True,
+    result = run_python(
+        "scripts/run_demo.py", *demo_args(output), env={"DDW_DATASETS_CACHE": cache}
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reusing the pretrained backbone" in result.stdout

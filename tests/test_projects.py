@@ -1,14 +1,11 @@
 """The example projects and the LazyConfig path train a few iterations on the demo data."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY_DETECTION
+from tests.helpers import TINY_DETECTION, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [*TINY_DETECTION, "SOLVER.MAX_ITER", "3"]
@@ -16,20 +13,21 @@ TINY = [*TINY_DETECTION, "SOLVER.MAX_ITER", "3"]
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    return {**os.environ, "DDW_DATASETS_CACHE": str(tmp_path_factory.mktemp("datasets"))}
+    return {"DDW_DATASETS_CACHE": tmp_path_factory.mktemp("datasets")}
 
 
-def run(env, *command):
-    result = subprocess.run(
-        [sys.executable, *map(str, command)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        cwd=ROOT,
-    )
+def run(env, path, *args):
+    result = run_python(path, *args, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
+
+
+def train_project(env, project: str, config: str, output: Path):
+    """``projects/<project>/train_net.py`` with its config ``configs/<config>``, a few iterations
+    on the tiny shapes set."""
+    folder = Path("projects") / project
+    script, config_file = folder / "train_net.py", ROOT / folder / "configs" / config
+    return run(env, script, "--config-file", config_file, *TINY, "OUTPUT_DIR", output)
 
 
 def metrics(output):
@@ -37,16 +35,7 @@ def metrics(output):
 
 
 def test_mask_rcnn_with_a_custom_mask_head(env, tmp_path):
-    project = ROOT / "projects" / "DDWMaskRCNN"
-    result = run(
-        env,
-        project / "train_net.py",
-        "--config-file",
-        project / "configs" / "mask_rcnn_DDW_R_18_FPN_light_shapes.yaml",
-        *TINY,
-        "OUTPUT_DIR",
-        tmp_path,
-    )
+    result = train_project(env, "DDWMaskRCNN", "mask_rcnn_DDW_R_18_FPN_light_shapes.yaml", tmp_path)
     assert "bbox AP = " in result.stdout and "segm AP = " in result.stdout
     losses = set().union(*metrics(tmp_path))
     assert "loss_mask" in losses and "ddw/res3/kept" in losses
@@ -54,16 +43,7 @@ def test_mask_rcnn_with_a_custom_mask_head(env, tmp_path):
 
 
 def test_wiring_probe_registered_next_to_ddw(env, tmp_path):
-    project = ROOT / "projects" / "WiringProbe"
-    result = run(
-        env,
-        project / "train_net.py",
-        "--config-file",
-        project / "configs" / "wiring_probe_DDW_R_18_FPN_shapes.yaml",
-        *TINY,
-        "OUTPUT_DIR",
-        tmp_path,
-    )
+    result = train_project(env, "WiringProbe", "wiring_probe_DDW_R_18_FPN_shapes.yaml", tmp_path)
     assert "bbox AP = " in result.stdout
     keys = set().union(*metrics(tmp_path))
     assert {"loss_wiring_probe", "wiring_probe/accuracy"} <= keys
@@ -72,7 +52,7 @@ def test_wiring_probe_registered_next_to_ddw(env, tmp_path):
 def test_lazyconfig_training(env, tmp_path):
     result = run(
         env,
-        ROOT / "scripts" / "lazyconfig_train_net.py",
+        "scripts/lazyconfig_train_net.py",
         "--config-file",
         ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.py",
         "train.max_iter=3",

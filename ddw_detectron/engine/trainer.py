@@ -151,6 +151,11 @@ class DDWTrainer(DefaultTrainer):
     :class:`WiringHook`, and DDP that works on CPU (gloo) as well as on GPUs."""
 
     def __init__(self, cfg):
+        """``DefaultTrainer.__init__`` step by step (it has no hook for these), differing in:
+        the datasets are checked before anything is built; DDP comes from
+        :func:`create_ddp_model` (Detectron2's passes ``device_ids``, which DDP refuses for a
+        CPU model, in v0.6 and on its main branch); the loader's resumable sampler is kept; the
+        checkpointer is :class:`DDWCheckpointer`."""
         TrainerBase.__init__(self)
         logger = logging.getLogger("detectron2")
         if not logger.isEnabledFor(logging.INFO):

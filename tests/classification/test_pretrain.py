@@ -18,22 +18,17 @@ pytestmark = pytest.mark.long(80)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"
+# fmt: off
 SMALL = [
-    "CLS.NUM_CLASSES",
-    "3",
-    "CLS.BATCH_SIZE",
-    "8",
-    "CLS.INPUT_SIZE",
-    "32",
-    "CLS.RESIZE_SIZE",
-    "36",
-    "CLS.NUM_WORKERS",
-    "0",
-    "CLS.WARMUP_EPOCHS",
-    "0",
-    "CLS.BASE_LR",
-    "0.8",
+    "CLS.NUM_CLASSES", "3",
+    "CLS.BATCH_SIZE", "8",
+    "CLS.INPUT_SIZE", "32",
+    "CLS.RESIZE_SIZE", "36",
+    "CLS.NUM_WORKERS", "0",
+    "CLS.WARMUP_EPOCHS", "0",
+    "CLS.BASE_LR", "0.8",
 ]
+# fmt: on
 
 
 def pretrain_command(data, output, *opts, args=(), launcher=None):

@@ -1,8 +1,6 @@
 """The dataset checker finds one planted defect of each kind and passes a clean dataset."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +12,7 @@ from ddw_detectron.data.check import (
     check_training_datasets,
 )
 from tests.data.bad_data import register, write_dataset
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import run_python
 
 
 def plant_annotation_defects(json_path: Path) -> None:
@@ -67,27 +64,15 @@ def test_every_planted_defect_is_found(tmp_path):
 def test_command_line_writes_report_and_exit_status(tmp_path):
     json_path, root, _ = write_dataset(tmp_path / "bad")
     report_path = tmp_path / "report.json"
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "check_dataset.py"),
-        "--json",
-        str(json_path),
-        "--image-root",
-        str(root),
-    ]
-    result = subprocess.run(
-        command + ["--report", str(report_path)], capture_output=True, text=True
-    )
+    script = "scripts/check_dataset.py"
+    args = ["--json", json_path, "--image-root", root]
+    result = run_python(script, *args, "--report", report_path)
     assert result.returncode == 1, result.stderr
     assert "| missing_file" in result.stdout and "problems would break training" in result.stdout
     report = json.loads(report_path.read_text())
     assert report["ok"] is False and set(report["counts"]) >= set(BLOCKING)
     clean_json, clean_root, _ = write_dataset(tmp_path / "clean", defects=())
-    clean = subprocess.run(
-        [*command[:2], "--json", str(clean_json), "--image-root", str(clean_root)],
-        capture_output=True,
-        text=True,
-    )
+    clean = run_python(script, "--json", clean_json, "--image-root", clean_root)
     assert clean.returncode == 0 and "no problem that would break training" in clean.stdout
 
 

@@ -6,47 +6,36 @@ import errno
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.helpers import python_command, run_python
+
 pytestmark = pytest.mark.long(50)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
+# fmt: off
 DETERMINISTIC = [
-    "DATASETS.TRAIN",
-    "('ddw_shapes_tiny',)",
-    "DATASETS.TEST",
-    "('ddw_shapes_tiny',)",
-    "SEED",
-    "0",
-    "DATALOADER.NUM_WORKERS",
-    "0",
-    "SOLVER.IMS_PER_BATCH",
-    "2",
-    "SOLVER.MAX_ITER",
-    "6",
-    "SOLVER.CHECKPOINT_PERIOD",
-    "2",
-    "SOLVER.WARMUP_ITERS",
-    "1",
-    "SOLVER.STEPS",
-    "(4,)",
-    "INPUT.MIN_SIZE_TRAIN",
-    "(96,)",
-    "INPUT.MAX_SIZE_TRAIN",
-    "96",
-    "INPUT.MIN_SIZE_TEST",
-    "96",
-    "INPUT.MAX_SIZE_TEST",
-    "96",
-    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
-    "0.0",
+    "DATASETS.TRAIN", "('ddw_shapes_tiny',)",
+    "DATASETS.TEST", "('ddw_shapes_tiny',)",
+    "SEED", "0",
+    "DATALOADER.NUM_WORKERS", "0",
+    "SOLVER.IMS_PER_BATCH", "2",
+    "SOLVER.MAX_ITER", "6",
+    "SOLVER.CHECKPOINT_PERIOD", "2",
+    "SOLVER.WARMUP_ITERS", "1",
+    "SOLVER.STEPS", "(4,)",
+    "INPUT.MIN_SIZE_TRAIN", "(96,)",
+    "INPUT.MAX_SIZE_TRAIN", "96",
+    "INPUT.MIN_SIZE_TEST", "96",
+    "INPUT.MAX_SIZE_TEST", "96",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
 ]
+# fmt: on
 
 
 @pytest.fixture(scope="module")
@@ -54,26 +43,17 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("datasets")
 
 
-def command(output: Path, resume=False):
-    return [
-        sys.executable,
-        str(ROOT / "scripts" / "train_net.py"),
-        "--config-file",
-        str(DEMO),
-        *(["--resume"] if resume else []),
-        *DETERMINISTIC,
-        "OUTPUT_DIR",
-        str(output),
-    ]
+def train_args(output: Path, resume=False):
+    resume_flag = ["--resume"] if resume else []
+    return ["--config-file", DEMO, *resume_flag, *DETERMINISTIC, "OUTPUT_DIR", output]
 
 
 def run(cache, output, resume=False):
-    result = subprocess.run(
-        command(output, resume),
-        capture_output=True,
-        text=True,
+    result = run_python(
+        "scripts/train_net.py",
+        *train_args(output, resume),
+        env={"DDW_DATASETS_CACHE": cache},
         timeout=600,
-        env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result
@@ -82,7 +62,7 @@ def run(cache, output, resume=False):
 def kill_when(cache, output, ready, timeout=300):
     """Start training; SIGKILL it as soon as ``ready()`` is true."""
     process = subprocess.Popen(
-        command(output),
+        python_command("scripts/train_net.py", *train_args(output)),
         env={**os.environ, "DDW_DATASETS_CACHE": str(cache)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

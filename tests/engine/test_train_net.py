@@ -2,14 +2,12 @@
 resume, eval-only, two CPU processes, and bad input."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY_DETECTION
+from tests.helpers import TINY_DETECTION, run_python
 
 pytestmark = pytest.mark.long(85)
 
@@ -24,22 +22,16 @@ def cache(tmp_path_factory):
 
 
 def train_net(cache, output, *opts, args=(), config=DEMO, check=True, timeout=600):
-    env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "train_net.py"),
-            "--config-file",
-            str(config),
-            *args,
-            *TINY,
-            "OUTPUT_DIR",
-            str(output),
-            *opts,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    result = run_python(
+        "scripts/train_net.py",
+        "--config-file",
+        config,
+        *args,
+        *TINY,
+        "OUTPUT_DIR",
+        output,
+        *opts,
+        env={"DDW_DATASETS_CACHE": cache},
         timeout=timeout,
     )
     if check:
@@ -131,20 +123,15 @@ def test_two_cpu_processes_train_with_identical_weights(cache, tmp_path):
 def test_missing_dataset_folder_is_named(cache, tmp_path):
     env_root = tmp_path / "datasets"
     env_root.mkdir()
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "train_net.py"),
-            "--config-file",
-            str(DEMO),
-            "DATASETS.TRAIN",
-            "('coco_2017_train',)",
-            "OUTPUT_DIR",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DETECTRON2_DATASETS": str(env_root)},
+    result = run_python(
+        "scripts/train_net.py",
+        "--config-file",
+        DEMO,
+        "DATASETS.TRAIN",
+        "('coco_2017_train',)",
+        "OUTPUT_DIR",
+        tmp_path / "out",
+        env={"DETECTRON2_DATASETS": env_root},
         timeout=300,
     )
     assert result.returncode != 0
@@ -206,14 +193,7 @@ def test_checkpoint_of_another_architecture_is_refused(cache, tmp_path):
 
 
 def run_script(cache, script, *args):
-    env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    return run_python(f"scripts/{script}", *args, env={"DDW_DATASETS_CACHE": cache}, timeout=600)
 
 
 def test_demo_predictor_writes_detections_and_wirings(first_run, cache, tmp_path):

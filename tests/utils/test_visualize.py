@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,6 +12,7 @@ from ddw_detectron.utils.visualize import (
     save_wiring,
     wiring_grid,
 )
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +76,7 @@ def test_saved_pictures_are_not_blank(tmp_path):
 
 
 def test_visualize_wiring_script(tmp_path):
-    env = {**os.environ, "DDW_DATASETS_CACHE": str(tmp_path / "cache")}
+    env = {"DDW_DATASETS_CACHE": tmp_path / "cache"}
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     (inputs / "notes.txt").write_text("not an image")
@@ -86,24 +84,19 @@ def test_visualize_wiring_script(tmp_path):
 
     Image.new("RGB", (120, 90), (30, 90, 200)).save(inputs / "blue.png")
     config = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
-    script = str(ROOT / "scripts" / "visualize_wiring.py")
-    result = subprocess.run(
-        [
-            sys.executable,
-            script,
-            "--config-file",
-            str(config),
-            "--dataset",
-            "ddw_shapes_tiny",
-            "--input",
-            str(inputs),
-            "--output",
-            str(tmp_path / "out"),
-            "--per-image",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
+    script = "scripts/visualize_wiring.py"
+    result = run_python(
+        script,
+        "--config-file",
+        config,
+        "--dataset",
+        "ddw_shapes_tiny",
+        "--input",
+        inputs,
+        "--output",
+        tmp_path / "out",
+        "--per-image",
+        "2",
         env=env,
         timeout=600,
     )
@@ -122,21 +115,16 @@ def test_visualize_wiring_script(tmp_path):
     assert "res4: 2 nodes" in result.stdout and "9 images" in result.stdout
     assert "<img src='grid.png'>" in (out / "index.html").read_text()
 
-    static = subprocess.run(
-        [
-            sys.executable,
-            script,
-            "--config-file",
-            str(config),
-            "--input",
-            str(inputs),
-            "--output",
-            str(tmp_path / "o2"),
-            "MODEL.DDW.DYNAMIC_STAGES",
-            "[]",
-        ],
-        capture_output=True,
-        text=True,
+    static = run_python(
+        script,
+        "--config-file",
+        config,
+        "--input",
+        inputs,
+        "--output",
+        tmp_path / "o2",
+        "MODEL.DDW.DYNAMIC_STAGES",
+        "[]",
         env=env,
         timeout=600,
     )
