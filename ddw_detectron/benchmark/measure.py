@@ -76,10 +76,15 @@ def train_step(model, optimizer, samples, amp=False) -> None:
     optimizer.step()
 
 
+def inference_inputs(samples) -> List[Dict]:
+    """``samples`` without their ground truth, as a detector takes them at test time."""
+    return [{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples]
+
+
 def inference(model, samples, amp=False) -> None:
     model.eval()
     with torch.no_grad(), autocast(samples, amp):
-        model([{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples])
+        model(inference_inputs(samples))
 
 
 def backbone_inference(model, samples, amp=False) -> None:
@@ -246,8 +251,7 @@ def skipping_at_batch_one(model, samples, options: BenchmarkOptions) -> Dict:
 def count_model(model, samples, x) -> Dict:
     """Parameters (backbone, detector) and FLOPs (backbone, detector) of one model."""
     model.eval()
-    inputs = [{"image": s["image"], "height": s["height"], "width": s["width"]} for s in samples]
-    analysis = FlopCountAnalysis(model, inputs)
+    analysis = FlopCountAnalysis(model, inference_inputs(samples))
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings(
         "none"
     )
