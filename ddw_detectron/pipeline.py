@@ -167,9 +167,11 @@ class DemoPipeline:
         if path.is_file():
             theirs = json.loads(path.read_text())
             if theirs.get("fingerprint") != ours["fingerprint"]:
+                then, now = _describe(theirs), _describe(ours)
+                if then == now:
+                    now += " as they read now (the files have changed since that run)"
                 raise DemoFolderConflict(
-                    f"{self.output} holds a demo run of {_describe(theirs)}, not of "
-                    f"{_describe(ours)}. "
+                    f"{self.output} holds a demo run of {then}, not of {now}. "
                     "Give another output folder (make demo DEMO_OUTPUT=...) or start over (make "
                     "demo RESTART=1)."
                 )

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddw_detectron.pipeline import DemoFolderConflict, DemoPipeline, HandOffError, check_handoff
+from ddw_detectron.pipeline import (
+    MANIFEST,
+    DemoFolderConflict,
+    DemoPipeline,
+    HandOffError,
+    check_handoff,
+)
 from tests.helpers import TINY_DEMO_DETECTION as DETECT
 from tests.helpers import TINY_PRETRAINING as PRETRAIN
 from tests.helpers import python_command, run_python, run_until
@@ -100,6 +106,13 @@ def test_folder_of_another_config_is_refused_naming_both(finished):
         and "SOLVER.MAX_ITER 6" in message
         and str(finished.output) in message
     )
+
+
+def test_folder_of_edited_configs_is_refused_saying_they_changed(finished, tmp_path):
+    manifest = json.loads((finished.output / MANIFEST).read_text())
+    (tmp_path / MANIFEST).write_text(json.dumps({**manifest, "fingerprint": "0" * 32}))
+    with pytest.raises(DemoFolderConflict, match="the files have changed since that run"):
+        DemoPipeline(tmp_path, pretrain_opts=PRETRAIN, detection_opts=DETECT).run(["data"])
 
 
 def test_folder_of_a_plain_detection_run_is_refused(tmp_path):

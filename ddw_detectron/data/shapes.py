@@ -1,9 +1,9 @@
 """The embedded demo dataset: coloured, textured shapes on cluttered backgrounds, COCO layout.
 
-``ddw_shapes_train`` (320 images), ``ddw_shapes_val`` (64) and ``ddw_shapes_tiny`` (8, for smoke
+``ddw_shapes_train`` (1280 images), ``ddw_shapes_val`` (64) and ``ddw_shapes_tiny`` (8, for smoke
 tests) are registered on import and generated
 deterministically on first use into ``$DDW_DATASETS_CACHE`` (default
-``~/.cache/ddw_detectron``), under ``shapes_v1/{train,val}/`` with ``annotations.json``.
+``~/.cache/ddw_detectron``), under ``shapes_v2/{train,val}/`` with ``annotations.json``.
 Generation is atomic (a temporary folder renamed into place, under a file lock), so two
 processes starting at once produce one copy.
 """
@@ -31,10 +31,11 @@ __all__ = [
 ]
 
 CLASSES = ("circle", "square", "triangle", "star")
-VERSION = "shapes_v1"
+# v2: 1280 training images (v1: 320; the first 320 are the same images, val and tiny unchanged).
+VERSION = "shapes_v2"
 # split name -> (number of images, seed, image size); "tiny" is a smoke-test split.
 IMAGE_SIZE = 160
-SPLITS = {"train": (320, 1, IMAGE_SIZE), "val": (64, 2, IMAGE_SIZE), "tiny": (8, 3, IMAGE_SIZE)}
+SPLITS = {"train": (1280, 1, IMAGE_SIZE), "val": (64, 2, IMAGE_SIZE), "tiny": (8, 3, IMAGE_SIZE)}
 # The classification set (pretraining): split -> (number of generated images, seed). Its seeds
 # differ from the detection splits', so no validation image of detection is seen in pretraining.
 CLASSIFICATION_SPLITS = {"train": (1200, 11), "val": (200, 12)}

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ddw_detectron.data.shapes import VERSION
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,14 +30,14 @@ def test_generation_is_deterministic_and_safe_when_two_processes_start_at_once(t
     first = [generate(tmp_path / "a"), generate(tmp_path / "a")]
     outputs = [p.communicate() for p in first]
     assert all(p.returncode == 0 for p in first), outputs
-    folder = tmp_path / "a" / "shapes_v1" / "tiny"
+    folder = tmp_path / "a" / VERSION / "tiny"
     assert [o[0].strip() for o in outputs] == [str(folder)] * 2
     assert sorted(
-        p.name for p in (tmp_path / "a" / "shapes_v1").iterdir() if not p.name.startswith(".")
+        p.name for p in (tmp_path / "a" / VERSION).iterdir() if not p.name.startswith(".")
     ) == ["tiny"]
     other = generate(tmp_path / "b")
     other.communicate()
-    again = tmp_path / "b" / "shapes_v1" / "tiny"
+    again = tmp_path / "b" / VERSION / "tiny"
     assert (folder / "annotations.json").read_bytes() == (again / "annotations.json").read_bytes()
     for image in (folder / "images").iterdir():
         assert image.read_bytes() == (again / "images" / image.name).read_bytes()
@@ -44,7 +46,7 @@ def test_generation_is_deterministic_and_safe_when_two_processes_start_at_once(t
 def test_annotations_are_coco_with_boxes_and_polygons(tmp_path):
     p = generate(tmp_path)
     p.communicate()
-    folder = tmp_path / "shapes_v1" / "tiny"
+    folder = tmp_path / VERSION / "tiny"
     coco = json.loads((folder / "annotations.json").read_text())
     assert [c["name"] for c in coco["categories"]] == ["circle", "square", "triangle", "star"]
     assert len(coco["images"]) == 8 and len(coco["annotations"]) >= 8

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ddw_detectron.data.shapes import VERSION
 from tests.helpers import TINY_DETECTION, run_python
 
 pytestmark = pytest.mark.long(85)
@@ -203,7 +204,7 @@ def test_demo_predictor_writes_detections_and_wirings(first_run, cache, tmp_path
     output, _ = first_run
     inputs = tmp_path / "in"
     inputs.mkdir()
-    tiny = cache / "shapes_v1" / "tiny" / "images"
+    tiny = cache / VERSION / "tiny" / "images"
     for name in ("00000.jpg", "00001.jpg"):
         (inputs / name).write_bytes((tiny / name).read_bytes())
     (inputs / "readme.txt").write_text("not an image")
