@@ -4,13 +4,11 @@ not depend on timing (parameters, FLOPs, memory, share of skipped nodes)."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
 from ddw_detectron.benchmark import wiring_with_unused_nodes
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def test_wiring_with_unused_nodes():

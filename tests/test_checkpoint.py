@@ -1,7 +1,6 @@
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +11,8 @@ from detectron2.modeling import BACKBONE_REGISTRY, build_model
 
 from ddw_detectron.checkpoint import convert_torchvision, match_backbone
 from ddw_detectron.engine import DDWCheckpointer
-from tests.helpers import ALL_STAGES, make_cfg
+from tests.helpers import ALL_STAGES, ROOT, make_cfg
 
-ROOT = Path(__file__).resolve().parent.parent
 R50 = {
     "MODEL.RESNETS.DEPTH": 50,
     "MODEL.RESNETS.RES2_OUT_CHANNELS": 256,

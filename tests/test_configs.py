@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT
+
 pytestmark = pytest.mark.long(40)
 
-ROOT = Path(__file__).resolve().parent.parent
 # Classification (pretraining) configs: configs/ImageNet/, configs/Digits/ and the demo's
 # configs/Demo/pretrain_*.
 IMAGENET = sorted(

@@ -1,7 +1,5 @@
 """``ddw_detectron.conversion``: torchvision classifiers converted with a classification config."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,8 +11,8 @@ from ddw_detectron.classification import add_classification_config, build_classi
 from ddw_detectron.config import load_config
 from ddw_detectron.conversion import convert_checkpoint, is_classification_config
 from ddw_detectron.engine.checkpoint import DDWCheckpointer
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 IMAGENET = ROOT / "configs" / "ImageNet"
 MEAN, STD = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
 

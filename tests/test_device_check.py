@@ -5,16 +5,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from ddw_detectron.device_check import STEPS, run_device_check
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.long(100)
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_dry_run_passes_every_step_and_writes_the_section(cache, tmp_path):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ddw_detectron import model_zoo
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.yaml"
 
 FROM_THE_WHEEL = r"""

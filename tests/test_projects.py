@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY_DETECTION, run_python
+from tests.helpers import ROOT, TINY_DETECTION, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = [*TINY_DETECTION, "SOLVER.MAX_ITER", "3"]
 
 

@@ -5,14 +5,12 @@ a few CPU minutes with ``configs/Digits/pretrain_DDW_R_18_digits.yaml``."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from ddw_detectron.data.digits import write_digits
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
 
 
 def test_digits_are_written_as_an_image_folder(tmp_path):

@@ -6,17 +6,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from ddw_detectron.classification import topk_correct
 from tests.classification.folders import make_image_folder
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.long(80)
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"
 # fmt: off
 SMALL = [

@@ -7,9 +7,10 @@ import torch
 
 from ddw_detectron.compat import build_coco_evaluator, has_compiled_ops
 
-pytestmark = pytest.mark.long(35)
-
-pytestmark = pytest.mark.skipif(has_compiled_ops(), reason="a compiled Detectron2 is installed")
+pytestmark = [
+    pytest.mark.long(35),
+    pytest.mark.skipif(has_compiled_ops(), reason="a compiled Detectron2 is installed"),
+]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,6 @@ from PIL import Image
 
 from ddw_detectron.data.shapes import VERSION
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def generate(cache: Path, split="tiny"):
     code = (

@@ -2,16 +2,14 @@
 off by default; a bad target is named."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from ddw_detectron.config import load_config
 from ddw_detectron.engine import DDWTrainer, compile_from_config
-from tests.helpers import TINY_DETECTION
+from tests.helpers import ROOT, TINY_DETECTION
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
 COMPILED = ["MODEL.COMPILE.ENABLED", "True", "MODEL.COMPILE.BACKEND", "aot_eager"]
 

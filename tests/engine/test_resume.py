@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import python_command, run_python
+from tests.helpers import ROOT, python_command, run_python
 
 pytestmark = pytest.mark.long(50)
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
 # fmt: off
 DETERMINISTIC = [

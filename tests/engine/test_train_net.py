@@ -3,16 +3,14 @@ resume, eval-only, two CPU processes, and bad input."""
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from ddw_detectron.data.shapes import VERSION
-from tests.helpers import TINY_DETECTION, run_python
+from tests.helpers import ROOT, TINY_DETECTION, run_python
 
 pytestmark = pytest.mark.long(85)
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
 TINY = [*TINY_DETECTION, "SOLVER.BASE_LR", "0.01"]
 

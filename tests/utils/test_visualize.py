@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -12,9 +10,7 @@ from ddw_detectron.utils.visualize import (
     save_wiring,
     wiring_grid,
 )
-from tests.helpers import run_python
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, run_python
 
 
 def pixel_at(fig, ax, x, y):
