@@ -1,4 +1,6 @@
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -28,11 +30,30 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
+def module_folder(request, tmp_path_factory):
+    """Makes folders for one test module's shared runs: ``module_folder("run")``. They are removed
+    after the module unless one of its tests failed, as ``tmp_path_retention_policy = failed``
+    does for ``tmp_path``: the runs write checkpoints of about 100 MB each, and a whole suite's
+    kept folders would fill gigabytes of the temporary disk."""
+    root = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+
+    def make(name: str) -> Path:
+        folder = root / name
+        folder.mkdir()
+        return folder
+
+    failed_before = request.session.testsfailed
+    yield make
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cache(module_folder):
     """A dataset cache with a small classification set (the real generator, fewer images)."""
     from ddw_detectron.data import shapes
 
-    folder = tmp_path_factory.mktemp("datasets")
+    folder = module_folder("datasets")
     patch = pytest.MonkeyPatch()
     patch.setenv("DDW_DATASETS_CACHE", str(folder))
     patch.setitem(shapes.CLASSIFICATION_SPLITS, "train", (10, 11))

@@ -68,8 +68,8 @@ def _compare_args(output: Path):
 
 
 @pytest.fixture(scope="module")
-def compared(cache, tmp_path_factory):
-    output = tmp_path_factory.mktemp("compare")
+def compared(cache, module_folder):
+    output = module_folder("compare")
     env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
     first = output / "digits" / "static" / "seed0" / "result.json"
     run_until(python_command("scripts/compare.py", *_compare_args(output)), env, first)

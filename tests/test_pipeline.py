@@ -25,8 +25,8 @@ pytestmark = pytest.mark.long(65)
 
 
 @pytest.fixture(scope="module")
-def finished(cache, tmp_path_factory):
-    output = tmp_path_factory.mktemp("demo")
+def finished(cache, module_folder):
+    output = module_folder("demo")
     pipeline = DemoPipeline(output, pretrain_opts=PRETRAIN, detection_opts=DETECT)
     pipeline.run()
     return pipeline

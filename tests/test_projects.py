@@ -11,8 +11,8 @@ TINY = [*TINY_DETECTION, "SOLVER.MAX_ITER", "3"]
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return {"DDW_DATASETS_CACHE": tmp_path_factory.mktemp("datasets")}
+def env(module_folder):
+    return {"DDW_DATASETS_CACHE": module_folder("datasets")}
 
 
 def run(env, path, *args):

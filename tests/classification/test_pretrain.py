@@ -52,8 +52,8 @@ def epochs(output):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("folder"))
+def data(module_folder):
+    return make_image_folder(module_folder("folder"))
 
 
 def test_top_k_by_hand():

@@ -12,8 +12,8 @@ from tests.helpers import make_cfg
 
 
 @pytest.fixture(scope="module")
-def bad_dataset(tmp_path_factory):
-    planted = register("ddw_test_bad_data", tmp_path_factory.mktemp("bad"))
+def bad_dataset(module_folder):
+    planted = register("ddw_test_bad_data", module_folder("bad"))
     return {r["file_name"]: r for r in DatasetCatalog.get("ddw_test_bad_data")}, planted
 
 

@@ -38,8 +38,8 @@ DETERMINISTIC = [
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("datasets")
+def cache(module_folder):
+    return module_folder("datasets")
 
 
 def train_args(output: Path, resume=False):
@@ -75,8 +75,8 @@ def kill_when(cache, output, ready, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def reference(cache, tmp_path_factory):
-    output = tmp_path_factory.mktemp("uninterrupted")
+def reference(cache, module_folder):
+    output = module_folder("uninterrupted")
     run(cache, output)
     return torch.load(output / "model_final.pth", weights_only=False)["model"]
 

@@ -16,8 +16,8 @@ TINY = [*TINY_DETECTION, "SOLVER.BASE_LR", "0.01"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("datasets")
+def cache(module_folder):
+    return module_folder("datasets")
 
 
 def train_net(cache, output, *opts, args=(), config=DEMO, check=True, timeout=600):
@@ -39,8 +39,8 @@ def train_net(cache, output, *opts, args=(), config=DEMO, check=True, timeout=60
 
 
 @pytest.fixture(scope="module")
-def first_run(cache, tmp_path_factory):
-    output = tmp_path_factory.mktemp("run")
+def first_run(cache, module_folder):
+    output = module_folder("run")
     result = train_net(cache, output, "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2")
     return output, result
 

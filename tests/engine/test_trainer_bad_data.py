@@ -20,8 +20,8 @@ DEMO = (
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
-    return register("ddw_test_bad_train", tmp_path_factory.mktemp("bad"))
+def planted(module_folder):
+    return register("ddw_test_bad_train", module_folder("bad"))
 
 
 def tiny_cfg(output, *opts):
