@@ -69,25 +69,30 @@ def python_command(path, *args) -> List[str]:
     return [sys.executable, str(ROOT / path), *map(str, args)]
 
 
+def _environment(env) -> dict:
+    """This process's environment with the variables of ``env`` set on top (values as text)."""
+    return {**os.environ, **{key: str(value) for key, value in (env or {}).items()}}
+
+
 def run_python(path, *args, env=None, timeout=900) -> subprocess.CompletedProcess:
     """Run :func:`python_command` from the repository root with its output captured; ``env``:
     variables set on top of this process's."""
-    extra = {key: str(value) for key, value in (env or {}).items()}
     return subprocess.run(
         python_command(path, *args),
         capture_output=True,
         text=True,
-        env={**os.environ, **extra},
+        env=_environment(env),
         timeout=timeout,
         cwd=ROOT,
     )
 
 
 def run_until(command, env, marker: Path) -> None:
-    """Start ``command`` and SIGKILL its whole process group once ``marker`` exists."""
+    """Start ``command`` (``env``: variables set on top of this process's) and SIGKILL its whole
+    process group once ``marker`` exists."""
     process = subprocess.Popen(
         command,
-        env=env,
+        env=_environment(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -3,7 +3,6 @@ settings, and the command line end to end at tiny sizes with 2 seeds, killed aft
 finished run and resumed without redoing it."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -70,7 +69,7 @@ def _compare_args(output: Path):
 @pytest.fixture(scope="module")
 def compared(cache, module_folder):
     output = module_folder("compare")
-    env = {**os.environ, "DDW_DATASETS_CACHE": str(cache)}
+    env = {"DDW_DATASETS_CACHE": cache}
     first = output / "digits" / "static" / "seed0" / "result.json"
     run_until(python_command("scripts/compare.py", *_compare_args(output)), env, first)
     written = first.stat().st_mtime_ns

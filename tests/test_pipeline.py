@@ -3,7 +3,6 @@ hand-off, the report, reuse of finished steps, refusal of a folder of another ru
 recovery from a SIGKILL during pretraining and during detection."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +134,7 @@ def demo_args(output: Path):
 def run_demo_until(output: Path, cache: Path, marker: Path):
     """Start scripts/run_demo.py and SIGKILL its whole process group once ``marker`` exists."""
     command = python_command("scripts/run_demo.py", *demo_args(output))
-    run_until(command, {**os.environ, "DDW_DATASETS_CACHE": str(cache)}, marker)
+    run_until(command, {"DDW_DATASETS_CACHE": cache}, marker)
 
 
 def test_killed_demo_resumes_in_pretraining_and_in_detection(cache, tmp_path):
