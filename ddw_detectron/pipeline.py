@@ -244,16 +244,14 @@ class DemoPipeline:
 
     def step_report(self) -> Dict:
         from .demo_report import write_demo_report
+        from .engine.runner import summary_lines
 
         results = json.loads((self.detect_dir / "final_results.json").read_text())
         index = write_demo_report(
             self.detection_cfg(), self.detect_dir, self.pretrain_dir, self.report_dir
         )
-        bbox = results["bbox"]
-        print(
-            f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}",
-            flush=True,
-        )
+        for line in summary_lines(results):
+            print(line, flush=True)
         print(f"report: {index}", flush=True)
         return results
 

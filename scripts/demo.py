@@ -11,7 +11,6 @@ For every image, ``<name>.jpg`` holds the detections drawn by Detectron2's ``Vis
 ``--wiring-every``-th frame. Files that are not readable images are skipped with a message.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from detectron2.utils.visualizer import Visualizer
 
 import ddw_detectron
 from ddw_detectron.config import load_config
+from ddw_detectron.utils.image_tools import image_files, image_tool_parser
 from ddw_detectron.utils.visualize import save_wiring
 
 
@@ -32,18 +32,6 @@ def setup(args):
     cfg.MODEL.RETINANET.SCORE_THRESH_TEST = args.confidence_threshold
     cfg.freeze()
     return cfg
-
-
-def expand(inputs):
-    files = []
-    for path in map(Path, inputs):
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.is_file()))
-        elif path.exists():
-            files.append(path)
-        else:
-            print(f"skipping {path}: no such file", file=sys.stderr)
-    return files
 
 
 def draw(predictor, metadata, image_bgr):
@@ -110,17 +98,11 @@ def run_video(predictor, metadata, path: Path, output: Path, wiring_every: int) 
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True)
-    parser.add_argument("--input", nargs="*", default=[], help="image files or folders")
+    parser = image_tool_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--video-input", default="", help="a video file")
-    parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
     parser.add_argument(
         "--wiring-every", type=int, default=25, help="video: wiring picture every N frames"
-    )
-    parser.add_argument(
-        "opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path"
     )
     args = parser.parse_args(argv)
     if not args.input and not args.video_input:
@@ -131,7 +113,7 @@ def main(argv=None):
     metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    done = run_images(predictor, metadata, expand(args.input), output) if args.input else 0
+    done = run_images(predictor, metadata, image_files(args.input), output) if args.input else 0
     if args.video_input:
         done += run_video(predictor, metadata, Path(args.video_input), output, args.wiring_every)
     if done == 0:

@@ -34,6 +34,7 @@ from ddw_detectron.engine import (
     check_replicas_agree,
     create_ddp_model,
     launch_from_args,
+    runner,
 )
 
 logger = logging.getLogger("ddw_detectron")
@@ -46,12 +47,7 @@ def do_test(cfg, model):
         model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator)
     )
     print_csv_format(results)
-    if "bbox" in results and comm.is_main_process():
-        bbox = results["bbox"]
-        print(
-            f"box AP = {bbox['AP']:.2f}, AP50 = {bbox['AP50']:.2f}, AP75 = {bbox['AP75']:.2f}",
-            flush=True,
-        )
+    runner.print_summary(results)
     return results
 
 

@@ -15,7 +15,6 @@ annotations, by each image's dominant ground-truth class), a 2-D embedding of th
 their wiring, ``statistics.json`` with every number, and ``index.html`` showing the pictures.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,28 +24,21 @@ from detectron2.modeling import build_model
 from ddw_detectron.config import load_config
 from ddw_detectron.engine import DDWCheckpointer
 from ddw_detectron.layers import DAGStage
-from ddw_detectron.utils.wiring_report import list_inputs, skimage_photos, write_wiring_report
+from ddw_detectron.utils.image_tools import image_files, image_tool_parser
+from ddw_detectron.utils.wiring_report import skimage_photos, write_wiring_report
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True)
-    parser.add_argument("--input", nargs="*", default=[], help="image files or folders")
+    parser = image_tool_parser(__doc__.split("\n\n")[0])
     parser.add_argument(
         "--dataset", default="", help="a registered dataset (per-class statistics need annotations)"
     )
     parser.add_argument(
-        "--skimage-photos",
-        action="store_true",
-        help="add the photographs bundled with scikit-image",
+        "--skimage-photos", action="store_true", help="add scikit-image's bundled photographs"
     )
-    parser.add_argument("--output", required=True)
     parser.add_argument("--max-images", type=int, default=200)
     parser.add_argument(
         "--per-image", type=int, default=8, help="how many images get their own picture"
-    )
-    parser.add_argument(
-        "opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path"
     )
     args = parser.parse_args(argv)
     if not args.input and not args.dataset and not args.skimage_photos:
@@ -64,7 +56,7 @@ def main(argv=None):
         DDWCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     model.eval()
 
-    records = list_inputs(args.input)
+    records = [{"file_name": str(f)} for f in image_files(args.input, recursive=True)]
     class_names = None
     if args.dataset:
         records += DatasetCatalog.get(args.dataset)

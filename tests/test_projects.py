@@ -35,7 +35,7 @@ def metrics(output):
 
 def test_mask_rcnn_with_a_custom_mask_head(env, tmp_path):
     result = train_project(env, "DDWMaskRCNN", "mask_rcnn_DDW_R_18_FPN_light_shapes.yaml", tmp_path)
-    assert "bbox AP = " in result.stdout and "segm AP = " in result.stdout
+    assert "box AP = " in result.stdout and "mask AP = " in result.stdout
     losses = set().union(*metrics(tmp_path))
     assert "loss_mask" in losses and "ddw/res3/kept" in losses
     assert "LightMaskHead" in (tmp_path / "config.yaml").read_text()
@@ -43,7 +43,7 @@ def test_mask_rcnn_with_a_custom_mask_head(env, tmp_path):
 
 def test_wiring_probe_registered_next_to_ddw(env, tmp_path):
     result = train_project(env, "WiringProbe", "wiring_probe_DDW_R_18_FPN_shapes.yaml", tmp_path)
-    assert "bbox AP = " in result.stdout
+    assert "box AP = " in result.stdout
     keys = set().union(*metrics(tmp_path))
     assert {"loss_wiring_probe", "wiring_probe/accuracy"} <= keys
 

@@ -1,5 +1,6 @@
-"""Detectron2 engine glue: trainer, hooks, multi-process launch."""
+"""Detectron2 engine glue: trainer, hooks, multi-process launch, the train_net runner."""
 
+from . import runner
 from .checkpoint import CheckpointWriteError, DDWCheckpointer
 from .compile import compile_from_config
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
@@ -30,4 +31,5 @@ __all__ = [
     "launch_from_args",
     "restore_rng_states",
     "rng_states",
+    "runner",
 ]

@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -26,7 +26,6 @@ __all__ = [
     "WiringRun",
     "collect_over_records",
     "dominant_class",
-    "list_inputs",
     "save_figure",
     "skimage_photos",
     "summary_pictures",
@@ -47,17 +46,6 @@ SKIMAGE_PHOTOS = (
     "hubble_deep_field",
     "immunohistochemistry",
 )
-
-
-def list_inputs(paths: Sequence[str]) -> List[Dict]:
-    """``[{"file_name": ...}]`` for image files and every file under folders."""
-    files = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-        else:
-            files.append(path)
-    return [{"file_name": str(f)} for f in files]
 
 
 def skimage_photos(folder: Path) -> List[Dict]:

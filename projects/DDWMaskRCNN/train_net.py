@@ -12,7 +12,7 @@ from detectron2.engine import default_argument_parser, default_setup
 
 # Importing ddw_detectron registers its backbones and datasets.
 from ddw_detectron.config import load_config
-from ddw_detectron.engine import DDWTrainer, launch_from_args
+from ddw_detectron.engine import launch_from_args, runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ddw_mask  # noqa: E402,F401  (registers LightMaskHead)
@@ -22,13 +22,7 @@ def main(args):
     cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
-    trainer = DDWTrainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    trainer.train()
-    results = getattr(trainer, "_last_eval_results", {})
-    for task in ("bbox", "segm"):
-        if task in results:
-            print(f"{task} AP = {results[task]['AP']:.2f}", flush=True)
+    return runner.train(cfg, resume=args.resume)
 
 
 if __name__ == "__main__":

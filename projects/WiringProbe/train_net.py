@@ -16,7 +16,7 @@ from ddw_detectron.compat import build_coco_evaluator
 
 # Importing ddw_detectron registers its backbones and datasets.
 from ddw_detectron.config import load_config
-from ddw_detectron.engine import launch_from_args
+from ddw_detectron.engine import launch_from_args, runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wiring_probe import add_wiring_probe_config  # noqa: E402  (also registers WiringProbeRCNN)
@@ -34,12 +34,7 @@ def main(args):
     cfg = load_config(args.config_file, args.opts, extra=[add_wiring_probe_config])
     cfg.freeze()
     default_setup(cfg, args)
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    trainer.train()
-    results = getattr(trainer, "_last_eval_results", {})
-    if "bbox" in results:
-        print(f"bbox AP = {results['bbox']['AP']:.2f}", flush=True)
+    return runner.train(cfg, resume=args.resume, trainer_class=Trainer)
 
 
 if __name__ == "__main__":

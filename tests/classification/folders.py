@@ -6,10 +6,19 @@ import numpy as np
 from PIL import Image
 
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
+CLASSES = 3
+# Pretraining overrides for a default make_image_folder folder: 8 crops of 32 pixels a batch,
+# read in the main process.
+# fmt: off
+FOLDER_PRETRAINING = [
+    "CLS.NUM_CLASSES", str(CLASSES), "CLS.BATCH_SIZE", "8", "CLS.INPUT_SIZE", "32",
+    "CLS.RESIZE_SIZE", "36", "CLS.NUM_WORKERS", "0",
+]
+# fmt: on
 
 
 def make_image_folder(
-    root: Path, classes=3, train_per_class=16, val_per_class=4, size=40, seed=0
+    root: Path, classes=CLASSES, train_per_class=16, val_per_class=4, size=40, seed=0
 ) -> Path:
     """An easy task: class k is a noisy image of colour k with a random bright square."""
     rng = np.random.default_rng(seed)

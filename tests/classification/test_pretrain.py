@@ -11,23 +11,13 @@ import pytest
 import torch
 
 from ddw_detectron.classification import topk_correct
-from tests.classification.folders import make_image_folder
+from tests.classification.folders import FOLDER_PRETRAINING, make_image_folder
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.long(80)
 
 CONFIG = ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"
-# fmt: off
-SMALL = [
-    "CLS.NUM_CLASSES", "3",
-    "CLS.BATCH_SIZE", "8",
-    "CLS.INPUT_SIZE", "32",
-    "CLS.RESIZE_SIZE", "36",
-    "CLS.NUM_WORKERS", "0",
-    "CLS.WARMUP_EPOCHS", "0",
-    "CLS.BASE_LR", "0.8",
-]
-# fmt: on
+SMALL = [*FOLDER_PRETRAINING, "CLS.WARMUP_EPOCHS", "0", "CLS.BASE_LR", "0.8"]
 
 
 def pretrain_command(data, output, *opts, args=(), launcher=None):

@@ -42,16 +42,11 @@ def test_detector_trains_with_a_compiled_backbone_and_keeps_its_keys(cache, tmp_
 
 def test_pretrainer_compiles_the_backbone(tmp_path):
     from ddw_detectron.classification import Pretrainer, add_classification_config
-    from tests.classification.folders import make_image_folder
+    from tests.classification.folders import FOLDER_PRETRAINING, make_image_folder
 
     data = make_image_folder(tmp_path / "data")
-    # fmt: off
-    opts = [
-        "CLS.DATA_ROOT", str(data), "CLS.NUM_CLASSES", "3", "CLS.BATCH_SIZE", "8",
-        "CLS.INPUT_SIZE", "32", "CLS.RESIZE_SIZE", "36", "CLS.NUM_WORKERS", "0", "CLS.EPOCHS", "1",
-        "OUTPUT_DIR", str(tmp_path / "out"), *COMPILED,
-    ]
-    # fmt: on
+    opts = ["CLS.DATA_ROOT", str(data), *FOLDER_PRETRAINING, "CLS.EPOCHS", "1"]
+    opts += ["OUTPUT_DIR", str(tmp_path / "out"), *COMPILED]
     config = ROOT / "configs" / "ImageNet" / "DDW_R_18.yaml"
     torch._dynamo.reset()
     trainer = Pretrainer(load_config(str(config), opts, extra=[add_classification_config]))

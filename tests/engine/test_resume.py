@@ -12,27 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import ROOT, python_command, run_python
+from tests.helpers import ROOT, TINY_DETECTION, python_command, run_python
 
 pytestmark = pytest.mark.long(50)
 
 DEMO = ROOT / "configs" / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
+# TINY_DETECTION with a seed, data read in the main process, a learning-rate step and
+# 96-pixel images.
 # fmt: off
 DETERMINISTIC = [
-    "DATASETS.TRAIN", "('ddw_shapes_tiny',)",
-    "DATASETS.TEST", "('ddw_shapes_tiny',)",
-    "SEED", "0",
-    "DATALOADER.NUM_WORKERS", "0",
-    "SOLVER.IMS_PER_BATCH", "2",
-    "SOLVER.MAX_ITER", "6",
-    "SOLVER.CHECKPOINT_PERIOD", "2",
-    "SOLVER.WARMUP_ITERS", "1",
-    "SOLVER.STEPS", "(4,)",
-    "INPUT.MIN_SIZE_TRAIN", "(96,)",
-    "INPUT.MAX_SIZE_TRAIN", "96",
-    "INPUT.MIN_SIZE_TEST", "96",
-    "INPUT.MAX_SIZE_TEST", "96",
-    "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+    *TINY_DETECTION, "SEED", "0", "DATALOADER.NUM_WORKERS", "0", "SOLVER.MAX_ITER", "6",
+    "SOLVER.CHECKPOINT_PERIOD", "2", "SOLVER.STEPS", "(4,)", "INPUT.MIN_SIZE_TRAIN", "(96,)",
+    "INPUT.MAX_SIZE_TRAIN", "96", "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "96",
 ]
 # fmt: on
 
