@@ -50,8 +50,8 @@ def write_wiring_pictures(cfg, model) -> None:
 
 
 def evaluate(cfg, resume: bool = False) -> Dict:
-    """Load ``cfg.MODEL.WEIGHTS`` (or, with ``resume``, OUTPUT_DIR's last checkpoint) and
-    evaluate on ``cfg.DATASETS.TEST``."""
+    """Load ``cfg.MODEL.WEIGHTS`` (or, with ``resume``, OUTPUT_DIR's last checkpoint), evaluate
+    on ``cfg.DATASETS.TEST``, write the wiring pictures and print the summary lines."""
     check_datasets(cfg)
     model = DDWTrainer.build_model(cfg)
     DDWCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
@@ -61,10 +61,13 @@ def evaluate(cfg, resume: bool = False) -> Dict:
     return results
 
 
-def train(cfg, resume: bool = False, trainer_class: Type[DefaultTrainer] = DDWTrainer) -> Dict:
+def train(
+    cfg, resume: bool = False, trainer_class: Type[DefaultTrainer] = DDWTrainer
+) -> Optional[Dict]:
     """Train with ``trainer_class`` (a Detectron2 ``DefaultTrainer``), resuming from OUTPUT_DIR
-    when asked; check that the replicas agree, then write the wiring pictures and the last
-    evaluation's results to OUTPUT_DIR/final_results.json."""
+    when asked; then check that the replicas agree, write the wiring pictures, print the summary
+    lines and write the last evaluation's results (returned; None without a test set) to
+    OUTPUT_DIR/final_results.json."""
     trainer = trainer_class(cfg)
     trainer.resume_or_load(resume=resume)
     trainer.train()

@@ -1,4 +1,5 @@
 import itertools
+import json
 import subprocess
 import sys
 
@@ -54,6 +55,7 @@ def test_missing_kernels_raise_a_clear_error():
 def test_fast_coco_evaluator_is_named_and_ours_uses_pycocotools(tmp_path):
     from detectron2.data import DatasetCatalog, MetadataCatalog
     from detectron2.evaluation.fast_eval_api import COCOeval_opt
+    from detectron2.structures import Boxes, Instances
     from pycocotools.coco import COCO
 
     coco = COCO()
@@ -71,13 +73,30 @@ def test_fast_coco_evaluator_is_named_and_ours_uses_pycocotools(tmp_path):
     with pytest.raises(NotImplementedError, match="fast COCO evaluator"):
         evaluator.evaluate()
 
+    # Ours evaluates (through pycocotools) where the fast evaluator above raises.
     name = f"ddw_test_compat_{tmp_path.name}"
     DatasetCatalog.register(name, lambda: [])
-    MetadataCatalog.get(name).set(json_file=str(tmp_path / "x.json"), thing_classes=["a"])
-    (tmp_path / "x.json").write_text(
-        '{"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}'
+    MetadataCatalog.get(name).set(
+        json_file=str(tmp_path / "x.json"),
+        thing_classes=["a"],
+        thing_dataset_id_to_contiguous_id={1: 0},
     )
-    assert build_coco_evaluator(name, output_dir=str(tmp_path))._use_fast_impl is False
+    box = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4], "area": 16}
+    (tmp_path / "x.json").write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "width": 8, "height": 8, "file_name": "1.jpg"}],
+                "annotations": [{**box, "iscrowd": 0}],
+                "categories": [{"id": 1, "name": "a"}],
+            }
+        )
+    )
+    prediction = Instances((8, 8), pred_boxes=Boxes(torch.tensor([[0.0, 0.0, 4.0, 4.0]])))
+    prediction.scores, prediction.pred_classes = torch.tensor([0.9]), torch.tensor([0])
+    evaluator = build_coco_evaluator(name, output_dir=str(tmp_path))
+    evaluator.reset()
+    evaluator.process([{"image_id": 1}], [{"instances": prediction}])
+    assert evaluator.evaluate()["bbox"]["AP"] == pytest.approx(100.0)
 
 
 def test_polygon_masks_work_with_current_numpy():
