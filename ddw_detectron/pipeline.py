@@ -244,14 +244,13 @@ class DemoPipeline:
 
     def step_report(self) -> Dict:
         from .demo_report import write_demo_report
-        from .engine.runner import summary_lines
+        from .engine.runner import print_summary
 
         results = json.loads((self.detect_dir / "final_results.json").read_text())
         index = write_demo_report(
             self.detection_cfg(), self.detect_dir, self.pretrain_dir, self.report_dir
         )
-        for line in summary_lines(results):
-            print(line, flush=True)
+        print_summary(results)
         print(f"report: {index}", flush=True)
         return results
 
