@@ -7,7 +7,7 @@ ResNeXt use Detectron2's own ``MODEL.RESNETS.*`` unchanged.
 
 from detectron2.config import CfgNode as CN
 
-from .layers import GATES
+from .layers import GATES, ROUTER_MODES
 
 __all__ = ["add_ddw_config", "check_ddw_config", "load_config", "REGNET_PRESETS"]
 
@@ -36,8 +36,11 @@ STAGE_DEFAULTS = {
     "router_hidden_dim": 0,
     "memory_efficient": True,
     "skip_unused_nodes": True,
-    "init_edge_weights": (0.99, 0.05),
+    "init_edge_weights": None,
+    "router_mode": "dynamic",
 }
+# ROUTER_INIT_CHAIN / ROUTER_INIT_OTHER of the start near the base network (fine-tuning).
+NEAR_STATIC_INIT = (0.99, 0.05)
 
 
 def add_ddw_config(cfg: CN) -> CN:
@@ -56,15 +59,18 @@ def add_ddw_config(cfg: CN) -> CN:
     cfg.MODEL.DDW.GATE = STAGE_DEFAULTS["gate"]
     # 0: a router is GAP -> FC -> sigmoid; > 0: GAP -> FC(hidden) -> ReLU -> FC -> sigmoid.
     cfg.MODEL.DDW.ROUTER_HIDDEN_DIM = STAGE_DEFAULTS["router_hidden_dim"]
-    # Initial edge weights of every router, for every image: the chain edge i -> i+1 starts at
-    # ROUTER_INIT_CHAIN, every other edge at ROUTER_INIT_OTHER. With the defaults (0.99 and 0.05,
-    # under THRESHOLD) a fresh DDW network computes almost its static base, so fine-tuning from
-    # static ImageNet weights starts from the pretrained function, and the other edges are
-    # dropped at first but can come back through the straight-through gradient. Set
-    # ROUTER_INIT_CHAIN to 0 for a plain random router initialisation (all edges near 0.5).
-    cfg.MODEL.DDW.ROUTER_INIT_CHAIN, cfg.MODEL.DDW.ROUTER_INIT_OTHER = STAGE_DEFAULTS[
-        "init_edge_weights"
-    ]
+    # "dynamic": every router reads its node's output, so each image gets its own wiring (the
+    # method). "static": one learned weight per edge shared by every image, through the same
+    # gate, threshold and buffer: a learned static DAG (the control for per-image wiring).
+    cfg.MODEL.DDW.ROUTER_MODE = STAGE_DEFAULTS["router_mode"]
+    # The routers' start. ROUTER_INIT_CHAIN 0: PyTorch's plain random initialisation, as the
+    # method trains from scratch (images differ in wiring from the first step). > 0: every
+    # chain edge i -> i+1 starts near ROUTER_INIT_CHAIN and every other edge near
+    # ROUTER_INIT_OTHER for every image; with 0.99 and 0.05 (under THRESHOLD) a fresh network
+    # computes almost its static base, for fine-tuning from static ImageNet weights (the
+    # COCO configs); the dropped edges can come back through the straight-through gradient.
+    cfg.MODEL.DDW.ROUTER_INIT_CHAIN = 0.0
+    cfg.MODEL.DDW.ROUTER_INIT_OTHER = NEAR_STATIC_INIT[1]
     # > 0 adds loss_ddw_sparsity = weight * sum over stages of the mean L1 of edge weights.
     cfg.MODEL.DDW.SPARSITY_LOSS_WEIGHT = 0.0
     # True: buffered aggregation, the aggregated node inputs recomputed in backward (saves about
@@ -155,18 +161,20 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
     check_dynamic_stages(ddw.DYNAMIC_STAGES, stage_names)
     if not 0.0 <= ddw.THRESHOLD < 1.0:
         _fail("MODEL.DDW.THRESHOLD", ddw.THRESHOLD, "must be in [0, 1)")
+    if ddw.ROUTER_MODE not in ROUTER_MODES:
+        _fail("MODEL.DDW.ROUTER_MODE", ddw.ROUTER_MODE, f"allowed values are {list(ROUTER_MODES)}")
     if ddw.GATE not in GATES:
         _fail("MODEL.DDW.GATE", ddw.GATE, f"allowed values are {list(GATES)}")
     if ddw.ROUTER_HIDDEN_DIM < 0:
         _fail("MODEL.DDW.ROUTER_HIDDEN_DIM", ddw.ROUTER_HIDDEN_DIM, "must be >= 0")
-    if ddw.ROUTER_INIT_CHAIN != 0 and not (
-        0.0 < ddw.ROUTER_INIT_CHAIN < 1.0 and 0.0 < ddw.ROUTER_INIT_OTHER < 1.0
-    ):
+    if not (ddw.ROUTER_INIT_CHAIN == 0 or 0.0 < ddw.ROUTER_INIT_CHAIN < 1.0):
         _fail(
-            "MODEL.DDW.ROUTER_INIT_CHAIN/ROUTER_INIT_OTHER",
-            (ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER),
-            "both must be in (0, 1), or ROUTER_INIT_CHAIN = 0 for a plain initialisation",
+            "MODEL.DDW.ROUTER_INIT_CHAIN",
+            ddw.ROUTER_INIT_CHAIN,
+            "must be in (0, 1), or 0 for the plain random initialisation",
         )
+    if not 0.0 < ddw.ROUTER_INIT_OTHER < 1.0:
+        _fail("MODEL.DDW.ROUTER_INIT_OTHER", ddw.ROUTER_INIT_OTHER, "must be in (0, 1)")
     if ddw.ROUTER_LR_FACTOR < 0:
         _fail("MODEL.DDW.ROUTER_LR_FACTOR", ddw.ROUTER_LR_FACTOR, "must be >= 0")
     if ddw.SPARSITY_LOSS_WEIGHT < 0:

@@ -13,14 +13,15 @@ from tests.helpers import ROOT
 
 pytestmark = pytest.mark.long(40)
 
-# Classification (pretraining) configs: configs/ImageNet/, configs/Digits/ and the demo's
-# configs/Demo/pretrain_*.
+# Classification (pretraining) configs: configs/ImageNet/, configs/Digits/, configs/Mixed/ and
+# the demo's configs/Demo/pretrain_*.
 IMAGENET = sorted(
     str(p.relative_to(ROOT))
     for p in [
         *(ROOT / "configs" / "ImageNet").glob("*.yaml"),
         *(ROOT / "configs" / "Demo").glob("pretrain_*.yaml"),
         *(ROOT / "configs" / "Digits").glob("*.yaml"),
+        *(ROOT / "configs" / "Mixed").glob("*.yaml"),
     ]
     if not p.name.startswith("Base")
 )
@@ -128,4 +129,4 @@ def test_imagenet_configs_build_their_classifier(path):
 
 
 def test_configs_were_found():
-    assert len(DETECTION) >= 20 and len(IMAGENET) == 15
+    assert len(DETECTION) >= 20 and len(IMAGENET) == 16

@@ -2,9 +2,16 @@
 
 from .aggregate import aggregate, weighted_sum
 from .dag_stage import GATES, DAGStage
-from .router import Router
+from .router import ROUTER_MODES, Router, StaticRouter
 from .scriptable import ScriptableDAGStage, make_scriptable
-from .wiring import collect_wiring, freeze_wiring, is_router_parameter, sparsity_loss
+from .wiring import (
+    collect_wiring,
+    freeze_wiring,
+    is_router_parameter,
+    named_stages,
+    sparsity_loss,
+    use_wiring,
+)
 
 __all__ = [
     "aggregate",
@@ -15,7 +22,11 @@ __all__ = [
     "collect_wiring",
     "freeze_wiring",
     "is_router_parameter",
+    "named_stages",
     "sparsity_loss",
+    "use_wiring",
     "GATES",
+    "ROUTER_MODES",
     "Router",
+    "StaticRouter",
 ]

@@ -18,7 +18,7 @@ from .aggregate import (
     sum_nonzero,
     weighted_sum_of_columns,
 )
-from .router import Router
+from .router import ROUTER_MODES, build_router
 
 __all__ = ["DAGStage", "GATES"]
 
@@ -91,6 +91,9 @@ class DAGStage(nn.Module):
         gate: ``"ste"`` (training forward uses ``A * [A > tau]``, backward treats the mask as 1)
             or ``"soft"`` (no threshold in training). At inference the threshold always applies.
         router_hidden_dim: 0 for single-FC routers, else the hidden width.
+        router_mode: ``"dynamic"`` (the method: each router reads its node's output, so every
+            sample gets its own wiring) or ``"static"`` (one learned weight per edge shared by
+            every sample: a learned static DAG, through the same gate, threshold and buffer).
         memory_efficient: buffered :func:`aggregate` with ``u_j`` recomputed in backward (True),
             or plain autograd sums (False). Both compute the same values.
         skip_unused_nodes: at inference with batch size 1, a node all of whose incoming edges are
@@ -98,19 +101,22 @@ class DAGStage(nn.Module):
             is served from a per-node cache instead of being computed again. (Otherwise dropped
             edges are left out at inference on the CPU only; on other devices they are summed
             with weight 0, so that the forward never waits to read the wiring.)
-        init_edge_weights: optional ``(chain, other)``: routers start with edge ``i -> i+1`` at
-            weight ``chain`` and every other edge at ``other`` (for every input), e.g.
+        init_edge_weights: None for the routers' plain random initialisation (the method's, for
+            training from scratch), or ``(chain, other)``: routers start with edge ``i -> i+1``
+            near weight ``chain`` and every other edge near ``other`` for every input, e.g.
             ``(0.99, 0.05)`` with ``tau = 0.1`` makes a fresh stage compute almost its static
-            chain, while the dropped edges can still come back through the ``ste`` gradient.
+            chain (for fine-tuning from static weights), while the dropped edges can still come
+            back through the ``ste`` gradient.
 
-    The defaults (threshold 0, no node skipping, the routers' plain random initialisation) make
-    the stage the bare complete-DAG operator, whose every edge is computed: what its unit tests
-    check against hand-written sums. The method's settings (``MODEL.DDW.*``, threshold 0.1, the
-    chain-first initialisation) come from ``ddw_detectron.config.STAGE_DEFAULTS`` through the
-    backbone builders and ``dag_stage_factory``.
+    The defaults (threshold 0, no node skipping) make the stage the bare complete-DAG operator,
+    whose every edge is computed: what its unit tests check against hand-written sums. The
+    method's settings (``MODEL.DDW.*``, threshold 0.1) come from
+    ``ddw_detectron.config.STAGE_DEFAULTS`` through the backbone builders and
+    ``dag_stage_factory``.
 
     After each forward, ``adjacency`` holds the detached ``[B, n, n]`` matrix (strictly upper
-    triangular) of the weights actually used, and ``edge_weight_l1`` the mean over the batch of
+    triangular) of the weights actually used (``forced_adjacency`` replaces the routers' when
+    set, see :func:`~ddw_detectron.layers.use_wiring`), and ``edge_weight_l1`` the mean over the batch of
     the sum of the router outputs (differentiable, for a sparsity loss; None outside training).
     """
 
@@ -124,6 +130,7 @@ class DAGStage(nn.Module):
         memory_efficient: bool = True,
         skip_unused_nodes: bool = False,
         init_edge_weights: Optional[Tuple[float, float]] = None,
+        router_mode: str = "dynamic",
     ):
         super().__init__()
         if isinstance(nodes, Mapping):
@@ -139,6 +146,10 @@ class DAGStage(nn.Module):
             raise ValueError(f"DAGStage: threshold must be in [0, 1), got {threshold!r}")
         if gate not in GATES:
             raise ValueError(f"DAGStage: gate must be one of {GATES}, got {gate!r}")
+        if router_mode not in ROUTER_MODES:
+            raise ValueError(
+                f"DAGStage: router_mode must be one of {ROUTER_MODES}, got {router_mode!r}"
+            )
         if out_channels < 1:
             raise ValueError(f"DAGStage: out_channels must be >= 1, got {out_channels}")
         if init_edge_weights is not None:
@@ -157,8 +168,10 @@ class DAGStage(nn.Module):
         self.gate = gate
         self.memory_efficient = memory_efficient
         self.skip_unused_nodes = skip_unused_nodes
+        self.router_mode = router_mode
         self.routers = nn.ModuleList(
-            Router(
+            build_router(
+                router_mode,
                 out_channels,
                 self.num_nodes - 1 - i,
                 hidden_dim=router_hidden_dim,
@@ -169,6 +182,9 @@ class DAGStage(nn.Module):
             for i in range(self.num_nodes - 1)
         )
         self.wiring_name: Optional[str] = None
+        # When set ([B, n, n]), the wiring used instead of the routers' (ddw_detectron.layers.
+        # use_wiring): the weights as used, not thresholded again.
+        self.forced_adjacency: Optional[Tensor] = None
         self.adjacency: Optional[Tensor] = None
         self.edge_weight_l1: Optional[Tensor] = None
         self.skipped_nodes: List[int] = []
@@ -214,7 +230,13 @@ class DAGStage(nn.Module):
         # What the last forward left behind is output, not state, and edge_weight_l1 may still
         # hold an autograd graph, which neither deepcopy nor pickle accepts.
         state = self.__dict__.copy()
-        state.update(adjacency=None, edge_weight_l1=None, skipped_nodes=[], _zero_input_cache={})
+        state.update(
+            adjacency=None,
+            edge_weight_l1=None,
+            forced_adjacency=None,
+            skipped_nodes=[],
+            _zero_input_cache={},
+        )
         return state
 
     def forward(self, x: Tensor) -> Tensor:
@@ -225,6 +247,7 @@ class DAGStage(nn.Module):
             the last node's output, ``[B, C, H, W]``.
         """
         n, mode = self.num_nodes, self._forward_mode(x)
+        self._check_forced(x.shape[0])
         outputs: List[Tensor] = []
         # incoming[j]: (i, A[:, i, j]) for the edges i -> j that are computed.
         incoming: List[List[Tuple[int, Tensor]]] = [[] for _ in range(n)]
@@ -243,11 +266,26 @@ class DAGStage(nn.Module):
                     )
             outputs.append(out)
             if j < n - 1:
-                raw_rows.append(self.routers[j](out))
-                rows.append(self._gate(raw_rows[-1]))
+                rows.append(self._row(j, out, raw_rows))
                 self._route(j, rows[-1], incoming, mode)
         self._record(rows, raw_rows, x.shape[0], n, outputs[-1])
         return outputs[-1]
+
+    def _row(self, j: int, out: Tensor, raw_rows: List[Tensor]) -> Tensor:
+        """Row ``j`` of the wiring, ``[B, n-1-j]``: the gated router output (the raw one is
+        appended to ``raw_rows``), or the row of ``forced_adjacency`` when one is set."""
+        if self.forced_adjacency is not None:
+            return self.forced_adjacency[:, j, j + 1 :].to(out.dtype)
+        raw_rows.append(self.routers[j](out))
+        return self._gate(raw_rows[-1])
+
+    def _check_forced(self, batch: int) -> None:
+        forced, n = self.forced_adjacency, self.num_nodes
+        if forced is not None and tuple(forced.shape) != (batch, n, n):
+            raise ValueError(
+                f"DAGStage {self.wiring_name or ''}: forced_adjacency must be [{batch}, {n}, {n}] "
+                f"for this batch, got {tuple(forced.shape)}"
+            )
 
     @staticmethod
     def _route(i: int, row: Tensor, incoming: List[List[Tuple[int, Tensor]]], mode) -> None:
@@ -310,6 +348,7 @@ class DAGStage(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"num_nodes={self.num_nodes}, threshold={self.threshold}, gate={self.gate!r}, "
+            f"router_mode={self.router_mode!r}, "
             f"memory_efficient={self.memory_efficient}, skip_unused_nodes={self.skip_unused_nodes}"
         )
 

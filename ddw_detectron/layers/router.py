@@ -1,4 +1,10 @@
-"""The router of one DAG node: per-sample weights of the node's outgoing edges."""
+"""The routers of a DAG node: the weights of the node's outgoing edges.
+
+A :class:`Router` (the method's) predicts them per sample from the node's output; a
+:class:`StaticRouter` learns one weight per edge shared by every sample (a learned static DAG,
+the control for instance-aware wiring). Both give ``[B, k]`` in (0, 1) and fix their output
+with :meth:`set_constant`.
+"""
 
 import math
 from typing import Optional, Sequence
@@ -6,7 +12,12 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Router", "logit"]
+__all__ = ["ROUTER_MODES", "Router", "StaticRouter", "build_router", "logit"]
+
+# "dynamic": per-sample weights from the node output; "static": one learned weight per edge.
+ROUTER_MODES = ("dynamic", "static")
+# The logit a dropped edge is fixed at by ``set_constant``: sigmoid(-30) ~ 1e-13.
+_DROPPED_LOGIT = -30.0
 
 
 def logit(p: float) -> float:
@@ -16,6 +27,23 @@ def logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def _check_init(init_weights: Optional[Sequence[float]], num_edges: int) -> None:
+    if init_weights is not None and len(init_weights) != num_edges:
+        raise ValueError(
+            f"Router: init_weights has {len(init_weights)} values for {num_edges} edges"
+        )
+
+
+def _constant_logits(weights: Tensor, threshold: float) -> Tensor:
+    """Logits that give ``weights`` ``[k]``; entries ``<= threshold`` become a dropped edge."""
+    weights = weights.detach().float().cpu().clamp(0.0, 1.0 - 1e-6)
+    return torch.where(
+        weights > threshold,
+        torch.logit(weights.clamp_min(1e-6)),
+        torch.full_like(weights, _DROPPED_LOGIT),
+    )
+
+
 class Router(nn.Module):
     """``sigmoid(FC(GAP(x)))``, optionally with one hidden layer (FC-ReLU-FC).
 
@@ -23,10 +51,12 @@ class Router(nn.Module):
         in_channels: channels ``C`` of the node output it reads.
         num_edges: ``k``, the number of later nodes this node can feed.
         hidden_dim: 0 for a single FC layer, else the width of the hidden layer.
-        init_weights: optional ``k`` initial edge weights in (0, 1); the last FC's biases are set
-            to their logits (and its weights to small values) so that the router starts near
-            them for every input (the FC's weights start at zero: all images start with the same
-            wiring and diverge as the router learns).
+        init_weights: None for PyTorch's default ``nn.Linear`` initialisation (the method's
+            plain random start: each image gets its own wiring from the first step), or ``k``
+            initial edge weights in (0, 1): the last FC's biases become their logits and its
+            weights small random values, so the router starts near them for every input while
+            every layer still gets a gradient (the start near the base network, for
+            fine-tuning from static weights).
 
     Shapes: input ``[B, C, H, W]``, output ``[B, k]`` in (0, 1).
     """
@@ -43,26 +73,19 @@ class Router(nn.Module):
             raise ValueError(f"Router: num_edges must be >= 1, got {num_edges}")
         if hidden_dim < 0:
             raise ValueError(f"Router: hidden_dim must be >= 0, got {hidden_dim}")
+        _check_init(init_weights, num_edges)
         self.in_channels = in_channels
         self.num_edges = num_edges
         self.hidden_dim = hidden_dim
         if hidden_dim > 0:
             self.hidden = nn.Linear(in_channels, hidden_dim)
             self.fc = nn.Linear(hidden_dim, num_edges)
-            nn.init.kaiming_uniform_(self.hidden.weight, a=math.sqrt(5))
-            nn.init.zeros_(self.hidden.bias)
         else:
             self.hidden = None
             self.fc = nn.Linear(in_channels, num_edges)
-        nn.init.normal_(self.fc.weight, std=0.01)
-        nn.init.zeros_(self.fc.bias)
         if init_weights is not None:
-            if len(init_weights) != num_edges:
-                raise ValueError(
-                    f"Router: init_weights has {len(init_weights)} values for {num_edges} edges"
-                )
             with torch.no_grad():
-                self.fc.weight.zero_()
+                nn.init.normal_(self.fc.weight, std=0.01)
                 self.fc.bias.copy_(torch.tensor([logit(p) for p in init_weights]))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -71,8 +94,70 @@ class Router(nn.Module):
             pooled = torch.relu(self.hidden(pooled))
         return torch.sigmoid(self.fc(pooled))
 
+    @torch.no_grad()
+    def set_constant(self, weights: Tensor, threshold: float) -> None:
+        """Output ``weights`` ``[k]`` for every input from now on (entries ``<= threshold``
+        dropped): the FC weights become 0 (and the hidden layer's), the biases the logits."""
+        if self.hidden is not None:
+            self.hidden.weight.zero_()
+            self.hidden.bias.zero_()
+        self.fc.weight.zero_()
+        self.fc.bias.copy_(_constant_logits(weights, threshold).to(self.fc.bias))
+
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, num_edges={self.num_edges}, "
             f"hidden_dim={self.hidden_dim}"
         )
+
+
+class StaticRouter(nn.Module):
+    """One learned logit per edge, the same for every input: ``sigmoid(logits)`` for each
+    sample. Through the stage's gate, threshold and buffer it makes a learned static DAG.
+
+    Args:
+        num_edges: ``k``.
+        init_weights: None for logits drawn from ``N(0, 1)`` (edge weights spread around 0.5),
+            or ``k`` initial edge weights in (0, 1).
+
+    Shapes: input ``[B, ...]`` (only its batch size is read), output ``[B, k]`` in (0, 1).
+    """
+
+    def __init__(self, num_edges: int, init_weights: Optional[Sequence[float]] = None):
+        super().__init__()
+        if num_edges < 1:
+            raise ValueError(f"StaticRouter: num_edges must be >= 1, got {num_edges}")
+        _check_init(init_weights, num_edges)
+        self.num_edges = num_edges
+        if init_weights is None:
+            initial = torch.randn(num_edges)
+        else:
+            initial = torch.tensor([logit(p) for p in init_weights])
+        self.logits = nn.Parameter(initial)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.logits).unsqueeze(0).expand(x.shape[0], self.num_edges)
+
+    @torch.no_grad()
+    def set_constant(self, weights: Tensor, threshold: float) -> None:
+        """Output ``weights`` ``[k]`` (entries ``<= threshold`` dropped)."""
+        self.logits.copy_(_constant_logits(weights, threshold).to(self.logits))
+
+    def extra_repr(self) -> str:
+        return f"num_edges={self.num_edges}"
+
+
+def build_router(
+    mode: str,
+    in_channels: int,
+    num_edges: int,
+    hidden_dim: int = 0,
+    init_weights: Optional[Sequence[float]] = None,
+) -> nn.Module:
+    """The router of ``mode`` (one of :data:`ROUTER_MODES`); ``hidden_dim`` applies to
+    ``"dynamic"`` only."""
+    if mode == "dynamic":
+        return Router(in_channels, num_edges, hidden_dim=hidden_dim, init_weights=init_weights)
+    if mode == "static":
+        return StaticRouter(num_edges, init_weights=init_weights)
+    raise ValueError(f"router mode must be one of {ROUTER_MODES}, got {mode!r}")

@@ -7,7 +7,6 @@ from torch import Tensor, nn
 
 from .aggregate import nonzero_columns, sum_nonzero
 from .dag_stage import DAGStage
-from .router import Router
 
 __all__ = ["ScriptableDAGStage", "make_scriptable"]
 
@@ -15,7 +14,7 @@ __all__ = ["ScriptableDAGStage", "make_scriptable"]
 class _NodeAndRouter(nn.Module):
     """One node and the router reading its output (None for the last node)."""
 
-    def __init__(self, node: nn.Module, router: Optional[Router]):
+    def __init__(self, node: nn.Module, router: Optional[nn.Module]):
         super().__init__()
         self.node = node
         self.router = router
@@ -42,7 +41,7 @@ class ScriptableDAGStage(nn.Module):
 
     def __init__(self, stage: DAGStage):
         super().__init__()
-        routers: List[Optional[Router]] = list(stage.routers) + [None]
+        routers: List[Optional[nn.Module]] = list(stage.routers) + [None]
         self.steps = nn.ModuleList(
             _NodeAndRouter(node, router) for node, router in zip(stage.nodes(), routers)
         )

@@ -1,14 +1,23 @@
 """Model-level wiring utilities over the :class:`DAGStage` s of a model: read the last
-forward's wirings, the sparsity loss, fix a stage's wiring, name router parameters."""
+forward's wirings, the sparsity loss, fix a stage's wiring, impose per-sample wirings, name
+router parameters."""
 
-from typing import Dict, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
 
 from .dag_stage import DAGStage
 
-__all__ = ["collect_wiring", "freeze_wiring", "is_router_parameter", "sparsity_loss"]
+__all__ = [
+    "collect_wiring",
+    "freeze_wiring",
+    "is_router_parameter",
+    "named_stages",
+    "sparsity_loss",
+    "use_wiring",
+]
 
 
 def is_router_parameter(name: str) -> bool:
@@ -23,11 +32,11 @@ def collect_wiring(model: nn.Module) -> Dict[str, Tensor]:
     The name is the one the backbone gave the stage (e.g. ``"res3"``) or else its module path.
     Stages that have not run a forward yet are left out.
     """
-    wiring = {}
-    for path, module in model.named_modules():
-        if isinstance(module, DAGStage) and module.adjacency is not None:
-            wiring[module.wiring_name or path] = module.adjacency
-    return wiring
+    return {
+        name: stage.adjacency
+        for name, stage in named_stages(model).items()
+        if stage.adjacency is not None
+    }
 
 
 def sparsity_loss(model: nn.Module) -> Optional[Tensor]:
@@ -43,8 +52,8 @@ def sparsity_loss(model: nn.Module) -> Optional[Tensor]:
 
 def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
     """Give ``stage`` one fixed wiring for every image: ``adjacency`` ``[n, n]`` (entries
-    ``<= threshold`` are dropped). Each router's FC weights become 0 and its biases the logits of
-    the fixed weights, so the stage, its checkpoint format and its exported graph stay as they
+    ``<= threshold`` are dropped). Each router's :meth:`set_constant` makes it output its row
+    for every input, so the stage, its checkpoint format and its exported graph stay as they
     are, and the wiring no longer depends on the input."""
     n = stage.num_nodes
     if tuple(adjacency.shape) != (n, n):
@@ -52,15 +61,33 @@ def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
             f"freeze_wiring: adjacency must be [{n}, {n}] for this stage, got "
             f"{tuple(adjacency.shape)}"
         )
-    weights = adjacency.detach().float().cpu().clamp(0.0, 1.0 - 1e-6)
-    with torch.no_grad():
-        for i, router in enumerate(stage.routers):
-            row = weights[i, i + 1 :]
-            logits = torch.where(
-                row > stage.threshold, torch.logit(row.clamp_min(1e-6)), torch.full_like(row, -30.0)
-            )
-            if router.hidden is not None:
-                router.hidden.weight.zero_()
-                router.hidden.bias.zero_()
-            router.fc.weight.zero_()
-            router.fc.bias.copy_(logits.to(router.fc.bias))
+    for i, router in enumerate(stage.routers):
+        router.set_constant(adjacency[i, i + 1 :], stage.threshold)
+
+
+def named_stages(model: nn.Module) -> Dict[str, DAGStage]:
+    """``{stage name: DAGStage}`` of ``model``, named as :func:`collect_wiring` names them."""
+    return {
+        module.wiring_name or path: module
+        for path, module in model.named_modules()
+        if isinstance(module, DAGStage)
+    }
+
+
+@contextmanager
+def use_wiring(model: nn.Module, wiring: Mapping[str, Tensor]) -> Iterator[None]:
+    """Within the block, each DAG stage named in ``wiring`` (``{stage name: Tensor[B, n, n]}``,
+    as :func:`collect_wiring` returns) uses that per-sample matrix instead of its routers'
+    output: the weights as used, not thresholded again. E.g. each image evaluated with another
+    image's wiring."""
+    stages = named_stages(model)
+    unknown = [name for name in wiring if name not in stages]
+    if unknown:
+        raise ValueError(f"use_wiring: no DAG stage named {unknown}; the stages are {list(stages)}")
+    try:
+        for name, adjacency in wiring.items():
+            stages[name].forced_adjacency = adjacency
+        yield
+    finally:
+        for name in wiring:
+            stages[name].forced_adjacency = None

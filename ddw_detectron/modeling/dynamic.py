@@ -29,6 +29,7 @@ def dag_stage_factory(
     memory_efficient: bool = STAGE_DEFAULTS["memory_efficient"],
     skip_unused_nodes: bool = STAGE_DEFAULTS["skip_unused_nodes"],
     init_edge_weights: Optional[Tuple[float, float]] = STAGE_DEFAULTS["init_edge_weights"],
+    router_mode: str = STAGE_DEFAULTS["router_mode"],
 ) -> Callable[[str, Nodes, int], DAGStage]:
     """``(name, nodes, out_channels) -> DAGStage`` with these settings (the defaults are those
     of ``MODEL.DDW.*``): the ``stage_factory`` of the DDW backbone classes, for LazyConfig."""
@@ -43,6 +44,7 @@ def dag_stage_factory(
             memory_efficient=memory_efficient,
             skip_unused_nodes=skip_unused_nodes,
             init_edge_weights=None if init_edge_weights is None else tuple(init_edge_weights),
+            router_mode=router_mode,
         )
         stage.wiring_name = name
         return stage
@@ -62,6 +64,7 @@ def make_dag_stage(cfg, name: str, nodes: Nodes, out_channels: int) -> DAGStage:
         init_edge_weights=(ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER)
         if ddw.ROUTER_INIT_CHAIN > 0
         else None,
+        router_mode=ddw.ROUTER_MODE,
     )(name, nodes, out_channels)
 
 

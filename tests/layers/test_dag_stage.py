@@ -11,6 +11,7 @@ from ddw_detectron.layers import (
     collect_wiring,
     make_scriptable,
     sparsity_loss,
+    use_wiring,
 )
 
 C = 8
@@ -297,6 +298,82 @@ def test_collect_wiring_and_sparsity_loss():
     assert sparsity_loss(model) is None
 
 
+def by_hand(stage, x, adjacency):
+    """The stage's output for one image ``x`` [1, ...] under the wiring ``adjacency`` [n, n]."""
+    outputs = [stage.node(0)(x)]
+    for j in range(1, len(stage)):
+        u = sum(adjacency[i, j] * outputs[i] for i in range(j))
+        outputs.append(stage.node(j)(u))
+    return outputs[-1]
+
+
+def test_random_start_gives_different_images_different_wirings_at_step_zero():
+    stage = make_stage(4).train()  # the routers' plain random initialisation
+    stage(torch.randn(4, 3, 16, 16) + 2 * torch.randn(4, 3, 1, 1))
+    a = stage.adjacency
+    assert (a[:, 0, 1:].max(dim=0).values - a[:, 0, 1:].min(dim=0).values).min() > 1e-3
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_static_router_mode_gives_every_image_one_wiring_and_trains_it(training):
+    stage = make_stage(5, threshold=0.3, router_mode="static").train(training)
+    x = torch.randn(4, 3, 16, 16) + 3 * torch.randn(4, 3, 1, 1)
+    with torch.set_grad_enabled(training):
+        out = stage(x)
+    a = stage.adjacency
+    assert torch.equal(a, a[:1].expand_as(a))
+    assert (a[0][a[0] != 0] > 0.3).all()
+    if training:
+        (out.square().mean() + stage.edge_weight_l1).backward()
+        for router in stage.routers:
+            assert router.logits.grad.abs().min() > 0
+    else:
+        for b in range(4):
+            torch.testing.assert_close(out[b : b + 1], by_hand(stage, x[b : b + 1], a[0]))
+
+
+def test_static_router_mode_scripts_bit_identically():
+    stage = make_stage(5, threshold=0.3, router_mode="static").eval()
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(scripted(stage)(x), stage(x))
+
+
+def test_use_wiring_evaluates_each_image_with_the_matrix_it_is_given():
+    stage = make_stage(4, threshold=0.2).eval()
+    stage.wiring_name = "res2"
+    model = nn.Sequential(stage)
+    with torch.no_grad():
+        for router in stage.routers:
+            router.fc.weight.normal_(std=3.0)
+    x = torch.randn(2, 3, 16, 16) + 3 * torch.randn(2, 3, 1, 1)
+    with torch.no_grad():
+        own = model(x)
+        wiring = stage.adjacency.clone()
+        assert not torch.equal(wiring[0], wiring[1])
+        with use_wiring(model, {"res2": wiring.flip(0)}):  # each image gets the other's
+            swapped = model(x)
+        assert torch.equal(stage.adjacency, wiring.flip(0))
+        for b in range(2):
+            torch.testing.assert_close(
+                swapped[b : b + 1], by_hand(stage, x[b : b + 1], wiring[1 - b])
+            )
+            torch.testing.assert_close(own[b : b + 1], by_hand(stage, x[b : b + 1], wiring[b]))
+        assert stage.forced_adjacency is None  # released after the block
+        assert torch.equal(model(x), own)
+
+
+def test_use_wiring_refuses_unknown_stages_and_wrong_shapes():
+    stage = make_stage(3)
+    stage.wiring_name = "res2"
+    with pytest.raises(ValueError, match="no DAG stage named \\['res9'\\]"):
+        with use_wiring(stage, {"res9": torch.zeros(1, 3, 3)}):
+            pass
+    with pytest.raises(ValueError, match="forced_adjacency must be \\[2, 3, 3\\]"):
+        with use_wiring(stage, {"res2": torch.zeros(1, 3, 3)}):
+            stage(torch.randn(2, 3, 8, 8))
+
+
 def test_single_node_stage_is_its_node():
     stage = make_stage(1)
     x = torch.randn(2, 3, 8, 8)
@@ -311,6 +388,7 @@ def test_single_node_stage_is_its_node():
         (dict(threshold=-0.1), "threshold"),
         (dict(gate="hard"), "gate must be one of"),
         (dict(init_edge_weights=(1.0, 0.05)), "init_edge_weights"),
+        (dict(router_mode="fixed"), "router_mode must be one of"),
     ],
 )
 def test_bad_arguments(kwargs, match):

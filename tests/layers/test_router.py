@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from ddw_detectron.layers import Router
-from ddw_detectron.layers.router import logit
+from ddw_detectron.layers import Router, StaticRouter
+from ddw_detectron.layers.router import build_router, logit
 
 
 @pytest.mark.parametrize("hidden_dim", [0, 8])
@@ -15,10 +15,27 @@ def test_shapes_and_range(hidden_dim):
     assert router.fc.weight.grad.abs().sum() > 0
 
 
-def test_init_weights_are_met_for_any_input():
-    router = Router(16, 3, init_weights=[0.99, 0.05, 0.05])
-    out = router(torch.randn(4, 16, 5, 5) * 10)
-    torch.testing.assert_close(out, torch.tensor([[0.99, 0.05, 0.05]]).expand(4, 3))
+@pytest.mark.parametrize("hidden_dim", [0, 8])
+def test_near_static_start_meets_the_weights_and_trains_every_layer(hidden_dim):
+    torch.manual_seed(0)
+    router = Router(16, 3, hidden_dim=hidden_dim, init_weights=[0.99, 0.05, 0.05])
+    out = router(torch.randn(4, 16, 5, 5).abs())
+    torch.testing.assert_close(
+        out, torch.tensor([[0.99, 0.05, 0.05]]).expand(4, 3), atol=0.01, rtol=0
+    )
+    out.sum().backward()
+    for name, parameter in router.named_parameters():
+        assert parameter.grad.abs().sum() > 0, name  # the hidden layer too: no zero start
+
+
+@pytest.mark.parametrize("hidden_dim", [0, 8])
+def test_random_start_gives_images_their_own_weights(hidden_dim):
+    torch.manual_seed(0)
+    router = Router(64, 3, hidden_dim=hidden_dim)
+    # Images whose channels differ in level, as feature maps of different images do.
+    out = router(torch.relu(torch.randn(8, 64, 5, 5) + 2 * torch.randn(8, 64, 1, 1)))
+    # PyTorch's default nn.Linear init: images differ by far more than rounding.
+    assert (out.max(dim=0).values - out.min(dim=0).values).min() > 0.02
 
 
 def test_pooling_is_global_average():
@@ -28,12 +45,39 @@ def test_pooling_is_global_average():
     torch.testing.assert_close(router(x), expected)
 
 
+def test_static_router_gives_every_input_the_same_weights_and_learns_them():
+    router = StaticRouter(3, init_weights=[0.9, 0.2, 0.6])
+    out = router(torch.randn(5, 16, 4, 4))
+    torch.testing.assert_close(out, torch.tensor([[0.9, 0.2, 0.6]]).expand(5, 3))
+    (out * torch.arange(5.0)[:, None]).sum().backward()
+    # d/dlogit sigmoid = p (1 - p), summed over the 5 samples (weights 0..4).
+    expected = torch.tensor([0.9 * 0.1, 0.2 * 0.8, 0.6 * 0.4]) * 10.0
+    torch.testing.assert_close(router.logits.grad, expected)
+
+
+@pytest.mark.parametrize(
+    "router", [Router(4, 3, hidden_dim=5), StaticRouter(3)], ids=["dynamic", "static"]
+)
+def test_set_constant_fixes_the_output_and_drops_the_edges_under_the_threshold(router):
+    router.set_constant(torch.tensor([0.7, 0.05, 0.3]), threshold=0.1)
+    out = router(torch.randn(6, 4, 3, 3) * 10)
+    torch.testing.assert_close(out[:, 0], torch.full((6,), 0.7))
+    torch.testing.assert_close(out[:, 2], torch.full((6,), 0.3))
+    assert (out[:, 1] < 1e-10).all()
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="num_edges"):
         Router(4, 0)
+    with pytest.raises(ValueError, match="num_edges"):
+        StaticRouter(0)
     with pytest.raises(ValueError, match="hidden_dim"):
         Router(4, 2, hidden_dim=-1)
     with pytest.raises(ValueError, match="init_weights has 1 values for 2 edges"):
         Router(4, 2, init_weights=[0.5])
+    with pytest.raises(ValueError, match="init_weights has 1 values for 2 edges"):
+        StaticRouter(2, init_weights=[0.5])
     with pytest.raises(ValueError, match=r"in \(0, 1\)"):
         logit(1.0)
+    with pytest.raises(ValueError, match=r"router mode must be one of \('dynamic', 'static'\)"):
+        build_router("fixed", 4, 2)

@@ -177,6 +177,8 @@ def test_freeze_at_freezes_stem_and_first_stages_with_their_routers(family):
             r"MODEL.DDW.GATE = 'hard' is invalid: allowed values are \['ste', 'soft'\]",
         ),
         ("MODEL.DDW.ROUTER_INIT_OTHER", 1.0, "ROUTER_INIT_OTHER"),
+        ("MODEL.DDW.ROUTER_INIT_CHAIN", 1.5, "ROUTER_INIT_CHAIN = 1.5 is invalid"),
+        ("MODEL.DDW.ROUTER_MODE", "fixed", "allowed values are \\['dynamic', 'static'\\]"),
         ("MODEL.REGNET.PRESET", "RegNetZ", "MODEL.REGNET.PRESET = 'RegNetZ' is invalid"),
         ("MODEL.MOBILENETV2.OUT_FEATURES", ["res5"], "MODEL.MOBILENETV2.OUT_FEATURES"),
     ],
@@ -226,9 +228,10 @@ def test_lazyconfig_stage_factory_and_yaml_keys_share_their_defaults():
         "router_hidden_dim": ddw.ROUTER_HIDDEN_DIM,
         "memory_efficient": ddw.MEMORY_EFFICIENT,
         "skip_unused_nodes": ddw.SKIP_UNUSED_NODES,
-        "init_edge_weights": (ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER),
+        "init_edge_weights": None,
+        "router_mode": ddw.ROUTER_MODE,
     }
-    assert (ddw.THRESHOLD, ddw.SKIP_UNUSED_NODES) == (0.1, True)
+    assert (ddw.THRESHOLD, ddw.SKIP_UNUSED_NODES, ddw.ROUTER_INIT_CHAIN) == (0.1, True, 0.0)
 
 
 def _build_directly(family, dynamic_stages):
