@@ -116,8 +116,9 @@ class DAGStage(nn.Module):
 
     After each forward, ``adjacency`` holds the detached ``[B, n, n]`` matrix (strictly upper
     triangular) of the weights actually used (``forced_adjacency`` replaces the routers' when
-    set, see :func:`~ddw_detectron.layers.use_wiring`), and ``edge_weight_l1`` the mean over the batch of
-    the sum of the router outputs (differentiable, for a sparsity loss; None outside training).
+    set, see :func:`~ddw_detectron.layers.use_wiring`), and ``edge_weight_l1`` the mean over
+    the batch of the sum of the router outputs (differentiable, for a sparsity loss; None
+    outside training).
     """
 
     def __init__(
