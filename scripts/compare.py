@@ -1,56 +1,90 @@
 #!/usr/bin/env python
-"""Does dynamic wiring help? Trains the static network and the DDW network with one recipe,
-budget, data order and seed, freezes each trained DDW model to its mean wiring, and evaluates
-the three, over seeds (what ``make compare`` runs; an hour or more on a 2-core CPU).
+"""Does the per-image wiring work? Trains the static chain, the learned static DAG and DDW with
+one recipe, budget, data order and seed, derives DDW frozen to its mean wiring and DDW with each
+image given another image's wiring, evaluates them all, over seeds, and reports paired
+differences with 95% confidence intervals (what ``make compare`` runs).
 
     python scripts/compare.py --output output/compare --evidence EVIDENCE.md
-    python scripts/compare.py --output output/compare --tasks digits --seeds 0 1 2 3 4
+    python scripts/compare.py --output output/compare --tasks classification
     python scripts/compare.py --output output/quick --detection-opts SOLVER.MAX_ITER 100
 
-Writes comparison.md, comparison.json and comparison.png into the output folder. Finished runs
-are reused and an interrupted run resumes from its last checkpoint: rerun the same command.
+Finished jobs are reused and an interrupted training resumes from its last checkpoint: rerun
+the same command. Writes comparison.md, comparison.json and comparison.png into --output.
 """
 
 import argparse
 import shlex
 import sys
 
-from ddw_detectron.compare import TASKS, Comparison, ComparisonConflict, write_outputs
+from ddw_detectron.tools.compare import TASKS, Comparison, write_outputs
+from ddw_detectron.tools.manifest import FolderConflict
+from ddw_detectron.tools.process import JobFailed
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", default="output/compare", help="folder of the runs")
+    parser.add_argument(
+        "--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="tasks to run"
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="classification seeds"
+    )
+    parser.add_argument(
+        "--detection-seeds", nargs="+", type=int, default=[0, 1, 2], help="detection seeds"
+    )
+    parser.add_argument("--evidence", help="also write the Markdown here (e.g. EVIDENCE.md)")
+    parser.add_argument(
+        "--scale",
+        choices=["full", "tiny"],
+        default="full",
+        help="ddw_mixed at full size or its tiny cut (smoke tests)",
+    )
+    for name, what in (
+        ("classification", "the classification task's config"),
+        ("pretrain", "the detection arms' pretraining config"),
+        ("detection", "the detection config"),
+    ):
+        parser.add_argument(
+            f"--{name}-opts",
+            nargs="*",
+            default=[],
+            metavar="KEY VALUE",
+            help=f"overrides of {what}",
+        )
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="output/compare")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--evidence", help="also write the Markdown here (e.g. EVIDENCE.md)")
-    for name in ("pretrain", "detection", "digits"):
-        parser.add_argument(
-            f"--{name}-opts", nargs="*", default=[], help=f"KEY VALUE overrides of {name}"
-        )
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     comparison = Comparison(
         args.output,
-        seeds=args.seeds,
+        seeds={"classification": args.seeds, "detection": args.detection_seeds},
         tasks=args.tasks,
-        pretrain_opts=args.pretrain_opts,
-        detection_opts=args.detection_opts,
-        digits_opts=args.digits_opts,
+        opts={
+            "classification": args.classification_opts,
+            "pretrain": args.pretrain_opts,
+            "detection": args.detection_opts,
+        },
+        scale=args.scale,
     )
     try:
         results = comparison.run()
-    except (ComparisonConflict, RuntimeError) as exc:
+    except (FolderConflict, JobFailed) as exc:
         sys.exit(f"compare: error: {exc}")
     command = shlex.join(
         ["python", "scripts/compare.py", *(sys.argv[1:] if argv is None else argv)]
     )
     summary = write_outputs(comparison, results, command, args.evidence)
-    for benchmark, entry in summary.items():
-        paired = entry["paired"]["DDW - static"]
-        print(
-            f"{benchmark}: DDW - static {paired['mean']:+.2f} ± {paired['std']:.2f} "
-            f"({paired['verdict']})"
-        )
+    for task, entry in summary.items():
+        for name, by_metric in entry["contrasts"].items():
+            metric = "top1" if task == "classification" else "AP"
+            paired = by_metric[metric]
+            low, high = paired["ci95"]
+            print(
+                f"{task}: {name} {metric} {paired['mean']:+.2f} [{low:+.2f}, {high:+.2f}] "
+                f"({paired['verdict']})"
+            )
     print(f"comparison: {comparison.output / 'comparison.md'}")
 
 

@@ -35,7 +35,13 @@ from .data import (
 )
 from .model import build_classifier
 
-__all__ = ["add_classification_config", "topk_correct", "Pretrainer", "parameter_groups"]
+__all__ = [
+    "add_classification_config",
+    "classification_counts",
+    "topk_correct",
+    "Pretrainer",
+    "parameter_groups",
+]
 
 logger = logging.getLogger("ddw_detectron.pretrain")
 
@@ -98,6 +104,14 @@ def topk_correct(
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
     hits = top == targets[:, None]
     return [int(hits[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
+
+
+def classification_counts(logits: torch.Tensor, targets: torch.Tensor) -> List[float]:
+    """``[top-1 hits, top-5 hits, summed cross-entropy, samples]`` of a batch (float64)."""
+    logits = logits.double()
+    top1, top5 = topk_correct(logits, targets)
+    loss = nn.functional.cross_entropy(logits, targets, reduction="sum")
+    return [float(top1), float(top5), float(loss), float(len(targets))]
 
 
 def parameter_groups(
@@ -483,28 +497,29 @@ class Pretrainer:
 
     @torch.no_grad()
     def evaluate(self, model: Optional[nn.Module] = None) -> Dict[str, float]:
-        """Top-1 and top-5 (%) of ``model`` (default: the trained model) on the val set."""
+        """Top-1 and top-5 (%) and the mean cross-entropy (``val_loss``, no label smoothing) of
+        ``model`` (default: the trained model) on the val set."""
         model = model or self.ddp
         model.eval()
-        counts = torch.zeros(4, dtype=torch.float64, device=self.device)  # top1, top5, n, skipped
+        # top1, top5, summed loss, n, skipped
+        counts = torch.zeros(5, dtype=torch.float64, device=self.device)
         for images, targets, n_skipped in self.val_loader:
-            counts[3] += n_skipped
+            counts[4] += n_skipped
             if len(targets) == 0:
                 continue
             images, targets = self._to_device(images, targets)
             with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
                 logits = model(images)
-            top1, top5 = topk_correct(logits.float(), targets)
-            counts[0] += top1
-            counts[1] += top5
-            counts[2] += len(targets)
+            batch = classification_counts(logits, targets)
+            counts[:4] += torch.tensor(batch, dtype=torch.float64, device=self.device)
         if self.distributed:
             dist.all_reduce(counts)
-        n = max(1.0, float(counts[2]))
+        n = max(1.0, float(counts[3]))
         return {
             "top1": 100.0 * float(counts[0]) / n,
             "top5": 100.0 * float(counts[1]) / n,
-            "val_skipped_images": int(counts[3]),
+            "val_loss": float(counts[2]) / n,
+            "val_skipped_images": int(counts[4]),
         }
 
     def _evaluate_epoch(self) -> Dict[str, float]:

@@ -38,7 +38,8 @@ SPLITS: Dict[str, Tuple[int, int, Tuple[float, float]]] = {
 # "full": the task; "tiny": its first images of each split, for smoke tests.
 SCALES = {"full": 1.0, "tiny": 0.016}
 SIZE_RANGE = (7.0, 28.0)  # object size in pixels of the 32-pixel image: a 4x range
-MIN_CONTRAST = 60.0  # luminance difference between an object and its background
+MIN_CONTRAST = 70.0  # luminance difference between an object and its background
+TEXTURE_CONTRAST = 30.0  # standard deviation of a texture's second colour around its first
 
 
 def _luminance(rgb) -> float:
@@ -46,39 +47,41 @@ def _luminance(rgb) -> float:
 
 
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
-    """``[size, size, 3]`` float background of one of four kinds."""
+    """``[size, size, 3]`` float background of one of four kinds, in two colours close to each
+    other (the texture is visible, the object stands out more)."""
     kind = int(rng.integers(4))
-    a, b = rng.uniform(0, 255, size=3), rng.uniform(0, 255, size=3)
+    a = rng.uniform(30, 225, size=3)
+    b = np.clip(a + rng.normal(0, TEXTURE_CONTRAST, size=3), 0, 255)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     if kind == 0:  # noisy gradient
         t = xx * math.cos(rng.uniform(0, math.pi)) + yy * math.sin(rng.uniform(0, math.pi))
         t = (t - t.min()) / max(1e-6, np.ptp(t))
-        array = a + (b - a) * t[..., None] + rng.normal(0, 18, size=(size, size, 3))
+        array = a + (b - a) * t[..., None] + rng.normal(0, 10, size=(size, size, 3))
     elif kind in (1, 2):  # stripes at an angle, or a checkerboard
         period = rng.uniform(0.08, 0.25) * size
         angle = rng.uniform(0, math.pi)
         u = (xx * math.cos(angle) + yy * math.sin(angle)) // period
         v = (-xx * math.sin(angle) + yy * math.cos(angle)) // period
         mask = (u % 2 == 0) if kind == 1 else ((u + v) % 2 == 0)
-        array = np.where(mask[..., None], a, b) + rng.normal(0, 8, size=(size, size, 3))
+        array = np.where(mask[..., None], a, b) + rng.normal(0, 6, size=(size, size, 3))
     else:  # blobs
         image = Image.new("RGB", (size, size), tuple(int(c) for c in a))
         draw = ImageDraw.Draw(image)
         for _ in range(int(rng.integers(15, 40))):
             x, y = rng.uniform(0, size, size=2)
             r = rng.uniform(0.02, 0.08) * size
-            colour = tuple(int(c) for c in rng.uniform(0, 255, size=3))
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+            colour = np.clip(a + rng.normal(0, TEXTURE_CONTRAST, size=3), 0, 255)
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(c) for c in colour))
         array = np.asarray(image, dtype=np.float64)
     return np.clip(array, 0, 255)
 
 
 def _distractors(rng: np.random.Generator, image: Image.Image) -> None:
     draw, size = ImageDraw.Draw(image), image.size[0]
-    for _ in range(int(rng.integers(2, 6))):
+    for _ in range(int(rng.integers(1, 4))):
         colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
         x0, y0, x1, y1 = (float(v) for v in rng.uniform(0, size, size=4))
-        draw.line([x0, y0, x1, y1], fill=colour, width=int(rng.integers(1, SUPERSAMPLE + 1)))
+        draw.line([x0, y0, x1, y1], fill=colour, width=int(rng.integers(1, SUPERSAMPLE)))
 
 
 def _shape_mask(kind: str, size: int, cx: float, cy: float, r: float, angle: float) -> Image:

@@ -1,7 +1,7 @@
 """The embedded demo dataset: coloured, textured shapes on cluttered backgrounds, COCO layout.
 
-``ddw_shapes_train`` (1280 images), ``ddw_shapes_val`` (64) and ``ddw_shapes_tiny`` (8, for smoke
-tests) are registered on import and generated
+``ddw_shapes_train`` (1280 images), ``ddw_shapes_val`` (64), ``ddw_shapes_tiny`` (8, for smoke
+tests) and ``ddw_shapes_test`` (512, the comparison's) are registered on import and generated
 deterministically on first use into ``$DDW_DATASETS_CACHE`` (default
 ``~/.cache/ddw_detectron``), under ``shapes_v2/{train,val}/`` with ``annotations.json``.
 Generation is atomic (a temporary folder renamed into place, under a file lock), so two
@@ -35,7 +35,13 @@ CLASSES = ("circle", "square", "triangle", "star")
 VERSION = "shapes_v2"
 # split name -> (number of images, seed, image size); "tiny" is a smoke-test split.
 IMAGE_SIZE = 160
-SPLITS = {"train": (1280, 1, IMAGE_SIZE), "val": (64, 2, IMAGE_SIZE), "tiny": (8, 3, IMAGE_SIZE)}
+# "test": the comparison's evaluation set (make compare), large enough to resolve a point of AP.
+SPLITS = {
+    "train": (1280, 1, IMAGE_SIZE),
+    "val": (64, 2, IMAGE_SIZE),
+    "tiny": (8, 3, IMAGE_SIZE),
+    "test": (512, 4, IMAGE_SIZE),
+}
 # The classification set (pretraining): split -> (number of generated images, seed). Its seeds
 # differ from the detection splits', so no validation image of detection is seen in pretraining.
 CLASSIFICATION_SPLITS = {"train": (1200, 11), "val": (200, 12)}

@@ -1,0 +1,199 @@
+"""The comparison's outputs: a summary over seeds (each arm's mean, standard deviation and
+per-seed figures; paired differences with their 95% confidence interval and verdict), a
+Markdown document, a JSON and a plot."""
+
+import json
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from ...utils.atomic import atomic_write_text
+from .arms import ARMS, CONTRASTS, PRETRAINING
+from .stats import paired_difference, spread
+
+__all__ = ["METRICS", "summarize", "write_outputs"]
+
+# task -> (metrics shown, the main metric, whether higher is better for each).
+METRICS = {
+    "classification": (("top1", "val_loss", "changed_predictions"), "top1"),
+    "detection": (("AP", "AP50", "AP75"), "AP"),
+}
+TITLES = {
+    "classification": (
+        "Classification: ddw_mixed (16 classes, 5,000 validation images), narrow ResNet-50 from "
+        "scratch (configs/Mixed/pretrain_DDW_R_50_narrow_mixed.yaml); top-1 (%) and "
+        "cross-entropy on the validation set after the last epoch"
+    ),
+    "detection": (
+        "Detection: the demo's recipe (configs/Demo/: ResNet-34 pretrained on the shapes crops, "
+        "then Faster R-CNN FPN), box AP on ddw_shapes_test (512 generated images)"
+    ),
+}
+
+
+def _complete_seeds(results: Dict, task: str, seeds: Sequence[int]) -> List[int]:
+    names = [a.name for a in ARMS[task]]
+    return [s for s in seeds if all(f"{task}/{n}/seed{s}" in results for n in names)]
+
+
+def summarize(results: Dict[str, Dict], seeds: Dict[str, Sequence[int]]) -> Dict:
+    """``{task: {"seeds", "arms": {arm: {metric: spread}}, "contrasts": {"a - b": {metric:
+    paired}}}}`` over the seeds whose every arm finished (tasks with fewer than 2 left out)."""
+    summary = {}
+    for task, (metrics, _) in METRICS.items():
+        done = _complete_seeds(results, task, seeds.get(task, ()))
+        if len(done) < 2:
+            continue
+        value = {
+            a.name: {m: [results[f"{task}/{a.name}/seed{s}"].get(m) for s in done] for m in metrics}
+            for a in ARMS[task]
+        }
+        arms = {
+            name: {m: spread(v) for m, v in figures.items() if None not in v}
+            for name, figures in value.items()
+        }
+        contrasts = {}
+        for a, b in CONTRASTS[task]:
+            contrasts[f"{a} - {b}"] = {
+                m: paired_difference(value[a][m], value[b][m])
+                for m in metrics
+                if None not in value[a][m] and None not in value[b][m]
+            }
+        summary[task] = {"seeds": done, "arms": arms, "contrasts": contrasts}
+        summary[task]["train_seconds"] = {
+            a.name: spread([results[f"{task}/{a.name}/seed{s}"]["train_seconds"] for s in done])
+            for a in ARMS[task]
+            if a.of is None
+        }
+        if task == "detection":
+            summary[task]["pretraining_top1"] = {
+                name: spread([results[f"{task}/pretrain-{name}/seed{s}"]["top1"] for s in done])
+                for name in dict.fromkeys(PRETRAINING.values())
+            }
+    return summary
+
+
+def _cell(entry: Dict, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"{entry['mean']:{sign}.2f} ± {entry['std']:.2f}"
+
+
+def _arms_table(task: str, entry: Dict) -> List[str]:
+    metrics, main = METRICS[task]
+    shown = [m for m in metrics if any(m in f for f in entry["arms"].values())]
+    header = ["arm", *shown, f"{main} per seed", "train time (s)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for arm in ARMS[task]:
+        figures = entry["arms"][arm.name]
+        seconds = entry["train_seconds"].get(arm.name)
+        cells = [
+            arm.label,
+            *(_cell(figures[m]) if m in figures else "" for m in shown),
+            ", ".join(f"{x:.2f}" for x in figures[main]["per_seed"]),
+            f"{seconds['mean']:.0f}" if seconds else "(not retrained)",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _contrast_table(task: str, entry: Dict) -> List[str]:
+    header = ["paired difference", "metric", "mean ± std", "95% interval", "per seed", "verdict"]
+    header.append("resolvable at 80% power")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    labels = {a.name: a.label for a in ARMS[task]}
+    main_metrics = METRICS[task][0][:2]
+    for name, by_metric in entry["contrasts"].items():
+        a, b = name.split(" - ")
+        for metric in (m for m in main_metrics if m in by_metric):
+            paired = by_metric[metric]
+            low, high = paired["ci95"]
+            cells = [
+                f"{labels[a]} - {labels[b]}",
+                metric,
+                _cell(paired, True),
+                f"[{low:+.2f}, {high:+.2f}]",
+                ", ".join(f"{x:+.2f}" for x in paired["per_seed"]),
+                f"**{paired['verdict']}**",
+                f"{paired['resolvable']:.2f}",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_markdown(summary: Dict, command: str, path: Path, plot: str) -> None:
+    lines = [
+        "# Does dynamic wiring help?",
+        "",
+        f"Made by `{command}` (`make compare`; {_machine_note()}).",
+        "Every arm of a seed shares the recipe, budget, data order and seed; the differences are",
+        "paired by seed, with a Student-t 95% confidence interval over seeds. A verdict says",
+        '"ahead" or "behind" only when that interval excludes 0. "Resolvable" is the smallest',
+        "true difference these seeds, with this spread, detect at 95% confidence and 80% power.",
+        "",
+    ]
+    for task, entry in summary.items():
+        lines += [f"## {TITLES[task]}", "", f"Seeds: {', '.join(map(str, entry['seeds']))}.", ""]
+        lines += _arms_table(task, entry) + [""] + _contrast_table(task, entry) + [""]
+        if "pretraining_top1" in entry:
+            shapes = ", ".join(
+                f"{name} {_cell(s)}" for name, s in entry["pretraining_top1"].items()
+            )
+            lines += [f"Pretraining top-1 on the shapes crops (694 images): {shapes}.", ""]
+    lines += [f"![The comparison]({plot})", ""]
+    atomic_write_text(str(path), "\n".join(lines))
+
+
+def _machine_note() -> str:
+    import platform
+
+    import torch
+
+    return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def write_plot(summary: Dict, path: Path) -> None:
+    """One panel per task: each arm's main metric per seed (dots) and mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(1, len(summary)), figsize=(6.5 * len(summary), 4.2))
+    axes = [axes] if len(summary) == 1 else list(axes)
+    for ax, (task, entry) in zip(axes, summary.items()):
+        main = METRICS[task][1]
+        arms = ARMS[task]
+        for x, arm in enumerate(arms):
+            values = entry["arms"][arm.name][main]["per_seed"]
+            ax.scatter([x] * len(values), values, s=18, color="tab:blue", alpha=0.6)
+            ax.hlines(sum(values) / len(values), x - 0.3, x + 0.3, color="black")
+        ax.set_xticks(range(len(arms)))
+        ax.set_xticklabels([a.name for a in arms], rotation=25, ha="right")
+        ax.set_ylabel(main)
+        ax.set_title(f"{task}: {main} per seed (line: mean)")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(comparison, results: Dict, command: str, evidence=None) -> Dict:
+    """``comparison.md``, ``comparison.json`` and ``comparison.png`` into the output folder
+    (and the Markdown to ``evidence`` with its plot under ``docs/`` beside it); returns the
+    summary."""
+    summary = summarize(results, comparison.seeds)
+    output = comparison.output
+    atomic_write_text(
+        str(output / "comparison.json"),
+        json.dumps({"command": command, "summary": summary, "runs": results}, indent=2),
+    )
+    if not summary:
+        return summary
+    write_plot(summary, output / "comparison.png")
+    write_markdown(summary, command, output / "comparison.md", "comparison.png")
+    if evidence:
+        evidence = Path(evidence)
+        docs = evidence.parent / "docs"
+        docs.mkdir(parents=True, exist_ok=True)
+        write_plot(summary, docs / "evidence_comparison.png")
+        write_markdown(summary, command, evidence, "docs/evidence_comparison.png")
+    return summary

@@ -1,0 +1,47 @@
+"""Writing a file so that readers see the old or the new version, never a part: the one helper
+every writer of the project uses (checkpoints, results, logs, reports)."""
+
+import os
+from typing import Callable
+
+__all__ = ["WriteError", "atomic_save", "atomic_write", "atomic_write_text"]
+
+
+class WriteError(OSError):
+    """A file could not be written (a full disk, no permission, ...); the previous version of the
+    file, if any, is intact and no partial file is left."""
+
+
+def atomic_write(path: str, write: Callable[[str], None]) -> None:
+    """``write(temporary path)``, then rename the temporary file to ``path``. On failure the
+    temporary file is removed and :class:`WriteError` names ``path`` and the cause. Torch's
+    writer reports a full disk as a ``RuntimeError`` (``inline_container.cc``, or
+    ``basic_ios::clear``), which counts as a failed write too."""
+    path = os.fspath(path)
+    partial = f"{path}.incomplete"
+    try:
+        write(partial)
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as exc:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise WriteError(f"could not write {path}: {exc}") from exc
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """:func:`atomic_write` of ``text`` (UTF-8)."""
+
+    def write(partial: str) -> None:
+        with open(partial, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)
+
+
+def atomic_save(obj, path: str) -> None:
+    """:func:`atomic_write` of ``torch.save(obj)``."""
+    import torch
+
+    atomic_write(path, lambda partial: torch.save(obj, partial))
