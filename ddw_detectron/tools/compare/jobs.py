@@ -13,8 +13,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from ...utils.atomic import atomic_write_text
 from ...config import load_config
+from ...utils.atomic import atomic_write_text
 
 __all__ = [
     "derangement",
