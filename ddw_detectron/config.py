@@ -9,7 +9,15 @@ from detectron2.config import CfgNode as CN
 
 from .layers import GATES, ROUTER_MODES
 
-__all__ = ["add_ddw_config", "check_ddw_config", "load_config", "REGNET_PRESETS"]
+__all__ = [
+    "UnsafeConfigError",
+    "add_ddw_config",
+    "check_ddw_config",
+    "load_config",
+    "merge_config_file",
+    "read_yaml",
+    "REGNET_PRESETS",
+]
 
 # RegNet generator parameters (Radosavovic et al., "Designing Network Design Spaces", 2020):
 # depth, w0, wa, wm, group width, SE ratio.
@@ -181,10 +189,49 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
         _fail("MODEL.DDW.SPARSITY_LOSS_WEIGHT", ddw.SPARSITY_LOSS_WEIGHT, "must be >= 0")
 
 
+class UnsafeConfigError(ValueError):
+    """A config file that is not plain YAML (a Python tag would run code on loading), or that
+    cannot be parsed; the message names the file and the problem."""
+
+
+def _yaml_problem(config_file: str, exc: Exception) -> UnsafeConfigError:
+    import yaml
+
+    tag = getattr(exc, "problem", "") or str(exc)
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        return UnsafeConfigError(
+            f"{config_file} is refused: {tag.strip()} ({getattr(exc, 'problem_mark', '')}). "
+            "Configs are plain YAML; a Python tag would run code when the file is loaded."
+        )
+    return UnsafeConfigError(f"cannot read config {config_file}: {exc}")
+
+
+def read_yaml(config_file: str) -> dict:
+    """A YAML config with its ``_BASE_`` files merged, loaded safely (no Python tags)."""
+    import yaml
+
+    try:
+        return CN.load_yaml_with_base(config_file, allow_unsafe=False)
+    except yaml.YAMLError as exc:
+        raise _yaml_problem(config_file, exc) from exc
+
+
+def merge_config_file(cfg: CN, config_file: str) -> CN:
+    """``cfg.merge_from_file(config_file)`` without Python tags (Detectron2 falls back to an
+    unsafe loader by default); raises :class:`UnsafeConfigError` naming the file."""
+    import yaml
+
+    try:
+        cfg.merge_from_file(config_file, allow_unsafe=False)
+    except yaml.YAMLError as exc:
+        raise _yaml_problem(config_file, exc) from exc
+    return cfg
+
+
 def load_config(config_file: str, opts=(), extra=()) -> CN:
     """Detectron2's config with the DDW keys (and those added by the ``extra`` functions),
-    merged with ``config_file`` and ``KEY VALUE`` overrides; ``MODEL.DEVICE`` falls back to the
-    CPU when CUDA is not available."""
+    merged with ``config_file`` (plain YAML only) and ``KEY VALUE`` overrides; ``MODEL.DEVICE``
+    falls back to the CPU when CUDA is not available."""
     import torch
     from detectron2.config import get_cfg
 
@@ -192,7 +239,7 @@ def load_config(config_file: str, opts=(), extra=()) -> CN:
     add_ddw_config(cfg)
     for add in extra:
         add(cfg)
-    cfg.merge_from_file(config_file)
+    merge_config_file(cfg, config_file)
     cfg.merge_from_list(list(opts))
     if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
         cfg.MODEL.DEVICE = "cpu"

@@ -77,10 +77,10 @@ def check_handoff(detection_cfg, weights: str) -> Dict[str, List[str]]:
     file that found no place. Raises :class:`HandOffError` if either list is not empty."""
     from detectron2.modeling import build_model
 
-    from .engine import DDWCheckpointer
+    from .checkpoint import DDWCheckpointer, model_facts
 
     model = build_model(detection_cfg)
-    checkpointer = DDWCheckpointer(model)
+    checkpointer = DDWCheckpointer(model, facts=model_facts(detection_cfg))
     checkpointer.load(weights)
     incompatible = checkpointer.last_incompatible
     backbone = [k for k in model.state_dict() if k.startswith("backbone.bottom_up.")]
@@ -283,9 +283,9 @@ def _describe_foreign(folder: Path) -> str:
     config = next(iter(sorted(folder.glob("**/config.yaml"))), None)
     if config is None:
         return "unknown config"
-    from detectron2.config import CfgNode
+    from .config import read_yaml
 
-    cfg = CfgNode.load_yaml_with_base(str(config), allow_unsafe=True)
+    cfg = read_yaml(str(config))
     model = cfg.get("MODEL", {})
     depth = model.get("RESNETS", {}).get("DEPTH", "?")
     return f"{config}: backbone {model.get('BACKBONE', {}).get('NAME', '?')}, depth {depth}"

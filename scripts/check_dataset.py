@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from ddw_detectron.data.check import check_dataset
+from ddw_detectron.data.check import DatasetCheckError, check_dataset
 
 
 def main(argv=None) -> int:
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
         parser.error("--json needs --image-root")
     try:
         report = check_dataset(args.dataset, args.json, args.image_root, args.full_decode)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except (DatasetCheckError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"check_dataset: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

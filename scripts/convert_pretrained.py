@@ -15,12 +15,16 @@ whole network.
 """
 
 import argparse
-import sys
 
-from ddw_detectron.checkpoint import save_detectron2_checkpoint
+from ddw_detectron.checkpoint import (
+    SOURCES,
+    convert_checkpoint,
+    is_classification_config,
+    save_detectron2_checkpoint,
+)
 from ddw_detectron.classification import add_classification_config
 from ddw_detectron.config import load_config
-from ddw_detectron.conversion import SOURCES, convert_checkpoint, is_classification_config
+from ddw_detectron.errors import exit_on_user_errors
 
 
 def print_keys(title, keys):
@@ -38,17 +42,17 @@ def main(argv=None):
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
 
-    classification = is_classification_config(args.config_file)
-    cfg = load_config(
-        args.config_file, args.opts, extra=[add_classification_config] if classification else []
-    )
-    try:
+    with exit_on_user_errors("convert_pretrained", ValueError):
+        classification = is_classification_config(args.config_file)
+        extra = [add_classification_config] if classification else []
+        cfg = load_config(args.config_file, args.opts, extra=extra)
         result = convert_checkpoint(args.source, args.input, cfg, classification)
-    except ValueError as exc:
-        sys.exit(f"convert_pretrained: error: {exc}")
-    save_detectron2_checkpoint(
-        result.weights, args.output, author=f"ddw_detectron convert_pretrained ({args.source})"
-    )
+        save_detectron2_checkpoint(
+            result.weights,
+            args.output,
+            author=f"ddw_detectron convert_pretrained ({args.source})",
+            facts=result.facts,
+        )
     print(
         f"converted {len(result.weights)} tensors from {result.source} into {result.target}: "
         f"{args.output}"

@@ -17,12 +17,13 @@ from pathlib import Path
 import cv2
 from detectron2.data import MetadataCatalog
 from detectron2.data.detection_utils import read_image
-from detectron2.engine import DefaultPredictor
 from detectron2.utils.visualizer import Visualizer
 
 import ddw_detectron
 from ddw_detectron.config import load_config
-from ddw_detectron.utils.image_tools import image_files, image_tool_parser
+from ddw_detectron.engine import DDWPredictor
+from ddw_detectron.errors import exit_on_user_errors
+from ddw_detectron.utils.image_tools import image_files, image_tool_parser, warn_if_untrained
 from ddw_detectron.utils.visualize import save_wiring
 
 
@@ -108,8 +109,10 @@ def main(argv=None):
     if not args.input and not args.video_input:
         parser.error("give --input and/or --video-input")
 
-    cfg = setup(args)
-    predictor = DefaultPredictor(cfg)
+    with exit_on_user_errors("demo"):
+        cfg = setup(args)
+        warn_if_untrained("demo", cfg)
+        predictor = DDWPredictor(cfg)
     metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

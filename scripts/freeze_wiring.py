@@ -15,11 +15,12 @@ are evaluated on the dataset and the AP loss of freezing is printed and written 
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from ddw_detectron.checkpoint import DDWCheckpointer, consumer_facts
 from ddw_detectron.config import load_config
-from ddw_detectron.engine import DDWCheckpointer, DDWTrainer
+from ddw_detectron.engine import DDWTrainer, check_datasets
+from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.utils.freezing import FREEZE_MODES, freeze_over_dataset
 
 
@@ -38,20 +39,20 @@ def main(argv=None):
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
-    cfg = load_config(args.config_file, args.opts)
-    cfg.DATASETS.TEST = (args.dataset,)
-    model = DDWTrainer.build_model(cfg)
-    DDWCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
-    dynamic = box_ap(DDWTrainer.test(cfg, model))
-    try:
+    with exit_on_user_errors("freeze_wiring", ValueError):
+        cfg = load_config(args.config_file, args.opts)
+        cfg.DATASETS.TEST = (args.dataset,)
+        check_datasets(cfg)
+        model = DDWTrainer.build_model(cfg)
+        facts = consumer_facts(cfg)
+        DDWCheckpointer(model, facts=facts).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+        dynamic = box_ap(DDWTrainer.test(cfg, model))
         fixed = freeze_over_dataset(cfg, model, args.dataset, args.mode)
-    except ValueError as exc:
-        sys.exit(f"freeze_wiring: error: {exc}")
-    frozen = box_ap(DDWTrainer.test(cfg, model))
+        frozen = box_ap(DDWTrainer.test(cfg, model))
 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    DDWCheckpointer(model, save_dir=str(output.parent)).save(output.stem)
+    DDWCheckpointer(model, save_dir=str(output.parent), facts=facts).save(output.stem)
     report = {
         "dataset": args.dataset,
         "mode": args.mode,

@@ -17,12 +17,12 @@ At the end, OUTPUT_DIR/backbone_detectron2.pth goes to train_net.py as MODEL.WEI
 import argparse
 import json
 import logging
-import sys
 
 from detectron2.utils.logger import setup_logger
 
 from ddw_detectron.classification import Pretrainer, add_classification_config
 from ddw_detectron.config import load_config
+from ddw_detectron.errors import exit_on_user_errors
 
 
 def setup(args):
@@ -43,10 +43,10 @@ def main(argv=None):
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
-    cfg = setup(args)
-    setup_logger(name="ddw_detectron")
-    logging.getLogger("ddw_detectron").setLevel(logging.INFO)
-    try:
+    with exit_on_user_errors("pretrain_imagenet", FileNotFoundError, ValueError):
+        cfg = setup(args)
+        setup_logger(name="ddw_detectron")
+        logging.getLogger("ddw_detectron").setLevel(logging.INFO)
         from_last = args.resume or (args.eval_only and not cfg.MODEL.WEIGHTS)
         trainer = Pretrainer(cfg, resume=from_last)
         if args.eval_only:
@@ -59,8 +59,6 @@ def main(argv=None):
                 print(json.dumps({"epoch": trainer.start_epoch, **result}), flush=True)
         else:
             trainer.train()
-    except (FileNotFoundError, ValueError) as exc:
-        sys.exit(f"pretrain_imagenet: error: {exc}")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ CPU processes. ``--check-dataset`` runs the quick form of scripts/check_dataset.
 training datasets first and stops if a problem would break training.
 """
 
-import sys
-
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 
 from ddw_detectron.config import load_config
-from ddw_detectron.data.check import DatasetCheckError, check_training_datasets
-from ddw_detectron.engine import DatasetNotFoundError, launch_from_args, runner
+from ddw_detectron.data.check import check_training_datasets
+from ddw_detectron.engine import launch_from_args, runner
+from ddw_detectron.errors import exit_on_user_errors
 
 
 def setup(args):
@@ -31,10 +30,8 @@ def setup(args):
 
 
 def main(args):
-    try:
+    with exit_on_user_errors("train_net"):
         return train_or_evaluate(args)
-    except (DatasetNotFoundError, DatasetCheckError) as exc:
-        sys.exit(f"train_net: error: {exc}")
 
 
 def train_or_evaluate(args):

@@ -21,10 +21,11 @@ from pathlib import Path
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.modeling import build_model
 
+from ddw_detectron.checkpoint import DDWCheckpointer, consumer_facts
 from ddw_detectron.config import load_config
-from ddw_detectron.engine import DDWCheckpointer
+from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.layers import DAGStage
-from ddw_detectron.utils.image_tools import image_files, image_tool_parser
+from ddw_detectron.utils.image_tools import image_files, image_tool_parser, warn_if_untrained
 from ddw_detectron.utils.wiring_report import skimage_photos, write_wiring_report
 
 
@@ -44,16 +45,18 @@ def main(argv=None):
     if not args.input and not args.dataset and not args.skimage_photos:
         parser.error("give --input, --dataset and/or --skimage-photos")
 
-    cfg = load_config(args.config_file, args.opts)
-    model = build_model(cfg)
-    if not any(isinstance(m, DAGStage) for m in model.modules()):
-        sys.exit(
-            "visualize_wiring: error: the model has no DDW stages (MODEL.DDW.DYNAMIC_STAGES is "
-            f"{list(cfg.MODEL.DDW.DYNAMIC_STAGES)}, backbone {cfg.MODEL.BACKBONE.NAME}); there is "
-            "no wiring to show"
-        )
-    if cfg.MODEL.WEIGHTS:
-        DDWCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    with exit_on_user_errors("visualize_wiring"):
+        cfg = load_config(args.config_file, args.opts)
+        warn_if_untrained("visualize_wiring", cfg)
+        model = build_model(cfg)
+        if not any(isinstance(m, DAGStage) for m in model.modules()):
+            sys.exit(
+                "visualize_wiring: error: the model has no DDW stages (MODEL.DDW.DYNAMIC_STAGES "
+                f"is {list(cfg.MODEL.DDW.DYNAMIC_STAGES)}, backbone {cfg.MODEL.BACKBONE.NAME}); "
+                "there is no wiring to show"
+            )
+        if cfg.MODEL.WEIGHTS:
+            DDWCheckpointer(model, facts=consumer_facts(cfg)).load(cfg.MODEL.WEIGHTS)
     model.eval()
 
     records = [{"file_name": str(f)} for f in image_files(args.input, recursive=True)]

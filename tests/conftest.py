@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,18 @@ def cache(module_folder):
     shapes.shapes_classification_root()
     yield folder
     patch.undo()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real small disk: a 3 MiB tmpfs mounted at ``tmp_path/disk`` (the test is skipped where
+    this machine does not allow mounting)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)

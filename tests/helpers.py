@@ -1,6 +1,7 @@
 """Shared test helpers: configs for each DDW family, tiny settings, running a script, killing
-a run midway."""
+a run midway, a torchvision network and photographs to compare against."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,11 @@ import time
 from pathlib import Path
 from typing import List
 
+import numpy as np
+import torch
+import torchvision
 from detectron2.config import get_cfg
+from PIL import Image
 
 import ddw_detectron
 from ddw_detectron.modeling import FAMILIES
@@ -103,3 +108,66 @@ def run_until(command, env, marker: Path) -> None:
     assert process.poll() is None, f"{command[1]} ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def torchvision_resnet18(classes: int) -> torch.nn.Module:
+    """Random weights with non-trivial norm statistics and affine parameters."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=classes)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def photos() -> torch.Tensor:
+    """Two scikit-image photographs, ``[2, 3, 96, 96]`` RGB in 0-255."""
+    from skimage import data
+
+    images = [
+        Image.fromarray(getattr(data, name)()).convert("RGB").resize((96, 96))
+        for name in ("astronaut", "coffee")
+    ]
+    return torch.stack(
+        [torch.from_numpy(np.array(image)).permute(2, 0, 1).float() for image in images]
+    )
+
+
+# The start near the base network, as for fine-tuning from static weights
+# (configs/ImageNet/DDW_R_50_from_torchvision.yaml).
+NEAR_STATIC = ["MODEL.DDW.ROUTER_INIT_CHAIN", "0.99", "MODEL.DDW.ROUTER_INIT_OTHER", "0.05"]
+
+
+def tiny_coco(root: Path):
+    """``root/coco``: two images and annotations in the layout of coco_2017_train."""
+    from PIL import Image
+
+    (root / "coco" / "annotations").mkdir(parents=True)
+    (root / "coco" / "train2017").mkdir()
+    images, annotations = [], []
+    for i in range(2):
+        Image.new("RGB", (128, 96), (100 + 50 * i, 80, 60)).save(
+            root / "coco" / "train2017" / f"{i}.jpg"
+        )
+        images.append({"id": i + 1, "file_name": f"{i}.jpg", "width": 128, "height": 96})
+        polygon = [10.0, 10.0, 60.0, 10.0, 60.0, 70.0, 10.0, 70.0]
+        annotations.append(
+            {
+                "id": i + 1,
+                "image_id": i + 1,
+                "category_id": 1,
+                "bbox": [10.0, 10.0, 50.0, 60.0],
+                "segmentation": [polygon],
+                "area": 3000.0,
+                "iscrowd": 0,
+            }
+        )
+    from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
+
+    categories = [{"id": c["id"], "name": c["name"]} for c in COCO_CATEGORIES if c["isthing"]]
+    (root / "coco" / "annotations" / "instances_train2017.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )

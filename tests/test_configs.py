@@ -1,7 +1,6 @@
 """Every shipped config builds and trains one step on a tiny COCO-layout dataset made in a
 temporary DETECTRON2_DATASETS (detection), or builds its classifier (ImageNet)."""
 
-import json
 import os
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, tiny_coco
 
 pytestmark = pytest.mark.long(40)
 
@@ -58,37 +57,6 @@ for path in sys.argv[1:]:
     loss.backward()
     print("ok", path, sorted(losses), flush=True)
 """
-
-
-def tiny_coco(root: Path):
-    from PIL import Image
-
-    (root / "coco" / "annotations").mkdir(parents=True)
-    (root / "coco" / "train2017").mkdir()
-    images, annotations = [], []
-    for i in range(2):
-        Image.new("RGB", (128, 96), (100 + 50 * i, 80, 60)).save(
-            root / "coco" / "train2017" / f"{i}.jpg"
-        )
-        images.append({"id": i + 1, "file_name": f"{i}.jpg", "width": 128, "height": 96})
-        polygon = [10.0, 10.0, 60.0, 10.0, 60.0, 70.0, 10.0, 70.0]
-        annotations.append(
-            {
-                "id": i + 1,
-                "image_id": i + 1,
-                "category_id": 1,
-                "bbox": [10.0, 10.0, 50.0, 60.0],
-                "segmentation": [polygon],
-                "area": 3000.0,
-                "iscrowd": 0,
-            }
-        )
-    from detectron2.data.datasets.builtin_meta import COCO_CATEGORIES
-
-    categories = [{"id": c["id"], "name": c["name"]} for c in COCO_CATEGORIES if c["isthing"]]
-    (root / "coco" / "annotations" / "instances_train2017.json").write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": categories})
-    )
 
 
 @pytest.mark.parametrize(

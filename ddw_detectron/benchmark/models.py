@@ -11,7 +11,7 @@ from detectron2.layers import FrozenBatchNorm2d
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
-from ..config import add_ddw_config
+from ..config import add_ddw_config, merge_config_file
 from ..model_zoo import get_config_file
 from ..modeling import FAMILIES
 
@@ -43,7 +43,7 @@ def benchmark_cfg(arch: str, kind: str, device: str):
     family, overrides = ARCHS[arch]
     cfg = get_cfg()
     add_ddw_config(cfg)
-    cfg.merge_from_file(get_config_file("Base-DDW-RCNN-FPN.yaml"))
+    merge_config_file(cfg, get_config_file("Base-DDW-RCNN-FPN.yaml"))
     cfg.merge_from_list([item for pair in overrides.items() for item in pair])
     cfg.MODEL.DEVICE = device
     cfg.MODEL.WEIGHTS = ""

@@ -20,12 +20,19 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from ..checkpoint import convert_ddw, save_detectron2_checkpoint
-from ..engine.checkpoint import DDWCheckpointer
+from ..checkpoint import (
+    DDWCheckpointer,
+    convert_ddw,
+    load_torch_file,
+    model_facts,
+    save_detectron2_checkpoint,
+)
 from ..engine.compile import compile_from_config
 from ..engine.resume import restore_rng_states, rng_states
 from ..engine.trainer import check_replicas_agree
 from ..layers import is_router_parameter
+from ..utils.atomic import WriteError, atomic_save, atomic_write_text
+from ..utils.run_lock import lock_output_dir
 from .data import (
     ImageFolderDataset,
     build_batch_mix,
@@ -184,6 +191,8 @@ class Pretrainer:
         self.best_top1 = 0.0
         self.output_dir = cfg.OUTPUT_DIR
         os.makedirs(self.output_dir, exist_ok=True)
+        if self.rank == 0:
+            lock_output_dir(self.output_dir)
         self.writer = None
         if self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter
@@ -285,7 +294,7 @@ class Pretrainer:
         another class count), unexpected keys are not used."""
         if not os.path.isfile(path):
             raise FileNotFoundError(f"MODEL.WEIGHTS = {path!r} does not exist")
-        checkpointer = DDWCheckpointer(self.model)
+        checkpointer = DDWCheckpointer(self.model, facts=model_facts(self.cfg))
         checkpointer.load(path)
         incompatible = checkpointer.last_incompatible
         if self.rank != 0 or incompatible is None:
@@ -355,16 +364,23 @@ class Pretrainer:
             "rng": rng_states(),
             "result": result,
         }
-        partial = self.checkpoint_path + ".incomplete"
-        torch.save(state, partial)
-        os.replace(partial, self.checkpoint_path)
+        try:
+            atomic_save(state, self.checkpoint_path)
+        except WriteError as exc:
+            previous = (
+                f"the previous {self.checkpoint_path} (after epoch {epoch - 1}) is intact: free "
+                "space and continue with --resume"
+                if epoch > 1
+                else "no earlier checkpoint exists"
+            )
+            raise WriteError(f"{exc}; {previous}") from exc
 
     def resume(self) -> None:
         path = self.checkpoint_path
         if not os.path.isfile(path):
             logger.info(f"no checkpoint at {path}; starting from scratch")
             return
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch_file(path)
         if state.get("architecture") != _architecture(self.model):
             ours = _architecture(self.model)
             differing = [k for k in ours if state.get("architecture", {}).get(k) != ours[k]][:3]
@@ -403,9 +419,7 @@ class Pretrainer:
         lines = [line for line in lines if line["epoch"] <= self.start_epoch]
         if result is not None and (not lines or lines[-1]["epoch"] < self.start_epoch):
             lines.append(result)
-        with open(path + ".incomplete", "w") as f:
-            f.writelines(json.dumps(line) + "\n" for line in lines)
-        os.replace(path + ".incomplete", path)
+        atomic_write_text(path, "".join(json.dumps(line) + "\n" for line in lines))
 
     def export_backbone(self, model: Optional[nn.Module] = None) -> Optional[str]:
         """Write ``OUTPUT_DIR/backbone_detectron2.pth`` for ``MODEL.WEIGHTS`` (rank 0) from
@@ -414,7 +428,9 @@ class Pretrainer:
             return None
         weights, _ = convert_ddw({"model": (model or self.model).state_dict()})
         path = os.path.join(self.output_dir, "backbone_detectron2.pth")
-        save_detectron2_checkpoint(weights, path, author="ddw_detectron pretrain_imagenet")
+        save_detectron2_checkpoint(
+            weights, path, author="ddw_detectron pretrain_imagenet", facts=model_facts(self.cfg)
+        )
         return path
 
     # --- loops -------------------------------------------------------------------------
@@ -465,10 +481,13 @@ class Pretrainer:
         with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
             loss = self.criterion(self.ddp(images), targets)
         if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at epoch {epoch + 1}; last complete checkpoint: "
-                f"{self.checkpoint_path}"
+            last = (
+                f"last complete checkpoint: {self.checkpoint_path} (after epoch {epoch})"
+                if epoch > 0 and os.path.isfile(self.checkpoint_path)
+                else "no checkpoint was written yet (the run diverged in its first epoch); "
+                "lower CLS.BASE_LR or set CLS.CLIP_GRAD_NORM"
             )
+            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}; {last}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.CLS.CLIP_GRAD_NORM > 0:

@@ -2,6 +2,7 @@
 categories and ids of a COCO json (or of any registered Detectron2 dataset)."""
 
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "check_records",
     "check_training_datasets",
     "image_problem",
+    "read_coco_json",
     "read_image_size",
 ]
 
@@ -29,6 +31,7 @@ BLOCKING = (
     "unreadable_image",
     "size_mismatch",
     "unknown_category",
+    "bad_box",
     "duplicate_image_id",
     "duplicate_annotation_id",
 )
@@ -129,8 +132,28 @@ def _check_file(
         report.problems.append(Problem(problem[0], problem[1], path))
 
 
+class DatasetCheckError(RuntimeError):
+    """A dataset has problems that would break training, or its annotation file cannot be read;
+    the message names the file (or is the checker's table)."""
+
+
+def _box_numbers(box) -> Optional[List[float]]:
+    """The four coordinates of ``box`` as finite floats, or None (missing, NaN, not numbers)."""
+    try:
+        numbers = [float(v) for v in box]
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == 4 and all(math.isfinite(v) for v in numbers) else None
+
+
 def _check_box(report: DatasetReport, box, width, height, path: str, where: str) -> None:
-    x, y, w, h = box
+    numbers = _box_numbers(box)
+    if numbers is None:
+        report.problems.append(
+            Problem("bad_box", f"{where}: box {box!r} is not four finite numbers", path)
+        )
+        return
+    x, y, w, h = numbers
     if w <= 1e-6 or h <= 1e-6:
         report.problems.append(
             Problem("degenerate_box", f"{where}: box {list(box)} has no area", path)
@@ -145,12 +168,27 @@ def _check_box(report: DatasetReport, box, width, height, path: str, where: str)
         )
 
 
+def read_coco_json(json_file: str) -> Dict:
+    """A COCO annotation file's contents; :class:`DatasetCheckError` names the file when it is
+    not a JSON object."""
+    try:
+        with open(json_file, encoding="utf-8") as f:
+            coco = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetCheckError(f"annotation file {json_file} is not valid JSON: {exc}") from exc
+    if not isinstance(coco, dict):
+        raise DatasetCheckError(
+            f"annotation file {json_file} holds a JSON {type(coco).__name__}, not a COCO object "
+            "with images, annotations and categories"
+        )
+    return coco
+
+
 def check_coco(
     json_file: str, image_root: str, full_decode: bool = False, progress: bool = True
 ) -> DatasetReport:
     """Check a COCO-format json against its image folder."""
-    with open(json_file) as f:
-        coco = json.load(f)
+    coco = read_coco_json(json_file)
     images, annotations = coco.get("images", []), coco.get("annotations", [])
     report = DatasetReport(os.path.basename(json_file), len(images), len(annotations), full_decode)
     categories = {c["id"] for c in coco.get("categories", [])}
@@ -178,7 +216,7 @@ def check_coco(
                 )
             _check_box(
                 report,
-                a["bbox"],
+                a.get("bbox"),
                 image.get("width"),
                 image.get("height"),
                 path,
@@ -219,11 +257,16 @@ def check_records(
                         "unknown_category", f"annotation {k}: category_id {a['category_id']}", path
                     )
                 )
-            box = BoxMode.convert(
-                list(a["bbox"]), a.get("bbox_mode", BoxMode.XYWH_ABS), BoxMode.XYWH_ABS
-            )
+            box = _box_numbers(a.get("bbox"))
+            if box is not None:
+                box = BoxMode.convert(box, a.get("bbox_mode", BoxMode.XYWH_ABS), BoxMode.XYWH_ABS)
             _check_box(
-                report, box, record.get("width"), record.get("height"), path, f"annotation {k}"
+                report,
+                a.get("bbox") if box is None else box,
+                record.get("width"),
+                record.get("height"),
+                path,
+                f"annotation {k}",
             )
     return report
 
@@ -243,8 +286,6 @@ def check_dataset(
         return check_coco(json_file, image_root, full_decode, progress)
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    import ddw_detectron  # noqa: F401  (registers the demo datasets)
-
     if name not in DatasetCatalog.list():
         raise KeyError(f"dataset {name!r} is not registered")
     if name.startswith("ddw_shapes_"):
@@ -261,10 +302,6 @@ def check_dataset(
     return check_records(
         name, DatasetCatalog.get(name), len(classes) if classes else None, full_decode, progress
     )
-
-
-class DatasetCheckError(RuntimeError):
-    """A dataset has problems that would break training; the message is the checker's table."""
 
 
 def check_training_datasets(names: Sequence[str], progress: bool = True) -> List[DatasetReport]:

@@ -176,10 +176,30 @@ def _generate(split: str, target: Path) -> None:
 
 
 def ensure_shapes_split(split: str) -> Path:
-    """Generate the split on first use and return its folder (``images/``, ``annotations.json``)."""
+    """Generate the split on first use and return its folder (``images/``, ``annotations.json``),
+    under the dataset cache as it is now; the split's ``MetadataCatalog`` entry (read by
+    Detectron2's evaluator) is pointed at that folder."""
     if split not in SPLITS:
         raise ValueError(f"unknown shapes split {split!r}; available: {list(SPLITS)}")
-    return ensure_generated(dataset_root(), split, lambda folder: _generate(split, folder))
+    folder = ensure_generated(dataset_root(), split, lambda folder: _generate(split, folder))
+    _set_metadata(f"ddw_shapes_{split}", folder)
+    return folder
+
+
+def _set_metadata(name: str, folder: Path) -> None:
+    """``MetadataCatalog[name]`` for the split in ``folder``: set anew when the dataset cache
+    moved since it was set (``DDW_DATASETS_CACHE`` changed in this process)."""
+    from detectron2.data import MetadataCatalog
+
+    json_file = str(folder / "annotations.json")
+    if MetadataCatalog.get(name).get("json_file", json_file) != json_file:
+        MetadataCatalog.remove(name)
+    MetadataCatalog.get(name).set(
+        json_file=json_file,
+        image_root=str(folder / "images"),
+        evaluator_type="coco",
+        thing_classes=list(CLASSES),
+    )
 
 
 def _square_around(rng: np.random.Generator, box, size: int):
@@ -251,25 +271,19 @@ def shapes_classification_root() -> Path:
 
 
 def register_shapes() -> None:
-    """Register ``ddw_shapes_{train,val,tiny}`` in Detectron2's catalogs (lazily
+    """Register ``ddw_shapes_{train,val,tiny,test}`` in Detectron2's catalogs (lazily
     generated: nothing is written until a dataset is first loaded)."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.data import DatasetCatalog
     from detectron2.data.datasets import load_coco_json
 
     for split in SPLITS:
         name = f"ddw_shapes_{split}"
         if name in DatasetCatalog.list():
             continue
-        folder = dataset_root() / split
 
         def load(split=split, name=name) -> List[Dict]:
             path = ensure_shapes_split(split)
             return load_coco_json(str(path / "annotations.json"), str(path / "images"), name)
 
         DatasetCatalog.register(name, load)
-        MetadataCatalog.get(name).set(
-            json_file=str(folder / "annotations.json"),
-            image_root=str(folder / "images"),
-            evaluator_type="coco",
-            thing_classes=list(CLASSES),
-        )
+        _set_metadata(name, dataset_root() / split)

@@ -13,7 +13,7 @@ file instead.
 import json
 import logging
 import os
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from detectron2.data.detection_utils import SizeMismatchError
 from torch.utils.data import Dataset
@@ -24,6 +24,7 @@ __all__ = [
     "SkipUnreadable",
     "UnreadableImageError",
     "read_skip_log",
+    "refresh_skip_log",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,3 +111,35 @@ def format_files(skipped: Dict[str, str], limit: int = 20) -> List[str]:
     if len(skipped) > limit:
         lines.append(f"  ... and {len(skipped) - limit} more")
     return lines
+
+
+def refresh_skip_log(
+    path: str, resume: bool, sizes: Callable[[], Dict[str, Tuple[int, int]]]
+) -> Optional[str]:
+    """Bring the skip log up to date at the start of a run: a fresh run starts the count afresh
+    (the log is removed); a resumed run checks every image the log lists again (decoded in full,
+    against its annotated size from ``sizes()``, ``{file name: (width, height)}``) and keeps
+    only those still unreadable. Returns what was done, for the user, or None."""
+    from ..utils.atomic import atomic_write_text
+    from .check import image_problem
+
+    skipped = read_skip_log(path)
+    if not skipped:
+        return None
+    if not resume:
+        os.remove(path)
+        return f"a new run: the {len(skipped)} images of the earlier run's {path} count afresh"
+    annotated = sizes()
+    still = {}
+    for name, reason in skipped.items():
+        width, height = annotated.get(name, (None, None))
+        problem = image_problem(name, width, height, full_decode=True)
+        if problem is not None:
+            still[name] = f"{problem[0]}: {problem[1]}"
+    lines = [json.dumps({"file_name": n, "reason": r}) + "\n" for n, r in still.items()]
+    atomic_write_text(path, "".join(lines))
+    fixed = len(skipped) - len(still)
+    return (
+        f"resume: checked the {len(skipped)} images {path} lists again: {fixed} readable now "
+        f"(no longer counted), {len(still)} still unreadable"
+    )

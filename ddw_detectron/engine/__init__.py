@@ -1,10 +1,11 @@
 """Detectron2 engine glue: trainer, hooks, multi-process launch, the train_net runner."""
 
+from ..checkpoint import CheckpointWriteError, DDWCheckpointer
 from . import runner
-from .checkpoint import CheckpointWriteError, DDWCheckpointer
 from .compile import compile_from_config
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .launch import launch, launch_from_args
+from .predictor import DDWPredictor
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
 from .trainer import (
     DatasetNotFoundError,
@@ -17,6 +18,7 @@ from .trainer import (
 __all__ = [
     "CheckpointWriteError",
     "DDWCheckpointer",
+    "DDWPredictor",
     "DDWTrainer",
     "DatasetNotFoundError",
     "ResumableTrainingSampler",

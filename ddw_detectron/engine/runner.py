@@ -11,8 +11,8 @@ from typing import Dict, List, Optional, Type
 from detectron2.engine import DefaultTrainer
 from detectron2.utils import comm
 
+from ..checkpoint import DDWCheckpointer, consumer_facts
 from ..utils.wiring_report import write_wiring_pictures as write_pictures
-from .checkpoint import DDWCheckpointer
 from .trainer import DDWTrainer, check_datasets, check_replicas_agree
 
 logger = logging.getLogger("ddw_detectron")
@@ -54,7 +54,8 @@ def evaluate(cfg, resume: bool = False) -> Dict:
     on ``cfg.DATASETS.TEST``, write the wiring pictures and print the summary lines."""
     check_datasets(cfg)
     model = DDWTrainer.build_model(cfg)
-    DDWCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
+    checkpointer = DDWCheckpointer(model, save_dir=cfg.OUTPUT_DIR, facts=consumer_facts(cfg))
+    checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
     results = DDWTrainer.test(cfg, model)
     write_wiring_pictures(cfg, model)
     print_summary(results)

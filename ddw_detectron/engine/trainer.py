@@ -23,12 +23,13 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
+from ..checkpoint import DDWCheckpointer, consumer_facts
 from ..compat import build_coco_evaluator
 from ..data import ensure_shapes_split
 from ..data.check import image_problem
-from ..data.skipping import MapSkipping, SkipUnreadable
+from ..data.skipping import MapSkipping, SkipUnreadable, refresh_skip_log
 from ..layers import is_router_parameter
-from .checkpoint import DDWCheckpointer
+from ..utils.run_lock import lock_output_dir
 from .compile import compile_from_config
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .resume import ResumableTrainingSampler, restore_rng_states
@@ -160,6 +161,8 @@ class DDWTrainer(DefaultTrainer):
         logger = logging.getLogger("detectron2")
         if not logger.isEnabledFor(logging.INFO):
             setup_logger()
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            lock_output_dir(cfg.OUTPUT_DIR)
         check_datasets(cfg)
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
@@ -172,7 +175,9 @@ class DDWTrainer(DefaultTrainer):
             model, data_loader, optimizer
         )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DDWCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = DDWCheckpointer(
+            model, cfg.OUTPUT_DIR, facts=consumer_facts(cfg), trainer=weakref.proxy(self)
+        )
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -196,6 +201,8 @@ class DDWTrainer(DefaultTrainer):
         from the checkpoint, so that with deterministic settings (``SEED >= 0``,
         ``DATALOADER.NUM_WORKERS 0``, one process, and no aspect-ratio grouping or images of
         one orientation) the resumed run computes what the uninterrupted run would have."""
+        if comm.is_main_process():
+            self._refresh_skip_log(resume and self.checkpointer.has_checkpoint())
         checkpoint = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
         if resume and self.checkpointer.has_checkpoint():
             self.start_iter = self.iter + 1
@@ -204,6 +211,19 @@ class DDWTrainer(DefaultTrainer):
             else:
                 consumed = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
                 self.train_sampler.resume(consumed, checkpoint.get("rng_states"))
+
+    def _refresh_skip_log(self, resume: bool) -> None:
+        """Start the unreadable-image count afresh, or on resume re-check the images it lists
+        (a file fixed since is counted no more)."""
+
+        def sizes():
+            records = get_detection_dataset_dicts(self.cfg.DATASETS.TRAIN)
+            return {r["file_name"]: (r.get("width"), r.get("height")) for r in records}
+
+        message = refresh_skip_log(skip_log_path(self.cfg), resume, sizes)
+        if message:
+            logging.getLogger(__name__).warning(message)
+            print(message, flush=True)
 
     @classmethod
     def build_model(cls, cfg):

@@ -43,8 +43,8 @@ def get_config_file(config_path: str) -> str:
 def get_config(config_path: str):
     """The Detectron2 ``CfgNode`` of a shipped YAML config with the DDW keys (and the ``CLS``
     keys of pretraining for ``ImageNet/`` configs)."""
+    from ..checkpoint import is_classification_config
     from ..config import load_config
-    from ..conversion import is_classification_config
 
     path = get_config_file(config_path)
     if is_classification_config(path):

@@ -1,5 +1,6 @@
 """Glue shared by the DDW backbones: stages to DAGs from ``cfg``, freezing, FPN builders."""
 
+import logging
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from detectron2.layers import FrozenBatchNorm2d
@@ -122,9 +123,19 @@ class DDWBackbone:
         return self
 
 
+UNTRAINED = (
+    "MODEL.WEIGHTS is empty: the DDW backbone starts from random weights, so until it is trained "
+    "its predictions and wirings are those of an untrained model. Set MODEL.WEIGHTS to use "
+    "trained weights."
+)
+
+
 def dynamic_stage_names(cfg, stage_names: Sequence[str]):
-    """The validated ``MODEL.DDW.DYNAMIC_STAGES`` for a backbone with ``stage_names``."""
+    """The validated ``MODEL.DDW.DYNAMIC_STAGES`` for a backbone with ``stage_names`` (and the
+    warning that the model is untrained when ``MODEL.WEIGHTS`` is empty)."""
     check_ddw_config(cfg, stage_names)
+    if not cfg.MODEL.WEIGHTS:
+        logging.getLogger(__name__).warning(UNTRAINED)
     return list(cfg.MODEL.DDW.DYNAMIC_STAGES)
 
 

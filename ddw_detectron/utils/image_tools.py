@@ -35,3 +35,13 @@ def image_files(paths: Sequence[str], recursive: bool = False) -> List[Path]:
         else:
             print(f"skipping {path}: no such file", file=sys.stderr)
     return files
+
+
+def warn_if_untrained(tool: str, cfg) -> None:
+    """Say on stderr, loudly, that an empty ``MODEL.WEIGHTS`` means an untrained model."""
+    if not cfg.MODEL.WEIGHTS:
+        print(
+            f"{tool}: WARNING: MODEL.WEIGHTS is empty, so the model is UNTRAINED: its detections "
+            "and wirings are those of random weights. Give MODEL.WEIGHTS a trained checkpoint.",
+            file=sys.stderr,
+        )

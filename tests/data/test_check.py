@@ -12,7 +12,7 @@ from ddw_detectron.data.check import (
     check_training_datasets,
 )
 from tests.data.bad_data import register, write_dataset
-from tests.helpers import run_python
+from tests.helpers import run_python, tiny_coco
 
 
 def plant_annotation_defects(json_path: Path) -> None:
@@ -80,3 +80,36 @@ def test_quick_check_before_training_stops_on_errors(tmp_path):
     register("ddw_test_check_train", tmp_path)
     with pytest.raises(DatasetCheckError, match="missing_file .* 1"):
         check_training_datasets(["ddw_test_check_train"], progress=False)
+
+
+@pytest.mark.parametrize("box", [[float("nan"), 10, 20, 20], [10, 10, float("inf"), 5], None])
+def test_boxes_that_are_not_four_finite_numbers_are_found(tmp_path, box):
+    json_path, root, _ = write_dataset(tmp_path, defects=())
+    coco = json.loads(json_path.read_text())
+    if box is None:
+        del coco["annotations"][0]["bbox"]
+    else:
+        coco["annotations"][0]["bbox"] = box
+    json_path.write_text(json.dumps(coco))  # NaN and Infinity as JSON allows them
+    report = check_coco(str(json_path), str(root), progress=False)
+    assert [p.kind for p in report.blocking] == ["bad_box"]
+    assert "is not four finite numbers" in report.blocking[0].detail
+
+
+def test_a_malformed_json_is_named_by_the_checker_and_before_training(tmp_path):
+    json_path = tmp_path / "annotations.json"
+    json_path.write_text('{"images": [')
+    result = run_python("scripts/check_dataset.py", "--json", json_path, "--image-root", tmp_path)
+    assert result.returncode == 2
+    assert f"check_dataset: error: annotation file {json_path} is not valid JSON" in result.stderr
+    tiny_coco(tmp_path / "datasets")
+    broken = tmp_path / "datasets" / "coco" / "annotations" / "instances_train2017.json"
+    broken.write_text("[1, 2")
+    result = run_python(
+        "scripts/train_net.py", "--check-dataset", "--config-file",
+        "configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml", "DATASETS.TRAIN",
+        "('coco_2017_train',)", "OUTPUT_DIR", tmp_path / "out",
+        env={"DETECTRON2_DATASETS": tmp_path / "datasets"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"train_net: error: annotation file {broken} is not valid JSON" in result.stderr

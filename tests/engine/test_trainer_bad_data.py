@@ -139,3 +139,38 @@ def test_unregistered_or_missing_dataset_is_named(tmp_path):
     cfg = tiny_cfg(tmp_path, "DATASETS.TRAIN", "('ddw_test_missing_files',)")
     with pytest.raises(DatasetNotFoundError, match=f"json_file {missing} does not exist"):
         check_datasets(cfg)
+
+
+def test_resume_checks_the_listed_images_again_and_counts_a_fixed_one_no_more(
+    module_folder, capsys
+):
+    from tests.data.bad_data import write_image
+
+    planted = register("ddw_test_bad_resume", module_folder("bad_resume"))
+    output = module_folder("resume")
+    dataset = ["DATASETS.TRAIN", "('ddw_test_bad_resume',)", "DATASETS.TEST", "()"]
+    first = DDWTrainer(tiny_cfg(output, *dataset, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.5"))
+    first.resume_or_load(resume=False)
+    first.train()  # 5 of 15 unreadable, allowed up to half
+    # 5 > 0.3 * 15 = 4.5 stops a resumed run, unless a fixed file is counted no more.
+    resumed = tiny_cfg(
+        output, *dataset, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.3", "SOLVER.MAX_ITER", "12"
+    )
+    write_image(Path(planted["truncated"]), seed=1)
+    trainer = DDWTrainer(resumed)
+    trainer.resume_or_load(resume=True)
+    assert "1 readable now (no longer counted), 4 still unreadable" in capsys.readouterr().out
+    trainer.train()
+    assert trainer.iter == 12
+    logged = (output / "skipped_images.jsonl").read_text()
+    assert planted["truncated"] not in logged and planted["empty"] in logged
+
+
+def test_a_new_run_counts_unreadable_images_afresh(planted, tmp_path, capsys):
+    (tmp_path / "skipped_images.jsonl").write_text(
+        json.dumps({"file_name": planted["empty"], "reason": "OSError"}) + "\n"
+    )
+    trainer = DDWTrainer(tiny_cfg(tmp_path, "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE", "0.5"))
+    trainer.resume_or_load(resume=False)
+    assert "count afresh" in capsys.readouterr().out
+    assert not (tmp_path / "skipped_images.jsonl").exists()

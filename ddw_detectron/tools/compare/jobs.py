@@ -13,6 +13,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
+from ...checkpoint import load_torch_file
 from ...config import load_config
 from ...utils.atomic import atomic_write_text
 
@@ -26,6 +27,7 @@ __all__ = [
 
 
 def write_result(path: str, result: Dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result, indent=2))
 
 
@@ -125,7 +127,7 @@ def evaluate_classifier_arms(
 
     cfg = _classification_cfg(config, opts)
     model = build_classifier(cfg)
-    state = torch.load(os.path.join(cfg.OUTPUT_DIR, "last.pth"), weights_only=True)
+    state = load_torch_file(os.path.join(cfg.OUTPUT_DIR, "last.pth"))
     model.load_state_dict(state["model"])
     model.eval()
     transform = build_transforms(cfg, False)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from ddw_detectron.engine import DDWCheckpointer
+from ddw_detectron.checkpoint import DDWCheckpointer, IncompleteBackboneError
 
 
 class Tiny(nn.Module):
@@ -40,7 +40,7 @@ def test_interrupted_pointer_write_keeps_the_previous_pointer(tmp_path, monkeypa
             raise KeyboardInterrupt  # the process dies between the write and the rename
         real_replace(src, dst)
 
-    monkeypatch.setattr("ddw_detectron.engine.checkpoint.os.replace", killed)
+    monkeypatch.setattr("ddw_detectron.checkpoint.checkpointer.os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
         checkpointer.save("model_0002")
     assert (tmp_path / "model_0002.pth").exists()
@@ -50,8 +50,9 @@ def test_interrupted_pointer_write_keeps_the_previous_pointer(tmp_path, monkeypa
 def test_backbone_of_other_shapes_is_refused(tmp_path):
     torch.save({"model": Tiny(width=5).state_dict()}, tmp_path / "other.pth")
     with pytest.raises(
-        ValueError,
-        match=r"other.pth does not match this model's backbone: 2 tensors have other shapes",
+        IncompleteBackboneError,
+        match=r"other.pth leaves 2 of the model's 2 backbone tensors unloaded \(2 of another "
+        r"shape; e.g. backbone.weight \(\(5, 3\) in the file, \(4, 3\) here\)\)",
     ):
         DDWCheckpointer(Tiny()).load(str(tmp_path / "other.pth"))
     torch.save({"model": Tiny().state_dict()}, tmp_path / "same.pth")

@@ -1,53 +1,36 @@
-"""``ddw_detectron.conversion``: torchvision classifiers converted with a classification config."""
+"""``ddw_detectron.checkpoint.convert``: torchvision classifiers converted with a classification
+config; a config that contradicts the source's input convention is refused."""
 
-import numpy as np
 import pytest
 import torch
-import torchvision
-from PIL import Image
 
-from ddw_detectron.checkpoint import save_detectron2_checkpoint
+from ddw_detectron.checkpoint import (
+    CheckpointReadError,
+    DDWCheckpointer,
+    convert_checkpoint,
+    is_classification_config,
+    save_detectron2_checkpoint,
+)
 from ddw_detectron.classification import add_classification_config, build_classifier
 from ddw_detectron.config import load_config
-from ddw_detectron.conversion import convert_checkpoint, is_classification_config
-from ddw_detectron.engine.checkpoint import DDWCheckpointer
-from tests.helpers import ROOT
+from tests.helpers import ROOT, photos, torchvision_resnet18
 
 IMAGENET = ROOT / "configs" / "ImageNet"
 MEAN, STD = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
 
 
-def torchvision_resnet18(classes: int) -> torch.nn.Module:
-    """Random weights with non-trivial norm statistics and affine parameters."""
-    torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=classes)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return model.eval()
+# The start near the base network, as for fine-tuning from static weights
+# (configs/ImageNet/DDW_R_50_from_torchvision.yaml).
+NEAR_STATIC = ["MODEL.DDW.ROUTER_INIT_CHAIN", "0.99", "MODEL.DDW.ROUTER_INIT_OTHER", "0.05"]
 
 
-def photos() -> torch.Tensor:
-    """Two scikit-image photographs, ``[2, 3, 96, 96]`` RGB in 0-255."""
-    from skimage import data
-
-    images = [
-        Image.fromarray(getattr(data, name)()).convert("RGB").resize((96, 96))
-        for name in ("astronaut", "coffee")
-    ]
-    return torch.stack(
-        [torch.from_numpy(np.array(image)).permute(2, 0, 1).float() for image in images]
-    )
-
-
-def converted_classifier(tmp_path, config: str, classes: int, source: torch.nn.Module):
+def converted_classifier(tmp_path, config: str, classes: int, source: torch.nn.Module, opts=()):
     tmp_path.mkdir(parents=True, exist_ok=True)
     torch.save(source.state_dict(), tmp_path / "torchvision.pth")
     cfg = load_config(
-        str(IMAGENET / config), ["CLS.NUM_CLASSES", str(classes)], extra=[add_classification_config]
+        str(IMAGENET / config),
+        ["CLS.NUM_CLASSES", str(classes), *opts],
+        extra=[add_classification_config],
     )
     result = convert_checkpoint(
         "torchvision", str(tmp_path / "torchvision.pth"), cfg, classification=True
@@ -81,7 +64,7 @@ def test_static_conversion_gives_torchvision_logits_and_ddw_keeps_their_directio
         torch.testing.assert_close(static(images), expected, rtol=1e-4, atol=1e-4)
 
     result, ddw, incompatible = converted_classifier(
-        tmp_path / "ddw", "DDW_R_18.yaml", 7, reference
+        tmp_path / "ddw", "DDW_R_18.yaml", 7, reference, NEAR_STATIC
     )
     assert result.missing and all(".routers." in k for k in result.missing)
     assert sorted(incompatible.missing_keys) == sorted(f"backbone.{k}" for k in result.missing)
@@ -107,6 +90,6 @@ def test_unreadable_source_is_named(tmp_path):
     (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
     cfg = load_config(str(IMAGENET / "R_18.yaml"), extra=[add_classification_config])
     with pytest.raises(
-        ValueError, match=f"cannot read {tmp_path / 'broken.pth'} as a PyTorch checkpoint"
+        CheckpointReadError, match=f"cannot read checkpoint {tmp_path / 'broken.pth'}"
     ):
         convert_checkpoint("torchvision", str(tmp_path / "broken.pth"), cfg, classification=True)

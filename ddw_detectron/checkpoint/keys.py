@@ -1,4 +1,4 @@
-"""Static ImageNet checkpoints to Detectron2 checkpoints of DDW backbones.
+"""Checkpoint keys: static ImageNet checkpoints renamed to DDW backbones' keys.
 
 The converted file holds the backbone's keys without a model prefix (``stem.conv1.weight``,
 ``res2.0.conv1.weight``, ...) and asks Detectron2's ``DetectionCheckpointer`` for its
@@ -7,15 +7,17 @@ FPN, RetinaNet, the classification model). Routers are not in it: they keep thei
 initialisation.
 """
 
-import pickle
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .modeling.family import FAMILIES
+from ..modeling.family import FAMILIES
+from ..utils.atomic import atomic_save
+from .facts import FACTS_KEY
+from .io import load_pickle_file
 
 __all__ = [
     "convert_torchvision",
@@ -75,18 +77,20 @@ def convert_torchvision(
     return converted, dropped
 
 
-def convert_detectron2_pkl(path: str) -> Tuple[Dict[str, Tensor], List[str]]:
+def convert_detectron2_pkl(path: str) -> Tuple[Dict[str, Tensor], List[str], bool]:
     """Read a Detectron2 model-zoo ``.pkl`` (Detectron2 format, or Caffe2/MSRA names as in
-    ``ImageNetPretrained/MSRA/R-50.pkl``) and return its ResNet backbone weights."""
+    ``ImageNetPretrained/MSRA/R-50.pkl``) and return its ResNet backbone weights, the keys left
+    out, and whether it is an MSRA (Caffe2) file, whose input convention is known (BGR, the
+    stride in the 1x1 convolution)."""
     from detectron2.checkpoint.c2_model_loading import convert_c2_detectron_names
 
-    with open(path, "rb") as f:
-        data = pickle.load(f, encoding="latin1")
+    data = load_pickle_file(path)
     if not isinstance(data, dict):
         raise ValueError(
             f"{path} is not a Detectron2 .pkl checkpoint (it holds a {type(data).__name__})"
         )
-    if "model" in data and "__author__" in data:
+    msra = not ("model" in data and "__author__" in data)
+    if not msra:
         weights = data["model"]
     else:
         weights = data.get("blobs", data)
@@ -101,7 +105,7 @@ def convert_detectron2_pkl(path: str) -> Tuple[Dict[str, Tensor], List[str]]:
             )
         else:
             dropped.append(key)
-    return converted, dropped
+    return converted, dropped, msra
 
 
 def convert_ddw(checkpoint: dict) -> Tuple[Dict[str, Tensor], List[str]]:
@@ -145,13 +149,16 @@ def match_backbone(
     ]
 
 
-def save_detectron2_checkpoint(weights: Dict[str, Tensor], path: str, author: str) -> None:
-    """Write a checkpoint that ``DetectionCheckpointer`` loads with name matching."""
-    torch.save(
-        {
-            "model": {k: v.detach().cpu() for k, v in weights.items()},
-            "__author__": author,
-            "matching_heuristics": True,
-        },
-        path,
-    )
+def save_detectron2_checkpoint(
+    weights: Dict[str, Tensor], path: str, author: str, facts: Optional[Mapping] = None
+) -> None:
+    """Write (atomically) a checkpoint that ``DetectionCheckpointer`` loads with name matching,
+    with the ``facts`` its consumer must match (:mod:`.facts`)."""
+    checkpoint = {
+        "model": {k: v.detach().cpu() for k, v in weights.items()},
+        "__author__": author,
+        "matching_heuristics": True,
+    }
+    if facts is not None:
+        checkpoint[FACTS_KEY] = dict(facts)
+    atomic_save(checkpoint, path)

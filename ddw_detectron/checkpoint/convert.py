@@ -1,22 +1,27 @@
 """Convert a checkpoint file into a Detectron2 checkpoint for the DDW model of a config
 (``scripts/convert_pretrained.py``): the detection backbone, or for a classification config
-(``configs/ImageNet/*.yaml``) the backbone and, when the class counts agree, the classifier."""
+(``configs/ImageNet/*.yaml``) the backbone and, when the class counts agree, the classifier.
+
+The source's input convention must be the config's: torchvision weights are RGB with
+torchvision's statistics and the stride in the 3x3 convolution, MSRA model-zoo files BGR with
+the stride in the 1x1, a DDW checkpoint states its own facts. A config that contradicts them is
+refused; the converted file carries the config's facts (:mod:`.facts`)."""
 
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
-import torch
-from detectron2.config import CfgNode
 from torch import Tensor
 
-from .checkpoint import (
+from ..modeling.family import family_of
+from .facts import FACTS_KEY, MSRA_FACTS, TORCHVISION_FACTS, check_facts, model_facts
+from .io import load_torch_file
+from .keys import (
     convert_ddw,
     convert_detectron2_pkl,
     convert_torchvision,
     describe_state_dict,
     match_backbone,
 )
-from .modeling.family import family_of
 
 __all__ = [
     "SOURCES",
@@ -33,7 +38,7 @@ SOURCES = ("torchvision", "detectron2", "ddw")
 class Conversion:
     """What :func:`convert_checkpoint` made: the ``weights`` to save, a description of the
     ``source`` and ``target``, the source keys ``dropped``, the target keys ``missing`` (left at
-    their initialisation) and ``notes`` for the user."""
+    their initialisation), ``notes`` for the user and the ``facts`` to write with them."""
 
     weights: Dict[str, Tensor]
     source: str
@@ -41,11 +46,14 @@ class Conversion:
     dropped: List[str]
     missing: List[str]
     notes: List[str] = field(default_factory=list)
+    facts: Dict = field(default_factory=dict)
 
 
 def is_classification_config(config_file: str) -> bool:
     """Whether the config (with its ``_BASE_`` files) sets pretraining ``CLS`` keys."""
-    return "CLS" in CfgNode.load_yaml_with_base(config_file, allow_unsafe=True)
+    from ..config import read_yaml
+
+    return "CLS" in read_yaml(config_file)
 
 
 def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
@@ -53,7 +61,7 @@ def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
     config's bottom-up DDW backbone, plus ``head.*`` for a classification config."""
     family = family_of(cfg)
     if classification:
-        from .classification import build_classifier
+        from ..classification import build_classifier
 
         state = {
             k.replace("backbone.", "", 1): v for k, v in build_classifier(cfg).state_dict().items()
@@ -67,43 +75,44 @@ def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
     return backbone.state_dict(), f"DDW {family.name} from {cfg.MODEL.BACKBONE.NAME}"
 
 
-def _read(path: str) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read {path} as a PyTorch checkpoint: {exc}") from exc
-
-
 def _read_source(source: str, path: str, cfg, classification: bool):
+    """``(converted weights, dropped keys, description, the source's facts)``."""
     if source == "torchvision":
-        state = _read(path)
+        state = load_torch_file(path)
         state = (
             state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
         )
         converted, dropped = convert_torchvision(
             state, family_of(cfg).name, classifier=classification
         )
-        return converted, dropped, f"torchvision {describe_state_dict(state)}"
+        return converted, dropped, f"torchvision {describe_state_dict(state)}", TORCHVISION_FACTS
     if source == "detectron2":
-        converted, dropped = convert_detectron2_pkl(path)
-        return (
-            converted,
-            dropped,
-            f"a Detectron2 model-zoo checkpoint ({describe_state_dict(converted)})",
-        )
+        converted, dropped, msra = convert_detectron2_pkl(path)
+        description = f"a Detectron2 model-zoo checkpoint ({describe_state_dict(converted)})"
+        return converted, dropped, description, MSRA_FACTS if msra else None
     if source == "ddw":
-        converted, dropped = convert_ddw(_read(path))
-        return converted, dropped, "a DDW checkpoint"
+        checkpoint = load_torch_file(path)
+        converted, dropped = convert_ddw(checkpoint)
+        return converted, dropped, "a DDW checkpoint", checkpoint.get(FACTS_KEY)
     raise ValueError(f"unknown source {source!r}: expected one of {list(SOURCES)}")
 
 
 def convert_checkpoint(source: str, path: str, cfg, classification: bool = False) -> Conversion:
     """Read ``path`` (a ``source`` checkpoint) and fit it to the config's model. A classifier
     of another class count than ``CLS.NUM_CLASSES`` is dropped with a note. Raises ValueError
-    naming both architectures when the backbone does not fit."""
-    converted, dropped, description = _read_source(source, path, cfg, classification)
+    naming both architectures when the backbone does not fit, and
+    :class:`~ddw_detectron.checkpoint.facts.FactsMismatchError` when the config contradicts the
+    source's input convention."""
+    converted, dropped, description, facts = _read_source(source, path, cfg, classification)
+    ours = model_facts(cfg)
+    check_facts(facts, ours, f"{path} ({description})")
     target, target_name = target_state(cfg, classification)
     notes = []
+    if facts is None:
+        notes.append(
+            f"{path} states no input convention: check that INPUT.FORMAT, MODEL.PIXEL_MEAN/STD "
+            "and MODEL.RESNETS.STRIDE_IN_1X1 of the config are those it was trained with"
+        )
     head = {k: v for k, v in converted.items() if k.startswith("head.")}
     if head and head["head.weight"].shape != target["head.weight"].shape:
         notes.append(
@@ -113,4 +122,4 @@ def convert_checkpoint(source: str, path: str, cfg, classification: bool = False
         dropped += list(head)
         converted = {k: v for k, v in converted.items() if k not in head}
     missing = match_backbone(converted, target, description, target_name)
-    return Conversion(converted, description, target_name, dropped, missing, notes)
+    return Conversion(converted, description, target_name, dropped, missing, notes, ours)

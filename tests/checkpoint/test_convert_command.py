@@ -1,3 +1,5 @@
+"""``scripts/convert_pretrained.py`` end to end: torchvision and model-zoo sources, refusals."""
+
 import pickle
 import subprocess
 import sys
@@ -9,8 +11,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, build_model
 
-from ddw_detectron.checkpoint import convert_torchvision, match_backbone
-from ddw_detectron.engine import DDWCheckpointer
+from ddw_detectron.checkpoint import DDWCheckpointer, convert_torchvision, match_backbone
 from tests.helpers import ALL_STAGES, ROOT, make_cfg
 
 R50 = {

@@ -1,0 +1,46 @@
+"""The errors a run reports to its user as one message, without a traceback: each names its
+cause (the file, the key, the dataset) and what to do. The command-line tools catch
+:data:`USER_ERRORS` and exit with the message."""
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator, Type
+
+from .checkpoint import (
+    CheckpointReadError,
+    CheckpointWriteError,
+    FactsMismatchError,
+    IncompleteBackboneError,
+)
+from .config import UnsafeConfigError
+from .data.check import DatasetCheckError
+from .data.skipping import UnreadableImageError
+from .engine.trainer import DatasetNotFoundError
+from .utils.atomic import WriteError
+from .utils.run_lock import OutputDirBusyError
+
+__all__ = ["USER_ERRORS", "exit_on_user_errors"]
+
+USER_ERRORS = (
+    CheckpointReadError,
+    CheckpointWriteError,
+    DatasetCheckError,
+    DatasetNotFoundError,
+    FactsMismatchError,
+    IncompleteBackboneError,
+    OutputDirBusyError,
+    UnreadableImageError,
+    UnsafeConfigError,
+    WriteError,
+    FloatingPointError,
+)
+
+
+@contextmanager
+def exit_on_user_errors(tool: str, *also: Type[BaseException]) -> Iterator[None]:
+    """Within the block, a :data:`USER_ERRORS` exception (or one of ``also``) ends the program
+    with ``<tool>: error: <message>`` (exit status 1) instead of a traceback."""
+    try:
+        yield
+    except USER_ERRORS + also as exc:
+        sys.exit(f"{tool}: error: {exc}")
