@@ -36,9 +36,18 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/nul
   echo "setup_env: creating $VENV with $PYTHON"
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
+  touch "$VENV/.ddw-created"
+fi
+requirements=(-r requirements.txt -r requirements-dev.txt)
+if [ ! -f "$VENV/.ddw-created" ] && "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
+  # A user's own environment (make VENV=...): its torch, and a Detectron2 built against it, stay.
+  kept="$(mktemp)"
+  grep -vE '^(torch|torchvision)==' requirements.txt > "$kept"
+  requirements=(-r "$kept" -r requirements-dev.txt)
+  echo "setup_env: $VENV has its own torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'); keeping it"
 fi
 echo "setup_env: installing pinned requirements into $VENV"
-pip_install -r requirements.txt || die "the pinned requirements did not install into $VENV (see pip's output above)"
+pip_install "${requirements[@]}" || die "the pinned requirements did not install into $VENV (see pip's output above)"
 "$VENV/bin/python" scripts/install_detectron2.py
 pip_install --no-deps --no-build-isolation -e . || die "ddw_detectron did not install into $VENV"
 "$VENV/bin/python" -c 'import ddw_detectron' || die "ddw_detectron did not install into $VENV"
