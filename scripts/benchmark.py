@@ -21,7 +21,6 @@ system time that varied by several percent between two runs of the same network.
 """
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import fields
@@ -29,15 +28,8 @@ from pathlib import Path
 
 import torch
 
-from ddw_detectron.benchmark import (
-    ARCHS,
-    STEADY_MALLOC,
-    BenchmarkOptions,
-    markdown_table,
-    run_benchmark,
-    steady_malloc_active,
-    write_markdown,
-)
+from ddw_detectron.tools.benchmark import ARCHS, BenchmarkOptions, write_benchmark
+from ddw_detectron.tools.process import STEADY_MALLOC, steady_malloc_active
 
 
 def build_parser():
@@ -84,15 +76,8 @@ def options_of(args) -> BenchmarkOptions:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    report = run_benchmark(options_of(args))
-    print(markdown_table(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    if args.markdown:
-        command = "python scripts/benchmark.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]
-        )
-        write_markdown(args.markdown, report, command)
+    command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_benchmark(options_of(args), args.json, args.markdown, command)
 
 
 def wants_steady_malloc(args) -> bool:

@@ -16,6 +16,7 @@ import argparse
 import shlex
 import sys
 
+from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.tools.compare import TASKS, Comparison, write_outputs
 from ddw_detectron.tools.manifest import FolderConflict
 from ddw_detectron.tools.process import JobFailed
@@ -68,10 +69,8 @@ def main(argv=None):
         },
         scale=args.scale,
     )
-    try:
+    with exit_on_user_errors("compare", FolderConflict, JobFailed):
         results = comparison.run()
-    except (FolderConflict, JobFailed) as exc:
-        sys.exit(f"compare: error: {exc}")
     command = shlex.join(
         ["python", "scripts/compare.py", *(sys.argv[1:] if argv is None else argv)]
     )

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The main job in one command (what ``make demo`` runs): shapes classification set ->
-DDW backbone pretraining (scripts/pretrain_imagenet.py) -> hand-off of backbone_detectron2.pth
--> Faster R-CNN FPN (scripts/train_net.py, COCO AP) -> OUTPUT/report/index.html.
+DDW backbone pretraining (the classification trainer) -> hand-off of backbone_detectron2.pth
+-> Faster R-CNN FPN (Detectron2's engine, COCO AP) -> OUTPUT/report/index.html.
 
     python scripts/run_demo.py --output output/demo            # all steps; finished ones reused
     python scripts/run_demo.py --output output/demo --restart  # start over
@@ -10,15 +10,16 @@ DDW backbone pretraining (scripts/pretrain_imagenet.py) -> hand-off of backbone_
 """
 
 import argparse
-import sys
 
-from ddw_detectron.pipeline import (
+from ddw_detectron.errors import exit_on_user_errors
+from ddw_detectron.tools.demo.pipeline import (
     DEMO_CONFIGS,
     STEPS,
     DemoFolderConflict,
     DemoPipeline,
     HandOffError,
 )
+from ddw_detectron.tools.process import JobFailed
 
 
 def main(argv=None):
@@ -42,10 +43,8 @@ def main(argv=None):
         args.pretrain_opts,
         args.detection_opts,
     )
-    try:
+    with exit_on_user_errors("run_demo", DemoFolderConflict, HandOffError, JobFailed):
         pipeline.run(args.steps, restart=args.restart)
-    except (DemoFolderConflict, HandOffError, RuntimeError, FileNotFoundError) as exc:
-        sys.exit(f"run_demo: error: {exc}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,14 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-__all__ = ["STEADY_MALLOC", "JobFailed", "banner", "run_in_child", "steady_malloc"]
+__all__ = [
+    "STEADY_MALLOC",
+    "JobFailed",
+    "banner",
+    "run_in_child",
+    "steady_malloc",
+    "steady_malloc_active",
+]
 
 # glibc malloc that keeps freed memory instead of returning every large block to the system
 # (which is then page-faulted in again on the next allocation): CPU training steps run about
@@ -14,6 +21,11 @@ __all__ = ["STEADY_MALLOC", "JobFailed", "banner", "run_in_child", "steady_mallo
 # of these variables wins. glibc reads them when a process starts, so they apply to processes
 # started with them in their environment.
 STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
+
+
+def steady_malloc_active() -> bool:
+    """Whether this process started with :data:`STEADY_MALLOC`."""
+    return all(os.environ.get(key) == value for key, value in STEADY_MALLOC.items())
 
 
 class JobFailed(RuntimeError):

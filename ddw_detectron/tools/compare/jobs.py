@@ -1,38 +1,17 @@
-"""The comparison's jobs, each run in a fresh process (:func:`~ddw_detectron.tools.process.
-run_in_child`) and each ending by writing its ``result.json``: training an arm (the
-classification trainer, or Detectron2's engine for detection) and evaluating the arms derived
-from a trained DDW model (frozen to its mean wiring; each image given another image's)."""
+"""The comparison's evaluation jobs (its training jobs are :mod:`ddw_detectron.tools.jobs`),
+each run in a fresh process and each ending by writing the ``result.json`` of the arms derived
+from a trained DDW model: frozen to its mean wiring, and each image given another image's."""
 
-import argparse
-import json
-import logging
 import os
-from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 
 from ...checkpoint import load_torch_file
-from ...config import load_config
-from ...utils.atomic import atomic_write_text
+from ..jobs import box_metrics, classification_cfg, detection_cfg, write_result
 
-__all__ = [
-    "derangement",
-    "detect",
-    "evaluate_classifier_arms",
-    "evaluate_detector_arms",
-    "pretrain",
-]
-
-
-def write_result(path: str, result: Dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(result, indent=2))
-
-
-def _log_lines(folder: Path) -> List[Dict]:
-    return [json.loads(line) for line in (Path(folder) / "log.jsonl").read_text().splitlines()]
+__all__ = ["derangement", "evaluate_classifier_arms", "evaluate_detector_arms"]
 
 
 def derangement(count: int, seed: int) -> np.ndarray:
@@ -47,37 +26,6 @@ def derangement(count: int, seed: int) -> np.ndarray:
 
 
 # --- classification -------------------------------------------------------------------------
-def _classification_cfg(config: str, opts: Sequence[str]):
-    from ...classification import add_classification_config
-
-    cfg = load_config(config, list(opts), extra=[add_classification_config])
-    cfg.freeze()
-    return cfg
-
-
-def pretrain(config: str, opts: Sequence[str], result_path: str) -> None:
-    """Train a classifier (resuming from ``OUTPUT_DIR/last.pth``); the result: the last epoch's
-    ``top1`` and ``val_loss`` and the training time (``train_seconds``)."""
-    from detectron2.utils.logger import setup_logger
-
-    from ...classification import Pretrainer
-
-    cfg = _classification_cfg(config, opts)
-    setup_logger(name="ddw_detectron")
-    logging.getLogger("ddw_detectron").setLevel(logging.INFO)
-    Pretrainer(cfg, resume=True).train()
-    lines = _log_lines(Path(cfg.OUTPUT_DIR))
-    last = lines[-1]
-    write_result(
-        result_path,
-        {
-            "top1": last["top1"],
-            "val_loss": last["val_loss"],
-            "train_seconds": float(sum(line["seconds"] for line in lines)),
-        },
-    )
-
-
 @torch.no_grad()
 def _classify(model, loader, wiring_of=None):
     """Logits, targets and each image's wiring over ``loader``; ``wiring_of(indices)`` gives
@@ -125,7 +73,7 @@ def evaluate_classifier_arms(
     from ...classification.data import ImageFolderDataset, build_transforms, collate_skipping
     from ...utils.freezing import freeze_over_batches
 
-    cfg = _classification_cfg(config, opts)
+    cfg = classification_cfg(config, opts)
     model = build_classifier(cfg)
     state = load_torch_file(os.path.join(cfg.OUTPUT_DIR, "last.pth"))
     model.load_state_dict(state["model"])
@@ -150,44 +98,6 @@ def evaluate_classifier_arms(
 
 
 # --- detection ------------------------------------------------------------------------------
-def _detection_cfg(config: str, opts: Sequence[str]):
-    cfg = load_config(config, list(opts))
-    cfg.freeze()
-    return cfg
-
-
-def box_metrics(results: Dict) -> Dict[str, float]:
-    """Box AP, AP50, AP75 and per-class AP (``AP-<class>``) of Detectron2's COCO evaluation."""
-    bbox = results["bbox"]
-    return {k: float(v) for k, v in bbox.items() if k in ("AP", "AP50", "AP75") or k[:3] == "AP-"}
-
-
-def detection_train_seconds(metrics: Path) -> float:
-    """Training time of a Detectron2 run from its ``metrics.json``: each logged iteration
-    time (a median over the logging window) times the iterations since the previous line."""
-    total, previous = 0.0, -1
-    for line in Path(metrics).read_text().splitlines():
-        entry = json.loads(line)
-        if "time" in entry and "iteration" in entry:
-            total += entry["time"] * (entry["iteration"] - previous)
-            previous = entry["iteration"]
-    return total
-
-
-def detect(config: str, opts: Sequence[str], result_path: str) -> None:
-    """Train and evaluate a detector with Detectron2's engine (``runner.train``, resuming from
-    ``OUTPUT_DIR``); the result: box AP figures on ``DATASETS.TEST`` and the training time."""
-    from detectron2.engine import default_setup
-
-    from ...engine import runner
-
-    cfg = _detection_cfg(config, opts)
-    default_setup(cfg, argparse.Namespace(config_file=config, opts=list(opts), resume=True))
-    results = runner.train(cfg, resume=True)
-    seconds = detection_train_seconds(Path(cfg.OUTPUT_DIR) / "metrics.json")
-    write_result(result_path, {**box_metrics(results), "train_seconds": seconds})
-
-
 class _Wirings(torch.nn.Module):
     """A detector whose forward (test loader batches) records each image's wiring by image id,
     or, given ``other`` (image id -> image id), imposes that other image's recorded wiring."""
@@ -230,7 +140,7 @@ def evaluate_detector_arms(
     from ...engine import DDWCheckpointer, DDWTrainer
     from ...utils.freezing import freeze_over_dataset
 
-    cfg = _detection_cfg(config, opts)
+    cfg = detection_cfg(config, opts)
     setup_logger(name="detectron2")
     model = DDWTrainer.build_model(cfg)
     DDWCheckpointer(model).load(os.path.join(cfg.OUTPUT_DIR, "model_final.pth"))

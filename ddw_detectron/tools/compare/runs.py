@@ -23,10 +23,11 @@ from typing import Dict, List, Optional, Sequence
 from ...data.mixed import mixed_root
 from ...data.shapes import shapes_classification_root
 from ...model_zoo import get_config_file
+from .. import jobs
 from ..manifest import claim_folder
 from ..process import banner, run_in_child
-from . import jobs
 from .arms import ARMS, PRETRAINING, TASKS, arm
+from .jobs import evaluate_classifier_arms, evaluate_detector_arms
 
 __all__ = ["CONFIGS", "Comparison", "Job"]
 
@@ -154,14 +155,14 @@ class Comparison:
         if job.task == "classification":
             config, opts = self.classification_args(job.arm, job.seed)
             if job.kind == "derived":
-                return jobs.evaluate_classifier_arms, config, opts, paths, job.seed
+                return evaluate_classifier_arms, config, opts, paths, job.seed
             return jobs.pretrain, config, opts, paths[job.arm]
         if job.kind == "pretrain":
             config, opts = self.pretrain_args(job.arm, job.seed)
             return jobs.pretrain, config, opts, paths[f"pretrain-{job.arm}"]
         config, opts = self.detection_args(job.arm, job.seed)
         if job.kind == "derived":
-            return jobs.evaluate_detector_arms, config, opts, paths, job.seed
+            return evaluate_detector_arms, config, opts, paths, job.seed
         return jobs.detect, config, opts, paths[job.arm]
 
     def classification_args(self, name: str, seed: int):

@@ -10,7 +10,9 @@ from torch.utils.data import DataLoader
 from ddw_detectron.classification import build_classifier
 from ddw_detectron.classification.data import collate_skipping
 from ddw_detectron.classification.engine import add_classification_config
-from ddw_detectron.tools.compare import Comparison, jobs
+from ddw_detectron.tools import jobs
+from ddw_detectron.tools.compare import Comparison
+from ddw_detectron.tools.compare import jobs as derived
 from tests.helpers import TINY_DEMO_DETECTION, TINY_PRETRAINING, make_cfg
 
 pytestmark = pytest.mark.long(60)
@@ -29,10 +31,10 @@ def test_classification_evaluation_imposes_the_wiring_it_is_given():
     images = torch.rand(6, 3, 32, 32) * 255
     samples = [(images[i], i % 3) for i in range(6)]
     loader = DataLoader(samples, batch_size=4, collate_fn=collate_skipping)
-    own, targets, wirings = jobs._classify(model, loader)
+    own, targets, wirings = derived._classify(model, loader)
     assert own.shape == (6, 3) and set(wirings) == {"res2", "res3", "res4", "res5"}
     other = torch.tensor([1, 2, 3, 4, 5, 0])
-    _, _, used = jobs._classify(
+    _, _, used = derived._classify(
         model, loader, lambda idx: {s: w[other[idx]] for s, w in wirings.items()}
     )
     for stage, adjacency in wirings.items():
@@ -42,7 +44,7 @@ def test_classification_evaluation_imposes_the_wiring_it_is_given():
 
         with use_wiring(model, {s: w[1:2] for s, w in wirings.items()}):
             alone = model(images[:1])
-    swapped, _, _ = jobs._classify(
+    swapped, _, _ = derived._classify(
         model, loader, lambda idx: {s: w[other[idx]] for s, w in wirings.items()}
     )
     torch.testing.assert_close(swapped[:1].float(), alone, rtol=1e-4, atol=1e-4)
@@ -71,7 +73,7 @@ def test_detection_jobs_train_and_derive_the_frozen_and_shuffled_arms(detection_
         name: comparison.folder("detection", name, 0) / "result.json"
         for name in ("frozen", "shuffled")
     }
-    jobs.evaluate_detector_arms(
+    derived.evaluate_detector_arms(
         *comparison.detection_args("ddw", 0), {k: str(v) for k, v in derived.items()}, seed=0
     )
     for path in derived.values():
@@ -83,14 +85,14 @@ def test_detection_shuffle_gives_each_image_the_recorded_wiring_of_another(detec
     from ddw_detectron.layers import collect_wiring
 
     config, opts = detection_comparison.detection_args("ddw", 0)
-    cfg = jobs._detection_cfg(config, opts)
+    cfg = jobs.detection_cfg(config, opts)
     model = DDWTrainer.build_model(cfg).eval()
     image = {"image": torch.rand(3, 64, 64) * 255, "height": 64, "width": 64}
-    recorder = jobs._Wirings(model)
+    recorder = derived._Wirings(model)
     with torch.no_grad():
         recorder([{**image, "image_id": 1}])
         recorder([{**image, "image": image["image"].flip(1), "image_id": 2}])
         assert not torch.equal(recorder.recorded[1]["res3"], recorder.recorded[2]["res3"])
-        jobs._Wirings(model, recorder.recorded, {1: 2, 2: 1})([{**image, "image_id": 1}])
+        derived._Wirings(model, recorder.recorded, {1: 2, 2: 1})([{**image, "image_id": 1}])
     for stage, adjacency in collect_wiring(model).items():
         assert torch.equal(adjacency[0], recorder.recorded[2][stage])

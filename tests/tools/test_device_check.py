@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from ddw_detectron.device_check import STEPS, run_device_check
+from ddw_detectron.tools.device_check import STEPS, run_device_check
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.long(100)

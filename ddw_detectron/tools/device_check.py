@@ -1,9 +1,9 @@
 """The prepared device check (``make device-check``, ``scripts/device_check.py``): what a GPU
 must show, in one command that finishes in minutes.
 
-1. ``bench_fp32``, ``bench_amp``: ``scripts/benchmark.py`` with compiled backbones beside the
-   eager ones (R-50 Faster R-CNN FPN, batch 2, shorter side 800), in fp32 and under AMP;
-2. ``train``: AMP training iterations of the demo detector (``train_net.py``), losses finite;
+1. ``bench_fp32``, ``bench_amp``: the benchmark with compiled backbones beside the eager ones
+   (R-50 Faster R-CNN FPN, batch 2, shorter side 800), in fp32 and under AMP;
+2. ``train``: AMP training iterations of the demo detector, losses finite;
 3. ``pretrain``: one AMP pretraining epoch on scikit-learn's digits written as an ImageFolder;
 4. ``export``: the demo detector traced with Detectron2's ``TracingAdapter`` on the device,
    the traced boxes compared with eager ones.
@@ -23,13 +23,16 @@ from typing import Dict, List
 
 import torch
 
-from .pipeline import REPO, run_script
+from ..model_zoo import get_config_file
+from . import jobs
+from .benchmark import BenchmarkOptions, write_benchmark
+from .process import run_in_child
 
 __all__ = ["STEPS", "run_device_check"]
 
 STEPS = ("bench_fp32", "bench_amp", "train", "pretrain", "export")
-DETECTION_CONFIG = "configs/Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml"
-DIGITS_CONFIG = "configs/Digits/pretrain_DDW_R_18_digits.yaml"
+DETECTION_CONFIG = "Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml"
+DIGITS_CONFIG = "Digits/pretrain_DDW_R_18_digits.yaml"
 # fmt: off
 DRY_DETECTION = [
     "DATASETS.TRAIN", "('ddw_shapes_tiny',)", "DATASETS.TEST", "('ddw_shapes_tiny',)",
@@ -48,22 +51,13 @@ def _device_name(device: str) -> str:
 def _bench(output: Path, device: str, dry: bool, amp: bool) -> Dict:
     name = "bench_amp" if amp else "bench_fp32"
     if dry:
-        size = ["--arch", "R-18", "--image-size", "64", "--repeats", "1", "--warmup", "1"]
-        size += ["--compile-backend", "aot_eager"]
+        size = dict(arch="R-18", image_size=64, repeats=1, warmup=1, compile_backend="aot_eager")
     else:
-        size = ["--arch", "R-50", "--image-size", "800", "--repeats", "10", "--warmup", "3"]
+        size = dict(arch="R-50", image_size=800, repeats=10, warmup=3, compile_backend="inductor")
+    options = BenchmarkOptions(device=device, batch_size=2, amp=amp, **size)
     json_path, markdown = output / f"{name}.json", output / f"{name}.md"
-    args = [
-        "--device",
-        device,
-        "--batch-size",
-        "2",
-        "--compile",
-        *size,
-        *(["--amp"] if amp else []),
-    ]
-    outputs = ["--json", str(json_path), "--markdown", str(markdown)]
-    run_script("benchmark.py", [*args, *outputs], timeout=900)
+    command = f"make device-check ({name})"
+    run_in_child(name, write_benchmark, options, str(json_path), str(markdown), command)
     report = json.loads(json_path.read_text())
     return {"ratios": report["ratios"], "operators": report["operators"], "markdown": markdown.name}
 
@@ -72,11 +66,12 @@ def _train(output: Path, device: str, dry: bool) -> Dict:
     folder = output / "train"
     opts = DRY_DETECTION + ["SOLVER.MAX_ITER", "2"] if dry else ["SOLVER.MAX_ITER", "100"]
     amp = "False" if device == "cpu" else "True"
-    run_script("train_net.py", [
-        "--config-file", str(REPO / DETECTION_CONFIG), "MODEL.DEVICE", device,
-        "MODEL.WEIGHTS", "", "SOLVER.AMP.ENABLED", amp, "SOLVER.CHECKPOINT_PERIOD", "100000",
-        *opts, "OUTPUT_DIR", str(folder),
-    ], timeout=900)  # fmt: skip
+    opts = [
+        "MODEL.DEVICE", device, "MODEL.WEIGHTS", "", "SOLVER.AMP.ENABLED", amp,
+        "SOLVER.CHECKPOINT_PERIOD", "100000", *opts, "OUTPUT_DIR", str(folder),
+    ]  # fmt: skip
+    config = get_config_file(DETECTION_CONFIG)
+    run_in_child("train", jobs.detect, config, opts, str(folder / "result.json"))
     lines = [json.loads(line) for line in (folder / "metrics.json").read_text().splitlines()]
     losses = [line["total_loss"] for line in lines if "total_loss" in line]
     if not losses or not all(math.isfinite(v) for v in losses):
@@ -92,15 +87,16 @@ def _final_ap(folder: Path):
 
 
 def _pretrain(output: Path, device: str, dry: bool) -> Dict:
-    from .data.digits import digits_root
+    from ..data.digits import digits_root
 
     folder = output / "pretrain"
     tiny = ["CLS.BATCH_SIZE", "16", "CLS.INPUT_SIZE", "16", "CLS.RESIZE_SIZE", "16"] if dry else []
-    run_script("pretrain_imagenet.py", [
-        "--config-file", str(REPO / DIGITS_CONFIG),
+    opts = [
         "CLS.DATA_ROOT", str(digits_root()), "CLS.EPOCHS", "1", "CLS.AMP", "True", *tiny,
         "OUTPUT_DIR", str(folder),
-    ], timeout=900)  # fmt: skip
+    ]  # fmt: skip
+    config = get_config_file(DIGITS_CONFIG)
+    run_in_child("pretrain", jobs.pretrain, config, opts, str(folder / "result.json"))
     epoch = json.loads((folder / "log.jsonl").read_text().splitlines()[-1])
     if not math.isfinite(epoch["train_loss"]):
         raise RuntimeError(f"pretraining loss is not finite: {epoch['train_loss']}")
@@ -111,12 +107,12 @@ def _export(device: str, dry: bool) -> Dict:
     from detectron2.data import DatasetCatalog
     from detectron2.data.detection_utils import read_image
 
-    from .config import load_config
-    from .engine import DDWTrainer
-    from .export import trace_detector
+    from ..config import load_config
+    from ..engine import DDWTrainer
+    from ..export import trace_detector
 
     opts = (DRY_DETECTION if dry else []) + ["MODEL.DEVICE", device, "MODEL.WEIGHTS", ""]
-    cfg = load_config(str(REPO / DETECTION_CONFIG), opts)
+    cfg = load_config(get_config_file(DETECTION_CONFIG), opts)
     torch.manual_seed(0)
     model = DDWTrainer.build_model(cfg).eval()
     record = DatasetCatalog.get(cfg.DATASETS.TEST[0])[0]

@@ -11,9 +11,9 @@ from detectron2.layers import FrozenBatchNorm2d
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
-from ..config import add_ddw_config, merge_config_file
-from ..model_zoo import get_config_file
-from ..modeling import FAMILIES
+from ...config import add_ddw_config, merge_config_file
+from ...model_zoo import get_config_file
+from ...modeling import FAMILIES
 
 __all__ = ["ARCHS", "benchmark_cfg", "build_models", "synthetic_batch"]
 

@@ -8,17 +8,17 @@ from detectron2.modeling import build_model
 from PIL import Image
 from tqdm import tqdm
 
-from .engine import DDWCheckpointer
-from .utils.report import (
+from ...engine import DDWCheckpointer
+from ...utils.report import (
     ap_table_html,
     draw_detections,
     plot_curves,
     read_json_lines,
     write_report_html,
 )
-from .utils.visualize import save_wiring
-from .utils.wiring_report import collect_over_records, dominant_class, summary_pictures
-from .utils.wiring_stats import dataset_statistics
+from ...utils.visualize import save_wiring
+from ...utils.wiring_report import collect_over_records, dominant_class, summary_pictures
+from ...utils.wiring_stats import dataset_statistics
 
 __all__ = ["write_demo_report"]
 

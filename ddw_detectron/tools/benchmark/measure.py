@@ -2,7 +2,6 @@
 operators per DAG node, the aggregation alone and the skipping of unused nodes."""
 
 import copy
-import os
 import platform
 import statistics
 import time
@@ -14,9 +13,10 @@ from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import EventStorage
 from tqdm import tqdm
 
-from ..layers import DAGStage, aggregate, freeze_wiring
-from ..utils.flops import aggregation_flops, count_flops
-from ..utils.op_count import count_dispatched, count_kernels
+from ...layers import DAGStage, aggregate, freeze_wiring
+from ...utils.flops import aggregation_flops, count_flops
+from ...utils.op_count import count_dispatched, count_kernels
+from ..process import STEADY_MALLOC, steady_malloc_active
 from .models import build_models, synthetic_batch
 
 __all__ = [
@@ -28,15 +28,6 @@ __all__ = [
     "steady_malloc_active",
     "wiring_with_unused_nodes",
 ]
-
-# glibc told to keep freed memory (the benchmark's command line restarts itself with these on
-# Linux CPUs): by default it returns large freed blocks to the system and page-faults them back,
-# which on a 2-core machine was a third of an R-50 forward pass and varied between runs.
-STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
-
-
-def steady_malloc_active() -> bool:
-    return all(os.environ.get(key) == value for key, value in STEADY_MALLOC.items())
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddw_detectron.pipeline import (
+from ddw_detectron.tools.demo.pipeline import (
     MANIFEST,
     DemoFolderConflict,
     DemoPipeline,
@@ -120,7 +120,7 @@ def test_folder_of_a_plain_detection_run_is_refused(tmp_path):
     )
     with pytest.raises(
         DemoFolderConflict,
-        match=r"config.yaml: backbone build_ddw_resnet_fpn_backbone, depth 18.*configs/Demo/",
+        match=r"config.yaml: backbone build_ddw_resnet_fpn_backbone, depth 18.*Demo/pretrain",
     ):
         DemoPipeline(tmp_path, pretrain_opts=PRETRAIN, detection_opts=DETECT).run(["data"])
 

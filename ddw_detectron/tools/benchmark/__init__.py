@@ -11,7 +11,7 @@ from .measure import (
     wiring_with_unused_nodes,
 )
 from .models import ARCHS, benchmark_cfg, build_models, synthetic_batch
-from .report import markdown_table, write_markdown
+from .report import markdown_table, write_benchmark, write_markdown
 
 __all__ = [
     "ARCHS",
@@ -26,5 +26,6 @@ __all__ = [
     "steady_malloc_active",
     "synthetic_batch",
     "wiring_with_unused_nodes",
+    "write_benchmark",
     "write_markdown",
 ]

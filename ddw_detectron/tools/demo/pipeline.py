@@ -1,8 +1,9 @@
 """The main job in miniature (``make demo``): a classification set cut from the shape generator,
-the DDW backbone pretrained on it with ``scripts/pretrain_imagenet.py``, the exported
+the DDW backbone pretrained on it by the classification trainer, the exported
 ``backbone_detectron2.pth`` handed to Detectron2 as ``MODEL.WEIGHTS`` (every backbone key
-checked), Faster R-CNN FPN trained with ``scripts/train_net.py`` and evaluated with pycocotools,
-and an HTML report.
+checked), Faster R-CNN FPN trained with Detectron2's engine and evaluated with pycocotools, and
+an HTML report. Each training runs in a fresh process (:func:`..process.run_in_child`) that
+calls the library, so the pipeline works from an installed package as from the repository.
 
 The output folder holds ``pretrain/``, ``detect/``, ``report/`` and ``demo_run.json``, which
 names the configs of the run. A finished step is reused by the next run; an interrupted one
@@ -12,17 +13,18 @@ detection). A folder that holds a run of other configs is refused.
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from .config import load_config
-from .data.shapes import ensure_shapes_split, shapes_classification_root
+from ...config import load_config
+from ...data.shapes import ensure_shapes_split, shapes_classification_root
+from ...model_zoo import get_config_file
+from .. import jobs
+from ..manifest import FolderConflict, claim_folder
+from ..process import banner, run_in_child
 
 __all__ = [
     "STEPS",
@@ -31,23 +33,21 @@ __all__ = [
     "DemoFolderConflict",
     "HandOffError",
     "check_handoff",
-    "run_script",
 ]
 
-REPO = Path(__file__).resolve().parents[1]
 STEPS = ("data", "pretrain", "handoff", "detect", "report")
+# Shipped configs (relative to configs/, found through the model zoo), or paths.
 DEMO_CONFIGS = {
-    "pretrain": "configs/Demo/pretrain_DDW_R_34_shapes.yaml",
-    "detect": "configs/Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml",
+    "pretrain": "Demo/pretrain_DDW_R_34_shapes.yaml",
+    "detect": "Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml",
 }
 MANIFEST = "demo_run.json"
-# glibc malloc that keeps freed memory instead of returning every large block to the system
-# (which is then page-faulted in again on the next allocation): CPU training steps of the demo
-# run about 10% faster. A user's own setting of these variables wins.
-STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
+RESTART_HINT = (
+    "give another output folder (make demo DEMO_OUTPUT=...) or start over (make demo RESTART=1)"
+)
 
 
-class DemoFolderConflict(RuntimeError):
+class DemoFolderConflict(FolderConflict):
     """The output folder holds a run of other configs."""
 
 
@@ -56,7 +56,7 @@ class HandOffError(RuntimeError):
 
 
 def _pretrain_config(path: str, opts: Sequence[str]):
-    from .classification import add_classification_config
+    from ...classification import add_classification_config
 
     return load_config(path, list(opts), extra=[add_classification_config])
 
@@ -77,7 +77,7 @@ def check_handoff(detection_cfg, weights: str) -> Dict[str, List[str]]:
     file that found no place. Raises :class:`HandOffError` if either list is not empty."""
     from detectron2.modeling import build_model
 
-    from .checkpoint import DDWCheckpointer, model_facts
+    from ...checkpoint import DDWCheckpointer, model_facts
 
     model = build_model(detection_cfg)
     checkpointer = DDWCheckpointer(model, facts=model_facts(detection_cfg))
@@ -108,7 +108,6 @@ class DemoPipeline:
     detection_config: str = DEMO_CONFIGS["detect"]
     pretrain_opts: List[str] = field(default_factory=list)
     detection_opts: List[str] = field(default_factory=list)
-    python: str = sys.executable
 
     def __post_init__(self):
         self.output = Path(self.output)
@@ -131,11 +130,9 @@ class DemoPipeline:
         ]
         return load_config(self._path(self.detection_config), opts)
 
-    def pretrain_args(self) -> List[str]:
-        """The arguments of ``scripts/pretrain_imagenet.py`` for the pretraining step."""
+    def pretrain_overrides(self) -> List[str]:
+        """The pretraining config's overrides: the shapes classification set and the folder."""
         return [
-            "--config-file",
-            self._path(self.pretrain_config),
             "CLS.DATA_ROOT",
             str(shapes_classification_root()),
             "OUTPUT_DIR",
@@ -145,8 +142,8 @@ class DemoPipeline:
 
     @staticmethod
     def _path(config: str) -> str:
-        path = Path(config)
-        return str(path if path.is_absolute() or path.exists() else REPO / path)
+        """A config file: ``config`` itself when it is a file, else a shipped config."""
+        return config if Path(config).is_file() else get_config_file(config)
 
     def manifest(self) -> Dict:
         return {
@@ -171,20 +168,14 @@ class DemoPipeline:
                 if then == now:
                     now += " as they read now (the files have changed since that run)"
                 raise DemoFolderConflict(
-                    f"{self.output} holds a demo run of {then}, not of {now}. "
-                    "Give another output folder (make demo DEMO_OUTPUT=...) or start over (make "
-                    "demo RESTART=1)."
+                    f"{self.output} holds a demo run of {then}, not of {now}. {RESTART_HINT.capitalize()}."
                 )
         elif self.output.exists() and any(self.output.iterdir()):
             raise DemoFolderConflict(
                 f"{self.output} holds files of another run ({_describe_foreign(self.output)}) and "
-                f"no {MANIFEST}; "
-                f"this run is {_describe(ours)}. Give another output folder (make demo "
-                "DEMO_OUTPUT=...) "
-                "or start over (make demo RESTART=1)."
+                f"no {MANIFEST}; this run is {_describe(ours)}. {RESTART_HINT.capitalize()}."
             )
-        self.output.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(ours, indent=2))
+        claim_folder(self.output, MANIFEST, ours, "a demo run", RESTART_HINT)
 
     # --- steps ---------------------------------------------------------------------------
     def run(self, steps: Sequence[str] = STEPS, restart: bool = False) -> Optional[Dict]:
@@ -194,7 +185,7 @@ class DemoPipeline:
         self.claim_output(restart)
         results = None
         for number, step in enumerate(steps, 1):
-            _banner(f"[{number}/{len(steps)}] {step}")
+            banner(f"[{number}/{len(steps)}] {step}")
             start = time.perf_counter()
             results = getattr(self, f"step_{step}")() or results
             print(f"[{step}] done in {time.perf_counter() - start:.0f} s", flush=True)
@@ -212,7 +203,10 @@ class DemoPipeline:
         if self.backbone_weights.is_file():
             print(f"reusing the pretrained backbone {self.backbone_weights}", flush=True)
             return
-        self._run_script("pretrain_imagenet.py", "--resume", *self.pretrain_args())
+        config, opts = self._path(self.pretrain_config), self.pretrain_overrides()
+        run_in_child(
+            "pretraining", jobs.pretrain, config, opts, str(self.pretrain_dir / "result.json")
+        )
 
     def step_handoff(self) -> None:
         result = check_handoff(self.detection_cfg(), str(self.backbone_weights))
@@ -229,22 +223,22 @@ class DemoPipeline:
         if results.is_file():
             print(f"reusing the trained detector in {self.detect_dir}", flush=True)
         else:
-            self._run_script(
-                "train_net.py",
-                "--config-file",
-                self._path(self.detection_config),
-                "--resume",
+            opts = [
                 "MODEL.WEIGHTS",
                 str(self.backbone_weights),
                 "OUTPUT_DIR",
                 str(self.detect_dir),
                 *self.detection_opts,
+            ]
+            config = self._path(self.detection_config)
+            run_in_child(
+                "detection", jobs.detect, config, opts, str(self.detect_dir / "result.json")
             )
         return json.loads(results.read_text())
 
     def step_report(self) -> Dict:
-        from .demo_report import write_demo_report
-        from .engine.runner import print_summary
+        from ...engine.runner import print_summary
+        from .report import write_demo_report
 
         results = json.loads((self.detect_dir / "final_results.json").read_text())
         index = write_demo_report(
@@ -253,24 +247,6 @@ class DemoPipeline:
         print_summary(results)
         print(f"report: {index}", flush=True)
         return results
-
-    def _run_script(self, script: str, *args: str) -> None:
-        run_script(script, args, self.python)
-
-
-def run_script(
-    script: str, args: Sequence[str], python: str = sys.executable, timeout=None
-) -> None:
-    """Run ``scripts/<script>`` with ``args`` (the command printed first, :data:`STEADY_MALLOC`
-    set unless the user set those variables); raise RuntimeError if it fails."""
-    command = [python, str(REPO / "scripts" / script), *args]
-    print("$ " + " ".join(command), flush=True)
-    completed = subprocess.run(command, env={**STEADY_MALLOC, **os.environ}, timeout=timeout)
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"{script} failed (exit status {completed.returncode}); rerun to resume from its "
-            "last checkpoint"
-        )
 
 
 def _describe(manifest: Dict) -> str:
@@ -283,13 +259,9 @@ def _describe_foreign(folder: Path) -> str:
     config = next(iter(sorted(folder.glob("**/config.yaml"))), None)
     if config is None:
         return "unknown config"
-    from .config import read_yaml
+    from ...config import read_yaml
 
     cfg = read_yaml(str(config))
     model = cfg.get("MODEL", {})
     depth = model.get("RESNETS", {}).get("DEPTH", "?")
     return f"{config}: backbone {model.get('BACKBONE', {}).get('NAME', '?')}, depth {depth}"
-
-
-def _banner(text: str) -> None:
-    print(f"\n==== {text} " + "=" * max(0, 70 - len(text)), flush=True)

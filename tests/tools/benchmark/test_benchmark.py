@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from ddw_detectron.benchmark import wiring_with_unused_nodes
+from ddw_detectron.tools.benchmark import wiring_with_unused_nodes
 from tests.helpers import ROOT
 
 

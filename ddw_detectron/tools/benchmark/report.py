@@ -135,3 +135,20 @@ def write_markdown(path: str, report: Dict, command: str) -> None:
         "",
     ]
     Path(path).write_text("\n".join(text))
+
+
+def write_benchmark(options, json_path: str, markdown_path: str, command: str) -> Dict:
+    """Run the benchmark of ``options`` (a ``BenchmarkOptions``), print its table and write the
+    JSON and the Markdown report (either path may be empty); returns the report."""
+    import json
+
+    from ...utils.atomic import atomic_write_text
+    from .measure import run_benchmark
+
+    report = run_benchmark(options)
+    print(markdown_table(report), flush=True)
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=2))
+    if markdown_path:
+        write_markdown(markdown_path, report, command)
+    return report
