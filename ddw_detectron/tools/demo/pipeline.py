@@ -168,7 +168,8 @@ class DemoPipeline:
                 if then == now:
                     now += " as they read now (the files have changed since that run)"
                 raise DemoFolderConflict(
-                    f"{self.output} holds a demo run of {then}, not of {now}. {RESTART_HINT.capitalize()}."
+                    f"{self.output} holds a demo run of {then}, not of {now}. "
+                    f"{RESTART_HINT.capitalize()}."
                 )
         elif self.output.exists() and any(self.output.iterdir()):
             raise DemoFolderConflict(
