@@ -12,12 +12,12 @@ from .checkpoint import (
     FactsMismatchError,
     IncompleteBackboneError,
 )
-from .config import UnsafeConfigError
 from .data.check import DatasetCheckError
 from .data.skipping import UnreadableImageError
 from .engine.trainer import DatasetNotFoundError
 from .utils.atomic import WriteError
 from .utils.run_lock import OutputDirBusyError
+from .utils.yaml_files import UnsafeConfigError
 
 __all__ = ["USER_ERRORS", "exit_on_user_errors"]
 

@@ -25,8 +25,10 @@ from ddw_detectron.checkpoint import DDWCheckpointer, consumer_facts
 from ddw_detectron.config import load_config
 from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.layers import DAGStage
+from ddw_detectron.utils.html_page import provenance
 from ddw_detectron.utils.image_tools import image_files, image_tool_parser, warn_if_untrained
-from ddw_detectron.utils.wiring_report import skimage_photos, write_wiring_report
+from ddw_detectron.utils.wiring_report import write_wiring_report
+from ddw_detectron.utils.wiring_runs import skimage_photos
 
 
 def main(argv=None):
@@ -71,7 +73,14 @@ def main(argv=None):
 
     try:
         stats = write_wiring_report(
-            cfg, model, records, output, class_names, args.max_images, args.per_image
+            cfg,
+            model,
+            records,
+            output,
+            class_names,
+            args.max_images,
+            args.per_image,
+            made_by=provenance(args.config_file, cfg.MODEL.WEIGHTS),
         )
     except ValueError as exc:
         sys.exit(f"visualize_wiring: error: {exc}")

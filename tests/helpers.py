@@ -1,8 +1,10 @@
-"""Shared test helpers: configs for each DDW family, tiny settings, running a script, killing
-a run midway, a torchvision network and photographs to compare against."""
+"""Shared test helpers (the one module test files share): configs for each DDW family, tiny
+settings, running a script, killing a run midway, a torchvision network and photographs to
+compare against, planted files, generated ImageFolders, a dataset with unreadable images."""
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -15,8 +17,10 @@ import torch
 import torchvision
 from detectron2.config import get_cfg
 from PIL import Image
+from torch import nn
 
 import ddw_detectron
+from ddw_detectron.layers import DAGStage
 from ddw_detectron.modeling import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,3 +175,192 @@ def tiny_coco(root: Path):
     (root / "coco" / "annotations" / "instances_train2017.json").write_text(
         json.dumps({"images": images, "annotations": annotations, "categories": categories})
     )
+
+
+# --- planted files: checkpoints and configs that run code when loaded unsafely ----------
+class Payload:
+    """Unpickling this calls ``os.system('touch <marker>')``."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def payload_pkl(path: Path, marker: Path) -> Path:
+    """A model-zoo-looking ``.pkl`` whose weights hold the payload."""
+    with open(path, "wb") as f:
+        pickle.dump({"model": {"stem.conv1.weight": Payload(marker)}, "__author__": "x"}, f)
+    return path
+
+
+def payload_pth(path: Path, marker: Path) -> Path:
+    """A ``torch.save`` file holding the payload (beside real-looking weights)."""
+    import torch
+
+    torch.save({"model": {"w": torch.zeros(1)}, "extra": Payload(marker)}, path)
+    return path
+
+
+def payload_yaml(path: Path, marker: Path, base: str = "") -> Path:
+    """A config whose only key runs the payload through a Python tag."""
+    text = f'_BASE_: "{base}"\n' if base else ""
+    text += f'OUTPUT_DIR: !!python/object/apply:os.system ["touch {marker}"]\n'
+    path.write_text(text)
+    return path
+
+
+def model_zoo_pkl(path: Path) -> Path:
+    """A plain Detectron2-format ``.pkl``: numpy arrays in dicts."""
+    weights = {"stem.conv1.weight": np.ones((2, 3), dtype=np.float32)}
+    with open(path, "wb") as f:
+        pickle.dump({"model": weights, "__author__": "test", "matching_heuristics": True}, f)
+    return path
+
+
+# --- generated ImageFolder datasets for pretraining ---------------------------------------
+COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
+CLASSES = 3
+# Pretraining overrides for a default make_image_folder folder: 8 crops of 32 pixels a batch,
+# read in the main process.
+# fmt: off
+FOLDER_PRETRAINING = [
+    "CLS.NUM_CLASSES", str(CLASSES), "CLS.BATCH_SIZE", "8", "CLS.INPUT_SIZE", "32",
+    "CLS.RESIZE_SIZE", "36", "CLS.NUM_WORKERS", "0",
+]
+# fmt: on
+
+
+def make_image_folder(
+    root: Path, classes=CLASSES, train_per_class=16, val_per_class=4, size=40, seed=0
+) -> Path:
+    """An easy task: class k is a noisy image of colour k with a random bright square."""
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for k in range(classes):
+            folder = root / split / f"class_{k}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                array = np.clip(
+                    np.array(COLOURS[k]) + rng.normal(0, 30, size=(size, size, 3)), 0, 255
+                )
+                x, y = rng.integers(0, size - 10, size=2)
+                array[y : y + 10, x : x + 10] = 255
+                Image.fromarray(array.astype(np.uint8)).save(folder / f"{i:03d}.png")
+    return root
+
+
+# --- a COCO-layout dataset with one unreadable image of each kind -------------------------
+SIZE = 64
+
+
+def write_image(path: Path, seed: int, size=(SIZE, SIZE), fmt="JPEG") -> None:
+    pixels = np.random.default_rng(seed).integers(
+        0, 256, size=(size[1], size[0], 3), dtype=np.uint8
+    )
+    pixels[16:48, 16:48] = (250, 30, 30)
+    Image.fromarray(pixels).save(path, fmt)
+
+
+def write_dataset(
+    root: Path,
+    good: int = 10,
+    defects=("missing", "truncated", "corrupt_png", "empty", "wrong_size"),
+):
+    """``root/images/*`` and ``root/annotations.json``: ``good`` readable images and one image
+    of each kind in ``defects``. Returns ``(json path, image root, {kind: file path})``."""
+    images_dir = root / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    images, annotations, planted = [], [], {}
+    names = [(f"good_{i:02d}.jpg", None) for i in range(good)] + [
+        (f"{kind}.{'png' if 'png' in kind else 'jpg'}", kind) for kind in defects
+    ]
+    for index, (name, kind) in enumerate(names):
+        path = images_dir / name
+        if kind != "missing":
+            write_image(
+                path,
+                index,
+                size=(SIZE + 8, SIZE) if kind == "wrong_size" else (SIZE, SIZE),
+                fmt="PNG" if name.endswith(".png") else "JPEG",
+            )
+        if kind == "truncated":
+            path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+        elif kind == "corrupt_png":
+            data = bytearray(path.read_bytes())
+            data[40:] = bytes(len(data) - 40)
+            path.write_bytes(bytes(data))
+        elif kind == "empty":
+            path.write_bytes(b"")
+        if kind:
+            planted[kind] = str(path)
+        images.append({"id": index + 1, "file_name": name, "width": SIZE, "height": SIZE})
+        annotations.append(
+            {
+                "id": index + 1,
+                "image_id": index + 1,
+                "category_id": 1,
+                "bbox": [16, 16, 32, 32],
+                "area": 1024,
+                "iscrowd": 0,
+            }
+        )
+    coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "box"}]}
+    json_path = root / "annotations.json"
+    json_path.write_text(json.dumps(coco))
+    return json_path, images_dir, planted
+
+
+def register(name: str, root: Path, **kwargs):
+    """Write and register the dataset ``name`` in Detectron2's catalogs (once per name)."""
+    from detectron2.data import DatasetCatalog
+    from detectron2.data.datasets import register_coco_instances
+
+    json_path, images_dir, planted = write_dataset(root, **kwargs)
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        from detectron2.data import MetadataCatalog
+
+        MetadataCatalog.remove(name)
+    register_coco_instances(name, {}, str(json_path), str(images_dir))
+    return planted
+
+
+# --- a small DAG stage of residual conv nodes (the layers' tests) -------------------------
+C = 8
+
+
+class Block(nn.Module):
+    """A small residual node; ``stride``/``in_channels`` let it serve as node 0."""
+
+    def __init__(self, in_channels=C, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, C, 3, stride, 1)
+        self.conv2 = nn.Conv2d(C, C, 3, 1, 1)
+        self.shortcut = (
+            nn.Conv2d(in_channels, C, 1, stride) if (in_channels != C or stride > 1) else None
+        )
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.conv2(torch.relu(self.conv1(x)))
+        return torch.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
+
+
+def make_stage(n=4, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    nodes = [Block(3, stride=2)] + [Block() for _ in range(n - 1)]
+    return DAGStage(nodes, C, **kwargs)
+
+
+CONFIGS = ROOT / "configs"
+
+
+def build(family, cfg):
+    """The bottom-up DDW backbone of ``family`` from ``cfg`` (its registered builder)."""
+    from detectron2.layers import ShapeSpec
+    from detectron2.modeling import BACKBONE_REGISTRY
+
+    return BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")(cfg, ShapeSpec(channels=3))

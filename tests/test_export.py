@@ -14,9 +14,7 @@ from ddw_detectron.export import (
     trace_detector,
 )
 from ddw_detectron.layers import DAGStage
-from tests.helpers import ALL_STAGES, make_cfg
-from tests.modeling.test_backbones import build
-from tests.modeling.test_detectors import CONFIGS
+from tests.helpers import ALL_STAGES, CONFIGS, build, make_cfg
 
 
 def reactive_routers(model):

@@ -12,6 +12,7 @@ from typing import Dict, List, Tuple
 
 from torch import Tensor
 
+from ..modeling.classifier import build_classifier
 from ..modeling.family import family_of
 from .facts import FACTS_KEY, MSRA_FACTS, TORCHVISION_FACTS, check_facts, model_facts
 from .io import load_torch_file
@@ -51,7 +52,7 @@ class Conversion:
 
 def is_classification_config(config_file: str) -> bool:
     """Whether the config (with its ``_BASE_`` files) sets pretraining ``CLS`` keys."""
-    from ..config import read_yaml
+    from ..utils.yaml_files import read_yaml
 
     return "CLS" in read_yaml(config_file)
 
@@ -61,8 +62,6 @@ def target_state(cfg, classification: bool) -> Tuple[Dict[str, Tensor], str]:
     config's bottom-up DDW backbone, plus ``head.*`` for a classification config."""
     family = family_of(cfg)
     if classification:
-        from ..classification import build_classifier
-
         state = {
             k.replace("backbone.", "", 1): v for k, v in build_classifier(cfg).state_dict().items()
         }

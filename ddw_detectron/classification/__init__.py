@@ -1,7 +1,10 @@
-"""Pretraining DDW backbones on ImageNet-style classification data."""
+"""Pretraining DDW backbones on ImageNet-style classification data: the ``CLS.*`` keys, the data,
+the optimizer and the trainer. The classifier itself is :mod:`ddw_detectron.modeling.classifier`."""
 
-from .engine import Pretrainer, add_classification_config, parameter_groups, topk_correct
-from .model import DDWClassifier, build_classifier
+from ..modeling.classifier import DDWClassifier, build_classifier
+from .config import add_classification_config
+from .optim import parameter_groups
+from .trainer import Pretrainer, topk_correct
 
 __all__ = [
     "DDWClassifier",

@@ -23,6 +23,7 @@ __all__ = [
     "MapSkipping",
     "SkipUnreadable",
     "UnreadableImageError",
+    "add_data_config",
     "read_skip_log",
     "refresh_skip_log",
 ]
@@ -143,3 +144,16 @@ def refresh_skip_log(
         f"resume: checked the {len(skipped)} images {path} lists again: {fixed} readable now "
         f"(no longer counted), {len(still)} still unreadable"
     )
+
+
+def add_data_config(cfg) -> None:
+    """Keys of the data path (unreadable images), beside Detectron2's DATALOADER and TEST."""
+    # Training skips an image it cannot read (missing, empty, truncated or corrupt file, or a size
+    # that disagrees with the annotation), names it in a warning and in
+    # OUTPUT_DIR/skipped_images.jsonl, and counts it (data/skipped_images in metrics.json). Past
+    # this share of the training set, the run stops with an error listing the files.
+    cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = 0.01
+    # Evaluation stops at an unreadable image, naming it, unless this is True: then such images
+    # are left out before inference (found by decoding each image once), count as images where
+    # nothing was detected, and their number is printed beside the AP.
+    cfg.TEST.SKIP_UNREADABLE_IMAGES = False

@@ -4,9 +4,26 @@ import logging
 
 from torch import nn
 
-__all__ = ["COMPILE_TARGETS", "compile_from_config"]
+__all__ = ["COMPILE_TARGETS", "add_compile_config", "compile_from_config"]
 
 COMPILE_TARGETS = ("backbone", "model")
+
+
+def add_compile_config(cfg) -> None:
+    """``MODEL.COMPILE.*``: torch.compile in both trainers (``engine.compile_from_config``)."""
+    from detectron2.config import CfgNode as CN
+
+    cfg.MODEL.COMPILE = CN()
+    # Compile in place (nn.Module.compile: checkpoint keys unchanged) for training and evaluation.
+    # Off by default: on a CPU the first iterations wait minutes for the compiler.
+    cfg.MODEL.COMPILE.ENABLED = False
+    # "backbone": the backbone (DDW backbones compile whole, fullgraph=True: a graph break is an
+    # error); "model": the whole model (Detectron2's heads and post-processing break the graph
+    # wherever they leave tensors, and the compiler runs those parts eagerly).
+    cfg.MODEL.COMPILE.TARGET = "backbone"
+    # torch.compile's backend and mode ("" for its default mode), e.g. "max-autotune".
+    cfg.MODEL.COMPILE.BACKEND = "inductor"
+    cfg.MODEL.COMPILE.MODE = ""
 
 
 def compile_from_config(cfg, model: nn.Module) -> nn.Module:

@@ -111,7 +111,7 @@ class DAGStage(nn.Module):
     The defaults (threshold 0, no node skipping) make the stage the bare complete-DAG operator,
     whose every edge is computed: what its unit tests check against hand-written sums. The
     method's settings (``MODEL.DDW.*``, threshold 0.1) come from
-    ``ddw_detectron.config.STAGE_DEFAULTS`` through the backbone builders and
+    ``ddw_detectron.modeling.stage_config.STAGE_DEFAULTS`` through the backbone builders and
     ``dag_stage_factory``.
 
     After each forward, ``adjacency`` holds the detached ``[B, n, n]`` matrix (strictly upper
@@ -352,10 +352,3 @@ class DAGStage(nn.Module):
             f"router_mode={self.router_mode!r}, "
             f"memory_efficient={self.memory_efficient}, skip_unused_nodes={self.skip_unused_nodes}"
         )
-
-    def scriptable(self) -> nn.Module:
-        """The inference computation of this stage as a module ``torch.jit.script`` compiles,
-        sharing its nodes and routers (:class:`~ddw_detectron.layers.ScriptableDAGStage`)."""
-        from .scriptable import ScriptableDAGStage
-
-        return ScriptableDAGStage(self)

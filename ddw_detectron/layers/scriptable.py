@@ -74,13 +74,13 @@ def make_scriptable(model: nn.Module) -> nn.Module:
     or tuple attribute (e.g. Detectron2's ``ResNet.stages``). Returns ``model`` (or the
     replacement if ``model`` is itself a DAGStage). Use on a copy: the result is for inference."""
     if isinstance(model, DAGStage):
-        return model.scriptable()
+        return ScriptableDAGStage(model)
     replacements: Dict[int, ScriptableDAGStage] = {}
 
     def swap(value):
         if isinstance(value, DAGStage):
             if id(value) not in replacements:
-                replacements[id(value)] = value.scriptable()
+                replacements[id(value)] = ScriptableDAGStage(value)
             return replacements[id(value)]
         if isinstance(value, list):
             return [swap(v) for v in value]

@@ -8,8 +8,8 @@ from detectron2.modeling.backbone import FPN, Backbone
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool, LastLevelP6P7
 from torch import nn
 
-from ..config import STAGE_DEFAULTS, check_ddw_config, check_dynamic_stages
 from ..layers import DAGStage
+from .stage_config import STAGE_DEFAULTS, check_ddw_config, check_dynamic_stages
 
 __all__ = [
     "dag_stage_factory",

@@ -16,7 +16,6 @@ from detectron2.modeling.backbone import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.regnet import RegNet, ResBottleneckBlock, SimpleStem
 from torch import nn
 
-from ..config import REGNET_PRESETS
 from .dynamic import (
     DDWBackbone,
     build_rcnn_fpn,
@@ -36,6 +35,22 @@ __all__ = [
 
 StageFactory = Callable[[str, Mapping[str, nn.Module], int], nn.Module]
 STAGE_NAMES = ("s1", "s2", "s3", "s4")
+
+
+# RegNet generator parameters (Radosavovic et al., "Designing Network Design Spaces", 2020):
+# depth, w0, wa, wm, group width, SE ratio.
+REGNET_PRESETS = {
+    "RegNetX-400MF": dict(DEPTH=22, W0=24, WA=24.48, WM=2.54, GROUP_WIDTH=16, SE_RATIO=0.0),
+    "RegNetX-800MF": dict(DEPTH=16, W0=56, WA=35.73, WM=2.28, GROUP_WIDTH=16, SE_RATIO=0.0),
+    "RegNetX-1.6GF": dict(DEPTH=18, W0=80, WA=34.01, WM=2.25, GROUP_WIDTH=24, SE_RATIO=0.0),
+    "RegNetX-3.2GF": dict(DEPTH=25, W0=88, WA=26.31, WM=2.25, GROUP_WIDTH=48, SE_RATIO=0.0),
+    "RegNetX-4GF": dict(DEPTH=23, W0=96, WA=38.65, WM=2.43, GROUP_WIDTH=40, SE_RATIO=0.0),
+    "RegNetY-400MF": dict(DEPTH=16, W0=48, WA=27.89, WM=2.09, GROUP_WIDTH=8, SE_RATIO=0.25),
+    "RegNetY-800MF": dict(DEPTH=14, W0=56, WA=38.84, WM=2.4, GROUP_WIDTH=16, SE_RATIO=0.25),
+    "RegNetY-1.6GF": dict(DEPTH=27, W0=48, WA=20.71, WM=2.65, GROUP_WIDTH=24, SE_RATIO=0.25),
+    "RegNetY-3.2GF": dict(DEPTH=21, W0=80, WA=42.63, WM=2.66, GROUP_WIDTH=24, SE_RATIO=0.25),
+    "RegNetY-4GF": dict(DEPTH=22, W0=96, WA=31.41, WM=2.24, GROUP_WIDTH=64, SE_RATIO=0.25),
+}
 
 
 class DDWRegNet(DDWBackbone, RegNet):

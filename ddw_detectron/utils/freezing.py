@@ -8,7 +8,7 @@ import torch
 from detectron2.data import DatasetCatalog
 
 from ..layers import DAGStage, collect_wiring, freeze_wiring
-from .wiring_report import collect_over_records
+from .wiring_runs import collect_over_records
 
 __all__ = ["FREEZE_MODES", "fixed_wiring", "freeze_over_batches", "freeze_over_dataset"]
 

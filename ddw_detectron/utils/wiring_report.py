@@ -1,133 +1,28 @@
-"""The wiring a DDW detector gives a set of images: collected in one pass, summarised, drawn.
-
-Shared by ``scripts/visualize_wiring.py``, ``scripts/freeze_wiring.py`` and the demo report.
-"""
+"""The wiring report: pictures and statistics of the wiring a DDW detector gives a set of
+images (``scripts/visualize_wiring.py``, the training runner's pictures, the demo report)."""
 
 import html
 import json
 import logging
-import sys
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
-import torch
-from detectron2.data import transforms as T
-from detectron2.data.detection_utils import read_image
 
-from ..layers import collect_wiring
+from ..utils.atomic import atomic_write_text
+from .html_page import escape, picture, section, write_html_page
 from .visualize import CMAP, draw_adjacency
+from .wiring_runs import collect_over_records, dominant_class
 
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "SKIMAGE_PHOTOS",
-    "WiringRun",
-    "collect_over_records",
-    "dominant_class",
     "save_figure",
-    "skimage_photos",
+    "wiring_summary_html",
     "summary_pictures",
     "write_wiring_pictures",
     "write_wiring_report",
 ]
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-SKIMAGE_PHOTOS = (
-    "astronaut",
-    "coffee",
-    "chelsea",
-    "rocket",
-    "camera",
-    "coins",
-    "hubble_deep_field",
-    "immunohistochemistry",
-)
-
-
-def skimage_photos(folder: Path) -> List[Dict]:
-    """Write the photographs bundled with scikit-image (no download) into ``folder``."""
-    from PIL import Image
-    from skimage import data
-
-    folder.mkdir(parents=True, exist_ok=True)
-    records = []
-    for name in SKIMAGE_PHOTOS:
-        try:
-            image = getattr(data, name)()
-        except Exception as exc:  # a photo that scikit-image would have to download
-            print(f"skipping scikit-image photo {name}: {type(exc).__name__}", file=sys.stderr)
-            continue
-        path = folder / f"{name}.png"
-        Image.fromarray(image).convert("RGB").save(path)
-        records.append({"file_name": str(path)})
-    return records
-
-
-def dominant_class(record: Dict) -> Optional[int]:
-    """The category with the largest total box area in a Detectron2 dataset record."""
-    annotations = record.get("annotations") or []
-    if not annotations:
-        return None
-    areas = Counter()
-    for a in annotations:
-        x0, y0, x1, y1 = a["bbox"]
-        w, h = (x1, y1) if a.get("bbox_mode", 1) == 1 else (x1 - x0, y1 - y0)
-        areas[a["category_id"]] += w * h
-    return areas.most_common(1)[0][0]
-
-
-@dataclass
-class WiringRun:
-    """What :func:`collect_over_records` saw: per-stage wirings ``{stage: [N, n, n]}`` of the
-    ``N`` readable images, their records, RGB pictures and (with ``keep_predictions``) the
-    model's outputs."""
-
-    wirings: Dict[str, torch.Tensor]
-    records: List[Dict] = field(default_factory=list)
-    images: List[np.ndarray] = field(default_factory=list)
-    predictions: List[Dict] = field(default_factory=list)
-
-
-@torch.no_grad()
-def collect_over_records(
-    cfg, model, records, max_images: int = 200, keep_predictions: bool = False
-) -> WiringRun:
-    """Run ``model`` (in eval mode) on each readable image of ``records`` with the test-time
-    resize of ``cfg``, one image at a time; an unreadable file is skipped with a message
-    naming it."""
-    augment = T.ResizeShortestEdge(
-        [cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST
-    )
-    wirings: Dict[str, List[torch.Tensor]] = {}
-    run = WiringRun(wirings={})
-    for record in records:
-        if len(run.records) >= max_images:
-            break
-        try:
-            image = read_image(record["file_name"], format=cfg.INPUT.FORMAT)
-        except Exception as exc:  # PIL raises several kinds for files that are not images
-            logger.warning(
-                f"skipping {record['file_name']}: not a readable image ({type(exc).__name__}: "
-                f"{exc})"
-            )
-            continue
-        resized = augment.get_transform(image).apply_image(image)
-        tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
-        outputs = model([{"image": tensor, "height": image.shape[0], "width": image.shape[1]}])
-        for stage, adjacency in collect_wiring(model).items():
-            wirings.setdefault(stage, []).append(adjacency[0].cpu())
-        run.records.append(record)
-        run.images.append(
-            np.ascontiguousarray(image[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else image)
-        )
-        if keep_predictions:
-            run.predictions.append({k: v.to("cpu") for k, v in outputs[0].items()})
-    run.wirings = {k: torch.stack(v) for k, v in wirings.items()}
-    return run
 
 
 def write_wiring_pictures(cfg, model, folder: Path, count: int = 4) -> int:
@@ -154,11 +49,19 @@ def write_wiring_pictures(cfg, model, folder: Path, count: int = 4) -> int:
 
 
 def write_wiring_report(
-    cfg, model, records, output: Path, class_names=None, max_images: int = 200, per_image: int = 8
+    cfg,
+    model,
+    records,
+    output: Path,
+    class_names=None,
+    max_images: int = 200,
+    per_image: int = 8,
+    made_by: Optional[Dict[str, str]] = None,
 ) -> Dict:
     """Run ``model`` (eval mode) over ``records`` (at most ``max_images`` readable ones) and write
     into ``output``: ``per_image`` wiring pictures (``images/``), a grid of images side by side,
-    the summary pictures, ``statistics.json`` and ``index.html``; returns the statistics.
+    the summary pictures, ``statistics.json`` and ``index.html`` (saying what made it:
+    ``made_by``, see :func:`~ddw_detectron.utils.html_page.provenance`); returns the statistics.
     Raises ValueError when no record is a readable image."""
     from .visualize import wiring_figure, wiring_grid
     from .wiring_stats import dataset_statistics
@@ -191,28 +94,27 @@ def write_wiring_report(
         "Images side by side": "grid.png",
         **summary_pictures(stats, wirings, labels, class_names, output),
     }
-    (output / "statistics.json").write_text(json.dumps(stats))
-    _write_index(output, pictures, pictures_of_images, stats)
+    atomic_write_text(str(output / "statistics.json"), json.dumps(stats))
+    blocks = [wiring_summary_html(stats, "images")]
+    blocks += [section(title, picture(name)) for title, name in pictures.items()]
+    blocks.append(section("Per image", ""))
+    blocks += [section(Path(name).stem, picture(name), level=3) for name in pictures_of_images]
+    write_html_page(output / "index.html", "DDW wirings", blocks, made_by)
     return stats
 
 
-def _write_index(output: Path, pictures: Dict[str, str], per_image: List[str], stats) -> None:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>DDW wirings</title>",
-        "<style>body{font-family:sans-serif;margin:2em}"
-        "img{max-width:100%;border:1px solid #ddd}td,th{padding:2px 10px}</style></head><body>",
-        f"<h1>DDW wirings of {stats['num_images']} images</h1>",
-        f"<p>Colour map: {CMAP}, 0 (dropped) to 1. Entry (i, j): weight of the edge from node i to "
-        "node j.</p>",
-        wiring_table_html(stats),
-    ]
-    for title, name in pictures.items():
-        parts += [f"<h2>{html.escape(title)}</h2>", f"<img src='{html.escape(name)}'>"]
-    parts.append("<h2>Per image</h2>")
-    for name in per_image:
-        parts += [f"<h3>{html.escape(Path(name).stem)}</h3>", f"<img src='{html.escape(name)}'>"]
-    parts.append("</body></html>")
-    (output / "index.html").write_text("\n".join(parts))
+def wiring_summary_html(stats: Dict, what: str) -> str:
+    """The wiring statistics of a report: a heading, how to read the pictures, the table."""
+    return "\n".join(
+        [
+            f"<h2>Wiring over {stats['num_images']} {escape(what)}</h2>",
+            f"<p>{stats.get('distinct_patterns', 1)} distinct kept-edge patterns over all stages. "
+            f"Colour map: {CMAP}, 0 (dropped) to 1; entry (i, j) is the weight of the edge from "
+            "node i to node j. The chain is the edges i &rarr; i+1 (the static network's "
+            "path).</p>",
+            wiring_table_html(stats),
+        ]
+    )
 
 
 def wiring_table_html(stats: Dict) -> str:
@@ -224,7 +126,7 @@ def wiring_table_html(stats: Dict) -> str:
             f"<tr><td>{html.escape(stage)}</td><td>{e['num_nodes']}</td><td>{e['kept']:.3f}</td>"
             f"<td>{e['non_chain_kept_share']:.3f}</td><td>{e['images_with_non_chain']:.3f}</td>"
             f"<td>{e['distinct_patterns']}</td><td>{e['diversity']:.4f}</td>"
-            f"<td>{e.get('class_mean_difference', 0.0):.4f}</td></tr>"
+            f"<td>{_class_difference(e)}</td></tr>"
         )
     header = (
         "<tr><th>stage</th><th>nodes</th><th>share of edges kept</th><th>kept edges off the "
@@ -233,6 +135,12 @@ def wiring_table_html(stats: Dict) -> str:
         "<th>diversity</th><th>class-mean difference</th></tr>"
     )
     return f"<table>{header}{''.join(rows)}</table>"
+
+
+def _class_difference(entry: Dict) -> str:
+    """The class-mean difference, or n/a where the images have no classes."""
+    value = entry.get("class_mean_difference")
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def save_figure(fig, path) -> None:

@@ -4,7 +4,7 @@ import torch
 
 from ddw_detectron.checkpoint import CheckpointReadError, UnsafeFileError
 from ddw_detectron.checkpoint.io import load_checkpoint_file, load_pickle_file, load_torch_file
-from tests.checkpoint.payloads import model_zoo_pkl, payload_pkl, payload_pth
+from tests.helpers import model_zoo_pkl, payload_pkl, payload_pth
 
 
 def test_a_pickle_payload_is_refused_naming_the_file_and_nothing_runs(tmp_path):

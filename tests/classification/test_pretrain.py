@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from ddw_detectron.classification import topk_correct
-from tests.classification.folders import FOLDER_PRETRAINING, make_image_folder
-from tests.helpers import ROOT, torchvision_resnet18
+from tests.helpers import FOLDER_PRETRAINING, ROOT, make_image_folder, torchvision_resnet18
 
 pytestmark = pytest.mark.long(80)
 

@@ -11,8 +11,7 @@ from ddw_detectron.data.check import (
     check_coco,
     check_training_datasets,
 )
-from tests.data.bad_data import register, write_dataset
-from tests.helpers import run_python, tiny_coco
+from tests.helpers import register, run_python, tiny_coco, write_dataset
 
 
 def plant_annotation_defects(json_path: Path) -> None:

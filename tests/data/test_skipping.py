@@ -7,8 +7,7 @@ import pytest
 from detectron2.data import DatasetCatalog, DatasetMapper
 
 from ddw_detectron.data.skipping import SkipUnreadable, UnreadableImageError, read_skip_log
-from tests.data.bad_data import register
-from tests.helpers import make_cfg
+from tests.helpers import make_cfg, register
 
 
 @pytest.fixture(scope="module")

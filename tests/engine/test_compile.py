@@ -42,7 +42,7 @@ def test_detector_trains_with_a_compiled_backbone_and_keeps_its_keys(cache, tmp_
 
 def test_pretrainer_compiles_the_backbone(tmp_path):
     from ddw_detectron.classification import Pretrainer, add_classification_config
-    from tests.classification.folders import FOLDER_PRETRAINING, make_image_folder
+    from tests.helpers import FOLDER_PRETRAINING, make_image_folder
 
     data = make_image_folder(tmp_path / "data")
     opts = ["CLS.DATA_ROOT", str(data), *FOLDER_PRETRAINING, "CLS.EPOCHS", "1"]

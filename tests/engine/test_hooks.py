@@ -4,18 +4,6 @@ from torch import nn
 
 from ddw_detectron.engine import WiringHook, attach_sparsity_loss
 from ddw_detectron.layers import DAGStage
-from ddw_detectron.utils.wiring_stats import wiring_statistics
-
-
-def test_wiring_statistics_by_hand():
-    a = torch.zeros(2, 3, 3)
-    a[0, 0, 1], a[0, 0, 2], a[0, 1, 2] = 1.0, 0.0, 0.5
-    a[1, 0, 1], a[1, 0, 2], a[1, 1, 2] = 0.5, 0.5, 0.5
-    stats = wiring_statistics(a)
-    assert stats["mean_edge_weight"] == torch.tensor([1.0, 0.0, 0.5, 0.5, 0.5, 0.5]).mean().item()
-    assert abs(stats["kept"] - 5 / 6) < 1e-7
-    assert abs(stats["diversity"] - (0.5 + 0.5 + 0.0) / 3) < 1e-7
-    assert wiring_statistics(a[:1])["diversity"] == 0.0
 
 
 class LossModel(nn.Module):

@@ -9,7 +9,7 @@ import pytest
 from ddw_detectron.config import load_config
 from ddw_detectron.data.skipping import UnreadableImageError
 from ddw_detectron.engine import DDWTrainer
-from tests.data.bad_data import register
+from tests.helpers import register
 
 DEMO = (
     Path(__file__).resolve().parents[2]
@@ -144,7 +144,7 @@ def test_unregistered_or_missing_dataset_is_named(tmp_path):
 def test_resume_checks_the_listed_images_again_and_counts_a_fixed_one_no_more(
     module_folder, capsys
 ):
-    from tests.data.bad_data import write_image
+    from tests.helpers import write_image
 
     planted = register("ddw_test_bad_resume", module_folder("bad_resume"))
     output = module_folder("resume")

@@ -13,32 +13,7 @@ from ddw_detectron.layers import (
     sparsity_loss,
     use_wiring,
 )
-
-C = 8
-
-
-class Block(nn.Module):
-    """A small residual node; ``stride``/``in_channels`` let it serve as node 0."""
-
-    def __init__(self, in_channels=C, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, C, 3, stride, 1)
-        self.conv2 = nn.Conv2d(C, C, 3, 1, 1)
-        self.shortcut = (
-            nn.Conv2d(in_channels, C, 1, stride) if (in_channels != C or stride > 1) else None
-        )
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        out = self.conv2(torch.relu(self.conv1(x)))
-        return torch.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
-
-
-def make_stage(n=4, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    nodes = [Block(3, stride=2)] + [Block() for _ in range(n - 1)]
-    return DAGStage(nodes, C, **kwargs)
+from tests.helpers import Block, C, make_stage
 
 
 def force_wiring(stage, edges_on):

@@ -1,7 +1,7 @@
 import torch
 
 from ddw_detectron.layers import freeze_wiring
-from tests.layers.test_dag_stage import make_stage
+from tests.helpers import make_stage
 
 
 def test_frozen_stage_uses_the_given_wiring_for_every_image():

@@ -6,7 +6,7 @@ from detectron2.modeling import BACKBONE_REGISTRY
 
 from ddw_detectron.layers import DAGStage
 from ddw_detectron.utils.flops import count_flops
-from tests.helpers import ALL_STAGES, make_cfg
+from tests.helpers import ALL_STAGES, build, make_cfg
 
 RGB = ShapeSpec(channels=3)
 
@@ -47,10 +47,6 @@ ARCHS = [
         "fc",
     ),
 ]
-
-
-def build(family, cfg):
-    return BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")(cfg, RGB)
 
 
 def num_params(module):
@@ -210,7 +206,7 @@ def test_missing_ddw_keys_is_a_clear_error():
 
     cfg = get_cfg()
     with pytest.raises(ValueError, match="add_ddw_config"):
-        from ddw_detectron.config import check_ddw_config
+        from ddw_detectron.modeling.stage_config import check_ddw_config
 
         check_ddw_config(cfg, ["res2"])
 

@@ -1,8 +1,6 @@
 """Faster R-CNN, RetinaNet and Mask R-CNN with each DDW family: one CPU training step and one
 inference, through Detectron2's own meta-architectures."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from detectron2.modeling import build_model
@@ -11,9 +9,7 @@ from detectron2.utils.events import EventStorage
 
 from ddw_detectron import collect_wiring
 from ddw_detectron.modeling import FAMILIES
-from tests.helpers import ALL_STAGES, make_cfg
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+from tests.helpers import ALL_STAGES, CONFIGS, make_cfg
 
 
 def detector_cfg(family, arch):

@@ -5,9 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.checkpoint.payloads import payload_pkl, payload_pth, payload_yaml
-from tests.classification.folders import FOLDER_PRETRAINING, make_image_folder
-from tests.helpers import ROOT, TINY_DETECTION, run_python
+from tests.helpers import (
+    FOLDER_PRETRAINING,
+    ROOT,
+    TINY_DETECTION,
+    make_image_folder,
+    payload_pkl,
+    payload_pth,
+    payload_yaml,
+    run_python,
+)
 
 pytestmark = pytest.mark.long(120)
 

@@ -10,7 +10,7 @@ from ddw_detectron.config import load_config
 from ddw_detectron.engine import DDWTrainer
 from ddw_detectron.layers import collect_wiring
 from ddw_detectron.utils.freezing import fixed_wiring, freeze_over_dataset
-from ddw_detectron.utils.wiring_report import collect_over_records
+from ddw_detectron.utils.wiring_runs import collect_over_records
 
 DEMO = (
     Path(__file__).resolve().parents[2]

@@ -51,7 +51,7 @@ def _classify(model, loader, wiring_of=None):
 
 
 def _classification_figures(logits, targets, reference=None) -> Dict[str, float]:
-    from ...classification.engine import classification_counts
+    from ...classification.trainer import classification_counts
 
     top1, _, loss, n = classification_counts(logits, targets)
     figures = {"top1": 100.0 * top1 / n, "val_loss": loss / n}
@@ -69,8 +69,8 @@ def evaluate_classifier_arms(
     its mean wiring over the training images (``results["frozen"]``)."""
     from torch.utils.data import DataLoader
 
-    from ...classification import build_classifier
     from ...classification.data import ImageFolderDataset, build_transforms, collate_skipping
+    from ...modeling.classifier import build_classifier
     from ...utils.freezing import freeze_over_batches
 
     cfg = classification_cfg(config, opts)

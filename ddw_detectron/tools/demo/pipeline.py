@@ -243,7 +243,11 @@ class DemoPipeline:
 
         results = json.loads((self.detect_dir / "final_results.json").read_text())
         index = write_demo_report(
-            self.detection_cfg(), self.detect_dir, self.pretrain_dir, self.report_dir
+            self.detection_cfg(),
+            self.detect_dir,
+            self.pretrain_dir,
+            self.report_dir,
+            config=self._path(self.detection_config),
         )
         print_summary(results)
         print(f"report: {index}", flush=True)

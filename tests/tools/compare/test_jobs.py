@@ -7,9 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ddw_detectron.classification import build_classifier
+from ddw_detectron.classification import add_classification_config, build_classifier
 from ddw_detectron.classification.data import collate_skipping
-from ddw_detectron.classification.engine import add_classification_config
 from ddw_detectron.tools import jobs
 from ddw_detectron.tools.compare import Comparison
 from ddw_detectron.tools.compare import jobs as derived

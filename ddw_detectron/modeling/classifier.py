@@ -11,7 +11,7 @@ over to detection.
 import torch
 from torch import Tensor, nn
 
-from ..modeling.family import family_of
+from .family import family_of
 
 __all__ = ["DDWClassifier", "build_classifier"]
 

@@ -13,7 +13,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 import torch.distributed as dist
-from detectron2.config import CfgNode as CN
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -30,7 +29,7 @@ from ..checkpoint import (
 from ..engine.compile import compile_from_config
 from ..engine.resume import restore_rng_states, rng_states
 from ..engine.trainer import check_replicas_agree
-from ..layers import is_router_parameter
+from ..modeling.classifier import build_classifier
 from ..utils.atomic import WriteError, atomic_save, atomic_write_text
 from ..utils.run_lock import lock_output_dir
 from .data import (
@@ -40,67 +39,11 @@ from .data import (
     check_layout,
     collate_skipping,
 )
-from .model import build_classifier
+from .optim import build_optimizer, parameter_groups
 
-__all__ = [
-    "add_classification_config",
-    "classification_counts",
-    "topk_correct",
-    "Pretrainer",
-    "parameter_groups",
-]
+__all__ = ["classification_counts", "topk_correct", "Pretrainer"]
 
 logger = logging.getLogger("ddw_detectron.pretrain")
-
-
-def add_classification_config(cfg: CN) -> CN:
-    """Add ``CLS.*`` (pretraining) keys; the backbone is configured by the usual ``MODEL.*``."""
-    if "CLS" in cfg:
-        return cfg
-    cfg.CLS = CN()
-    cfg.CLS.DATA_ROOT = "datasets/imagenet"  # ImageFolder layout: train/<class>/*, val/<class>/*
-    cfg.CLS.NUM_CLASSES = 1000
-    cfg.CLS.EPOCHS = 100
-    cfg.CLS.BATCH_SIZE = 64  # per process
-    cfg.CLS.BASE_LR = 0.1  # per 256 images; the lr used is BASE_LR * total batch / 256
-    # "SGD" (momentum, the classic ImageNet recipe) or "AdamW" (decoupled weight decay, as in
-    # current recipes; it trains short schedules from scratch much faster, see the demo config).
-    cfg.CLS.OPTIMIZER = "SGD"
-    cfg.CLS.MOMENTUM = 0.9  # SGD only
-    cfg.CLS.NESTEROV = False  # SGD only
-    cfg.CLS.WEIGHT_DECAY = 1e-4  # 4e-5 for MobileNetV2 (its configs set it)
-    # Norm weights, biases and router parameters get no weight decay unless this is True.
-    cfg.CLS.WEIGHT_DECAY_ALL = False
-    cfg.CLS.WARMUP_EPOCHS = 5
-    cfg.CLS.WARMUP_FACTOR = 0.1
-    cfg.CLS.LABEL_SMOOTHING = 0.1
-    cfg.CLS.INPUT_SIZE = 224
-    cfg.CLS.RESIZE_SIZE = 256  # val: resize the short side, then center crop INPUT_SIZE
-    cfg.CLS.CROP_SCALE_MIN = 0.08  # RandomResizedCrop's smallest area share (ImageNet: 0.08)
-    cfg.CLS.HFLIP = True  # random horizontal flips in training
-    # Recipe pieces from torchvision, all off by default. AUTO_AUGMENT: "" (none), "autoaugment"
-    # (the ImageNet policy), "randaugment" or "trivialaugment"; RANDOM_ERASING: the probability of
-    # erasing a rectangle (filled with MODEL.PIXEL_MEAN, so it reads 0 after normalisation).
-    cfg.CLS.AUTO_AUGMENT = ""
-    cfg.CLS.RANDOM_ERASING = 0.0
-    # Per-batch MixUp / CutMix (their Beta distributions' alpha; 0 = off; both > 0: one of them
-    # chosen per batch, as torchvision's reference recipe does). Targets become soft labels.
-    cfg.CLS.MIXUP_ALPHA = 0.0
-    cfg.CLS.CUTMIX_ALPHA = 0.0
-    # An exponential moving average of the weights and norm statistics, updated every
-    # iteration, evaluated beside the raw weights each epoch; the better of the two at the end
-    # is exported for Detectron2. DECAY is per iteration: the average spans ~1 / (1 - DECAY)
-    # iterations, so short schedules need a smaller value.
-    cfg.CLS.EMA = CN()
-    cfg.CLS.EMA.ENABLED = False
-    cfg.CLS.EMA.DECAY = 0.9998
-    cfg.CLS.CLIP_GRAD_NORM = 0.0  # > 0: clip the gradients' global L2 norm to this value
-    cfg.CLS.NUM_WORKERS = 8
-    cfg.CLS.PREFETCH_FACTOR = 2  # batches each worker loads ahead (with NUM_WORKERS > 0)
-    cfg.CLS.SEED = 0
-    cfg.CLS.AMP = True  # used on CUDA only
-    cfg.CLS.CHANNELS_LAST = True  # used on CUDA only
-    return cfg
 
 
 def topk_correct(
@@ -119,50 +62,6 @@ def classification_counts(logits: torch.Tensor, targets: torch.Tensor) -> List[f
     top1, top5 = topk_correct(logits, targets)
     loss = nn.functional.cross_entropy(logits, targets, reduction="sum")
     return [float(top1), float(top5), float(loss), float(len(targets))]
-
-
-def parameter_groups(
-    model: nn.Module, weight_decay: float, decay_all: bool, router_lr_factor: float = 1.0
-):
-    """Three groups: with weight decay; without it for norm weights and biases; routers,
-    without weight decay (unless ``decay_all``) and with ``lr_factor`` ``router_lr_factor``
-    (the trainer multiplies the base learning rate by it)."""
-    norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
-    groups = {"decay": [], "no_decay": [], "routers": []}
-    for module_name, module in model.named_modules():
-        for name, p in module.named_parameters(recurse=False):
-            if not p.requires_grad:
-                continue
-            full = f"{module_name}.{name}" if module_name else name
-            if is_router_parameter(full):
-                groups["routers"].append(p)
-            elif not decay_all and (isinstance(module, norm_types) or name == "bias"):
-                groups["no_decay"].append(p)
-            else:
-                groups["decay"].append(p)
-    return [
-        {"params": groups["decay"], "weight_decay": weight_decay, "lr_factor": 1.0},
-        {"params": groups["no_decay"], "weight_decay": 0.0, "lr_factor": 1.0},
-        {
-            "params": groups["routers"],
-            "weight_decay": weight_decay if decay_all else 0.0,
-            "lr_factor": router_lr_factor,
-        },
-    ]
-
-
-OPTIMIZERS = ("SGD", "AdamW")
-
-
-def build_optimizer(cfg, groups, lr: float) -> torch.optim.Optimizer:
-    """``CLS.OPTIMIZER`` over the parameter ``groups``; raises ValueError naming the key."""
-    if cfg.CLS.OPTIMIZER == "SGD":
-        return torch.optim.SGD(groups, lr=lr, momentum=cfg.CLS.MOMENTUM, nesterov=cfg.CLS.NESTEROV)
-    if cfg.CLS.OPTIMIZER == "AdamW":
-        return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(
-        f"CLS.OPTIMIZER = {cfg.CLS.OPTIMIZER!r} is invalid: allowed values are {list(OPTIMIZERS)}"
-    )
 
 
 def _architecture(model: nn.Module) -> Dict[str, List[int]]:

@@ -1,0 +1,128 @@
+"""``MODEL.DDW.*``: the keys of the dynamic stages, their defaults (written once, also the
+defaults of :func:`~ddw_detectron.modeling.dynamic.dag_stage_factory`) and their checks."""
+
+from detectron2.config import CfgNode as CN
+
+from ..layers import GATES, ROUTER_MODES
+
+__all__ = [
+    "NEAR_STATIC_INIT",
+    "STAGE_DEFAULTS",
+    "ConfigValueError",
+    "add_stage_config",
+    "check_ddw_config",
+    "check_dynamic_stages",
+]
+
+# The method's stage settings, written once: the defaults of ``MODEL.DDW.*`` and of
+# ``dag_stage_factory`` (the LazyConfig path). ``DAGStage``'s own defaults differ on
+# purpose (its docstring says why).
+STAGE_DEFAULTS = {
+    "threshold": 0.1,
+    "gate": "ste",
+    "router_hidden_dim": 0,
+    "memory_efficient": True,
+    "skip_unused_nodes": True,
+    "init_edge_weights": None,
+    "router_mode": "dynamic",
+}
+# ROUTER_INIT_CHAIN / ROUTER_INIT_OTHER of the start near the base network (fine-tuning).
+NEAR_STATIC_INIT = (0.99, 0.05)
+
+
+class ConfigValueError(ValueError):
+    """A config key has a value it cannot take; the message names the key and what it allows."""
+
+
+def add_stage_config(cfg: CN) -> None:
+    """Add ``MODEL.DDW.*`` with the method's defaults (in place)."""
+    cfg.MODEL.DDW = CN()
+    # Names of the stages that become dynamic DAGs (ResNet: res2..res5, MobileNetV2: mb1..mb7,
+    # RegNet: s1..s4). [] keeps the static base architecture: the baseline of every comparison.
+    cfg.MODEL.DDW.DYNAMIC_STAGES = []
+    # tau: an edge whose weight is <= THRESHOLD is dropped for that image. In [0, 1).
+    cfg.MODEL.DDW.THRESHOLD = STAGE_DEFAULTS["threshold"]
+    # "ste": training forward uses the thresholded weights, backward passes through the mask, so
+    # a dropped edge can come back. "soft": no threshold in training. Inference always thresholds.
+    cfg.MODEL.DDW.GATE = STAGE_DEFAULTS["gate"]
+    # 0: a router is GAP -> FC -> sigmoid; > 0: GAP -> FC(hidden) -> ReLU -> FC -> sigmoid.
+    cfg.MODEL.DDW.ROUTER_HIDDEN_DIM = STAGE_DEFAULTS["router_hidden_dim"]
+    # "dynamic": every router reads its node's output, so each image gets its own wiring (the
+    # method). "static": one learned weight per edge shared by every image, through the same
+    # gate, threshold and buffer: a learned static DAG (the control for per-image wiring).
+    cfg.MODEL.DDW.ROUTER_MODE = STAGE_DEFAULTS["router_mode"]
+    # The routers' start. ROUTER_INIT_CHAIN 0: PyTorch's plain random initialisation, as the
+    # method trains from scratch (images differ in wiring from the first step). > 0: every
+    # chain edge i -> i+1 starts near ROUTER_INIT_CHAIN and every other edge near
+    # ROUTER_INIT_OTHER for every image; with 0.99 and 0.05 (under THRESHOLD) a fresh network
+    # computes almost its static base, for fine-tuning from static ImageNet weights (the
+    # COCO configs); the dropped edges can come back through the straight-through gradient.
+    # Trained from scratch, that start collapsed (docs/experiments.md): keep it for static weights.
+    cfg.MODEL.DDW.ROUTER_INIT_CHAIN = 0.0
+    cfg.MODEL.DDW.ROUTER_INIT_OTHER = NEAR_STATIC_INIT[1]
+    # > 0 adds loss_ddw_sparsity = weight * sum over stages of the mean L1 of edge weights.
+    cfg.MODEL.DDW.SPARSITY_LOSS_WEIGHT = 0.0
+    # True: buffered aggregation, the aggregated node inputs recomputed in backward (saves about
+    # one feature map per node); False: plain autograd sums. Same values either way.
+    cfg.MODEL.DDW.MEMORY_EFFICIENT = STAGE_DEFAULTS["memory_efficient"]
+    # At inference with batch size 1, a node that receives no kept edge gets an all-zero input;
+    # its output then does not depend on the image and comes from a cache. Exact.
+    cfg.MODEL.DDW.SKIP_UNUSED_NODES = STAGE_DEFAULTS["skip_unused_nodes"]
+    # Learning rate of router parameters over the base learning rate, in both trainers
+    # (detection: SOLVER.BASE_LR, pretraining: the CLS learning rate). A router's gradient is
+    # one sigmoid derivative times an inner product of feature maps: at the initial weights
+    # (sigmoid' is 0.01 at 0.99 and 0.05 at 0.05) it is two orders of magnitude smaller than a
+    # conv layer's, so with SGD in a short schedule the routers barely move and a dropped edge
+    # never comes back; a factor over 1 lets them learn. 1 keeps the paper's single learning
+    # rate; 0 keeps a pretrained wiring as it is.
+    cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
+    # Training logs the wiring statistics (ddw/<stage>/*) every LOG_PERIOD iterations, as
+    # Detectron2's writers log the losses every 20.
+    cfg.MODEL.DDW.LOG_PERIOD = 20
+
+
+def _fail(key: str, value, allowed: str) -> None:
+    raise ConfigValueError(f"{key} = {value!r} is invalid: {allowed}")
+
+
+def check_dynamic_stages(dynamic_stages, stage_names) -> None:
+    """Raise ValueError unless every name in ``dynamic_stages`` (``MODEL.DDW.DYNAMIC_STAGES``, or
+    a backbone class's ``dynamic_stages`` argument) is one of ``stage_names``, at most once."""
+    unknown = [s for s in dynamic_stages if s not in stage_names]
+    if unknown or len(set(dynamic_stages)) != len(dynamic_stages):
+        _fail(
+            "MODEL.DDW.DYNAMIC_STAGES",
+            list(dynamic_stages),
+            f"allowed stage names of this backbone are {list(stage_names)}, each at most once",
+        )
+
+
+def check_ddw_config(cfg: CN, stage_names) -> None:
+    """Validate ``MODEL.DDW.*`` for a backbone with the given stage names; raise ValueError."""
+    if "DDW" not in cfg.MODEL:
+        raise ValueError(
+            "the config has no MODEL.DDW keys: call ddw_detectron.add_ddw_config(cfg) before "
+            "merging a DDW config file"
+        )
+    ddw = cfg.MODEL.DDW
+    check_dynamic_stages(ddw.DYNAMIC_STAGES, stage_names)
+    if not 0.0 <= ddw.THRESHOLD < 1.0:
+        _fail("MODEL.DDW.THRESHOLD", ddw.THRESHOLD, "must be in [0, 1)")
+    if ddw.ROUTER_MODE not in ROUTER_MODES:
+        _fail("MODEL.DDW.ROUTER_MODE", ddw.ROUTER_MODE, f"allowed values are {list(ROUTER_MODES)}")
+    if ddw.GATE not in GATES:
+        _fail("MODEL.DDW.GATE", ddw.GATE, f"allowed values are {list(GATES)}")
+    if ddw.ROUTER_HIDDEN_DIM < 0:
+        _fail("MODEL.DDW.ROUTER_HIDDEN_DIM", ddw.ROUTER_HIDDEN_DIM, "must be >= 0")
+    if not (ddw.ROUTER_INIT_CHAIN == 0 or 0.0 < ddw.ROUTER_INIT_CHAIN < 1.0):
+        _fail(
+            "MODEL.DDW.ROUTER_INIT_CHAIN",
+            ddw.ROUTER_INIT_CHAIN,
+            "must be in (0, 1), or 0 for the plain random initialisation",
+        )
+    if not 0.0 < ddw.ROUTER_INIT_OTHER < 1.0:
+        _fail("MODEL.DDW.ROUTER_INIT_OTHER", ddw.ROUTER_INIT_OTHER, "must be in (0, 1)")
+    if ddw.ROUTER_LR_FACTOR < 0:
+        _fail("MODEL.DDW.ROUTER_LR_FACTOR", ddw.ROUTER_LR_FACTOR, "must be >= 0")
+    if ddw.SPARSITY_LOSS_WEIGHT < 0:
+        _fail("MODEL.DDW.SPARSITY_LOSS_WEIGHT", ddw.SPARSITY_LOSS_WEIGHT, "must be >= 0")

@@ -1,0 +1,93 @@
+"""The package's layout: the library never imports the tooling (``ddw_detectron.tools``) nor
+reaches into ``scripts/``; ``ddw_detectron.layers`` imports no Detectron2; no module of the package
+imports, at any depth and inside functions too, a module that imports it back."""
+
+import ast
+from pathlib import Path
+from typing import Dict, Set
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "ddw_detectron"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> Set[str]:
+    """Every module ``path`` imports (absolute names; ``from x import y`` also counts
+    ``x.y`` when that is a module of the package)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def with_parents(importer: str, names: Set[str]) -> Set[str]:
+    """Importing ``a.b.c`` imports the package ``a.b`` too, unless ``a.b`` holds the importer
+    (its own packages are being imported already)."""
+    found = set(names)
+    for name in names:
+        parts = name.split(".")
+        for k in range(2, len(parts)):
+            parent = ".".join(parts[:k])
+            if not (importer + ".").startswith(parent + "."):
+                found.add(parent)
+    return found
+
+
+def graph() -> Dict[str, Set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {
+        name: {m for m in with_parents(name, imports_of(p)) if m in modules and m != name}
+        for name, p in modules.items()
+    }
+
+
+def test_the_library_never_imports_the_tooling_nor_the_scripts():
+    for name, imported in graph().items():
+        if name.startswith("ddw_detectron.tools"):
+            continue
+        tooling = [m for m in imported if m.startswith("ddw_detectron.tools")]
+        assert not tooling, f"{name} imports the tooling: {tooling}"
+    for path in PACKAGE.rglob("*.py"):
+        if "tools" not in path.relative_to(PACKAGE).parts:
+            assert '"scripts"' not in path.read_text() and "scripts/" not in "".join(
+                line for line in path.read_text().splitlines() if "open(" in line or "Path(" in line
+            ), path
+
+
+def test_layers_is_pure_pytorch():
+    for path in (PACKAGE / "layers").rglob("*.py"):
+        assert not [m for m in imports_of(path) if m.startswith("detectron2")], path
+
+
+def test_no_import_circles():
+    edges = graph()
+    state: Dict[str, int] = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt) :] + [nxt]
+                raise AssertionError("import circle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
