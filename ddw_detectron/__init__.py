@@ -1,12 +1,16 @@
 """Differentiable Dynamic Wirings (DDW) backbones for Detectron2.
 
-Importing this package registers the DDW backbones in Detectron2's ``BACKBONE_REGISTRY`` and the
-demo datasets ``ddw_shapes_train`` / ``ddw_shapes_val`` in its ``DatasetCatalog``.
+Importing this package registers the DDW backbones in Detectron2's ``BACKBONE_REGISTRY``, the
+demo datasets ``ddw_shapes_*`` in its ``DatasetCatalog``, and fvcore's handle for the
+aggregation's multiply-adds (so Detectron2's FLOP tools count DDW).
 """
 
 from . import data, modeling  # noqa: F401  (register the demo datasets and the backbones)
 from .config import add_ddw_config
 from .layers import DAGStage, Router, aggregate, collect_wiring
+from .utils.flops import register_fvcore_handles
+
+register_fvcore_handles()
 
 __version__ = "0.1.0"
 __all__ = [

@@ -7,16 +7,17 @@ from detectron2.utils import comm
 from ..data.skipping import UnreadableImageError, format_files, read_skip_log
 from ..layers import collect_wiring, sparsity_loss
 from ..utils.visualize import figure_to_array, wiring_figure
-from ..utils.wiring_stats import edge_usage, wiring_statistics
+from ..utils.wiring_stats import telemetry
 
 __all__ = ["SkippedImagesHook", "WiringHook", "attach_sparsity_loss"]
 
 
 class WiringHook(HookBase):
-    """Every ``period`` iterations, per-stage wiring statistics of the last training batch go to
-    the ``EventStorage`` as ``ddw/<stage>/{mean_edge_weight,kept,diversity,non_chain_kept_share}``
-    (so they reach ``metrics.json`` and TensorBoard); after every evaluation (``eval_period``) and
-    at the end, a heatmap picture of each stage's wiring goes in as ``ddw/wiring/<stage>``.
+    """After every evaluation (``eval_period``) and at the end, a heatmap picture of each
+    stage's wiring goes to the ``EventStorage`` as ``ddw/wiring/<stage>``. The statistics
+    ``ddw/<stage>/*`` come from the backbone itself in any trainer (``MODEL.DDW.LOG_PERIOD``);
+    this hook puts them only where the backbone could not, a compiled backbone (whose graph has
+    no room for the storage), every ``period`` iterations and at the last.
     """
 
     def __init__(self, period: int = 20, eval_period: int = 0):
@@ -37,14 +38,11 @@ class WiringHook(HookBase):
     def after_step(self):
         next_iter = self.trainer.iter + 1
         if next_iter % self._period == 0 or next_iter == self.trainer.max_iter:
-            scalars = {}
-            for stage, adjacency in collect_wiring(self._model()).items():
-                for key, value in wiring_statistics(adjacency).items():
-                    scalars[f"ddw/{stage}/{key}"] = value
-                scalars[f"ddw/{stage}/non_chain_kept_share"] = edge_usage(adjacency)[
-                    "non_chain_kept_share"
-                ]
-            if scalars:
+            wiring = collect_wiring(self._model())
+            scalars = telemetry(wiring)
+            latest = self.trainer.storage.latest()
+            put = [k for k in scalars if latest.get(k, (None, -1))[1] == self.trainer.iter]
+            if scalars and not put:
                 self.trainer.storage.put_scalars(**scalars, smoothing_hint=False)
         if (
             self._eval_period > 0

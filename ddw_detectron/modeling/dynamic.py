@@ -6,10 +6,18 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
 from detectron2.layers import FrozenBatchNorm2d
 from detectron2.modeling.backbone import FPN, Backbone
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool, LastLevelP6P7
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
-from ..layers import DAGStage
-from .stage_config import STAGE_DEFAULTS, check_ddw_config, check_dynamic_stages
+from ..layers import DAGStage, collect_wiring
+from ..layers.aggregate import exporting
+from ..utils.wiring_stats import telemetry
+from .stage_config import (
+    STAGE_DEFAULTS,
+    ConfigValueError,
+    check_ddw_config,
+    check_dynamic_stages,
+)
 
 __all__ = [
     "dag_stage_factory",
@@ -98,18 +106,41 @@ class DDWBackbone:
         dynamic_stages: Sequence[str],
         stage_factory: Optional[Callable[[str, Nodes, int], nn.Module]] = None,
         stage_names: Optional[Sequence[str]] = None,
+        log_period: int = STAGE_DEFAULTS["log_period"],
     ) -> None:
         """Replace the stages named in ``dynamic_stages`` by ``stage_factory(name, nodes,
-        out_channels)`` (``dag_stage_factory()``, the method's defaults, when None). Raises
+        out_channels)`` (``dag_stage_factory()``, the method's defaults, when None), and log
+        their wiring every ``log_period`` training iterations (:meth:`_log_wiring`). Raises
         ValueError for a name not in ``stage_names`` (default: the built stages)."""
         built = self.named_stages()
         check_dynamic_stages(list(dynamic_stages), stage_names or [n for n, _ in built])
+        if log_period < 1:
+            raise ConfigValueError(f"MODEL.DDW.LOG_PERIOD = {log_period} is invalid: must be >= 1")
         stage_factory = stage_factory or dag_stage_factory()
         for index, (name, stage) in enumerate(built):
             if name in dynamic_stages:
                 nodes = self.stage_nodes(stage)
                 dag = stage_factory(name, nodes, self._out_feature_channels[name])
                 self._put_stage(index, name, dag)
+        self.log_period = log_period
+        if dynamic_stages:
+            self.register_forward_hook(DDWBackbone._log_wiring)
+
+    @staticmethod
+    def _log_wiring(backbone, inputs, outputs) -> None:
+        """In training under an active Detectron2 ``EventStorage`` (any trainer: Detectron2's,
+        a LazyConfig loop, a project's), put the wiring statistics ``ddw/<stage>/*`` every
+        ``log_period`` iterations. Outside those iterations nothing is read back from the
+        device."""
+        if not backbone.training or exporting():
+            return
+        try:
+            storage = get_event_storage()
+        except AssertionError:  # no storage: not under a Detectron2 training loop
+            return
+        if (storage.iter + 1) % backbone.log_period:
+            return
+        storage.put_scalars(**telemetry(collect_wiring(backbone)), smoothing_hint=False)
 
     def freeze(self, freeze_at: int = 0):
         """Freeze the stem (``freeze_at >= 1``) and the first ``freeze_at - 1`` stages (ResNet:

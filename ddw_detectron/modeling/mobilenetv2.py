@@ -38,6 +38,7 @@ from .dynamic import (
     make_dag_stage,
 )
 from .family import BackboneFamily, register_family
+from .stage_config import STAGE_DEFAULTS
 
 __all__ = [
     "InvertedResidual",
@@ -140,7 +141,7 @@ class DDWMobileNetV2(DDWBackbone, Backbone):
         norm: Detectron2 norm name ("BN", "SyncBN", "FrozenBN", "GN", ...).
         out_features: among ``stem``, ``mb1``..``mb7``, ``last``.
         freeze_at: 1 freezes the stem, ``k`` the stem and ``mb1``..``mb{k-1}``.
-        dynamic_stages, stage_factory: as for :class:`DDWResNet`.
+        dynamic_stages, stage_factory, log_period: as for :class:`DDWResNet`.
 
     Forward: ``[N, 3, H, W]`` to ``{name: [N, C_name, H / stride_name, W / stride_name]}``.
     """
@@ -153,6 +154,7 @@ class DDWMobileNetV2(DDWBackbone, Backbone):
         freeze_at: int = 0,
         dynamic_stages: Sequence[str] = (),
         stage_factory: Optional[StageFactory] = None,
+        log_period: int = STAGE_DEFAULTS["log_period"],
     ):
         super().__init__()
         num_stages = self._check_arguments(width_mult, out_features)
@@ -188,7 +190,9 @@ class DDWMobileNetV2(DDWBackbone, Backbone):
         self.stage_names = tuple(self.stage_names)
         self._init_weights()
         # Checked against every stage name: a dynamic stage beyond the built ones is not an error.
-        self.make_stages_dynamic(dynamic_stages, stage_factory, stage_names=STAGE_NAMES)
+        self.make_stages_dynamic(
+            dynamic_stages, stage_factory, stage_names=STAGE_NAMES, log_period=log_period
+        )
         self.freeze(freeze_at)
 
     @staticmethod
@@ -281,6 +285,7 @@ def build_ddw_mobilenetv2_backbone(cfg, input_shape: ShapeSpec) -> DDWMobileNetV
         freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
         dynamic_stages=dynamic_stage_names(cfg, STAGE_NAMES),
         stage_factory=partial(make_dag_stage, cfg),
+        log_period=cfg.MODEL.DDW.LOG_PERIOD,
     )
 
 

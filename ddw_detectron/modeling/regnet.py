@@ -24,6 +24,7 @@ from .dynamic import (
     make_dag_stage,
 )
 from .family import BackboneFamily, register_family
+from .stage_config import STAGE_DEFAULTS
 
 __all__ = [
     "DDWRegNet",
@@ -59,6 +60,7 @@ class DDWRegNet(DDWBackbone, RegNet):
     Args:
         dynamic_stages: names (``"s1"``..``"s4"``) of the stages to make dynamic.
         stage_factory: ``(name, {block name: block}, out_channels) -> DAGStage``.
+        log_period: as for :class:`~ddw_detectron.modeling.DDWResNet`.
         freeze_at: as for ``RegNet``; routers of frozen stages are frozen too.
         **kwargs: Detectron2 ``RegNet`` arguments (depth, w_a, w_0, w_m, group_width, ...).
     """
@@ -68,11 +70,12 @@ class DDWRegNet(DDWBackbone, RegNet):
         *,
         dynamic_stages: Sequence[str] = (),
         stage_factory: Optional[StageFactory] = None,
+        log_period: int = STAGE_DEFAULTS["log_period"],
         freeze_at: int = 0,
         **kwargs,
     ):
         super().__init__(freeze_at=0, **kwargs)
-        self.make_stages_dynamic(dynamic_stages, stage_factory)
+        self.make_stages_dynamic(dynamic_stages, stage_factory, log_period=log_period)
         self.freeze(freeze_at)
 
     def named_stages(self):
@@ -134,6 +137,7 @@ def build_ddw_regnet_backbone(cfg, input_shape: ShapeSpec) -> DDWRegNet:
         freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
         dynamic_stages=dynamic_stage_names(cfg, STAGE_NAMES),
         stage_factory=partial(make_dag_stage, cfg),
+        log_period=cfg.MODEL.DDW.LOG_PERIOD,
         **regnet_parameters(cfg),
     )
 

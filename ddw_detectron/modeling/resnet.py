@@ -23,6 +23,7 @@ from .dynamic import (
     make_dag_stage,
 )
 from .family import BackboneFamily, register_family
+from .stage_config import STAGE_DEFAULTS
 
 __all__ = [
     "FAMILY",
@@ -44,6 +45,8 @@ class DDWResNet(DDWBackbone, ResNet):
         freeze_at: as for ``ResNet``; routers of frozen stages are frozen too.
         dynamic_stages: names (``"res2"``..``"res5"``) of the stages to make dynamic.
         stage_factory: ``(name, blocks, out_channels) -> DAGStage``.
+        log_period: training iterations between the wiring statistics put into the active
+            ``EventStorage`` (``MODEL.DDW.LOG_PERIOD``).
 
     Forward: ``[N, 3, H, W]`` to ``{name: [N, C_name, H / stride_name, W / stride_name]}``.
     """
@@ -56,9 +59,10 @@ class DDWResNet(DDWBackbone, ResNet):
         freeze_at: int = 0,
         dynamic_stages: Sequence[str] = (),
         stage_factory: Optional[StageFactory] = None,
+        log_period: int = STAGE_DEFAULTS["log_period"],
     ):
         super().__init__(stem, stages, out_features=out_features, freeze_at=0)
-        self.make_stages_dynamic(dynamic_stages, stage_factory)
+        self.make_stages_dynamic(dynamic_stages, stage_factory, log_period=log_period)
         self.freeze(freeze_at)
 
     def named_stages(self):
@@ -80,6 +84,7 @@ def build_ddw_resnet_backbone(cfg, input_shape: ShapeSpec) -> DDWResNet:
         freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
         dynamic_stages=dynamic_stage_names(cfg, base.stage_names),
         stage_factory=partial(make_dag_stage, cfg),
+        log_period=cfg.MODEL.DDW.LOG_PERIOD,
     )
 
 

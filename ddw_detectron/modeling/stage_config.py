@@ -25,6 +25,7 @@ STAGE_DEFAULTS = {
     "skip_unused_nodes": True,
     "init_edge_weights": None,
     "router_mode": "dynamic",
+    "log_period": 20,
 }
 # ROUTER_INIT_CHAIN / ROUTER_INIT_OTHER of the start near the base network (fine-tuning).
 NEAR_STATIC_INIT = (0.99, 0.05)
@@ -76,9 +77,9 @@ def add_stage_config(cfg: CN) -> None:
     # never comes back; a factor over 1 lets them learn. 1 keeps the paper's single learning
     # rate; 0 keeps a pretrained wiring as it is.
     cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
-    # Training logs the wiring statistics (ddw/<stage>/*) every LOG_PERIOD iterations, as
-    # Detectron2's writers log the losses every 20.
-    cfg.MODEL.DDW.LOG_PERIOD = 20
+    # The backbone puts its wiring statistics (ddw/<stage>/*) into the active EventStorage every
+    # LOG_PERIOD training iterations (any Detectron2 trainer), as the writers log the losses.
+    cfg.MODEL.DDW.LOG_PERIOD = STAGE_DEFAULTS["log_period"]
 
 
 def _fail(key: str, value, allowed: str) -> None:

@@ -1,19 +1,38 @@
 """FLOP counting for DDW models: fvcore's count plus the aggregation multiply-adds.
 
 fvcore counts one FLOP per multiply-add of convolutions and linear layers and skips
-element-wise ops, so the weighted sums of a DAG stage would go uncounted. They are added here
-for every edge of the complete DAG (an upper bound: on the CPU dropped edges are not computed).
+element-wise ops, so the weighted sums of a DAG stage would go uncounted. Traced, a node's sum
+is one multiply (for its first edge) and one ``aten::addcmul_`` per further edge:
+:func:`register_fvcore_handles` (run on ``import ddw_detectron``) gives fvcore a handle for the
+latter, so that fvcore, Detectron2's ``FlopCountAnalysis`` and its ``tools/analyze_model.py``
+count them (one per output element) instead of warning about an unsupported operator.
+:func:`count_flops` adds every edge of the complete DAG (an upper bound: on the CPU dropped
+edges are not computed).
 """
 
+import importlib
 from typing import Dict
 
 import torch
 from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.jit_handles import elementwise_flop_counter
 from torch import nn
 
 from ..layers import DAGStage
 
-__all__ = ["count_flops", "aggregation_flops"]
+__all__ = ["AGGREGATION_HANDLES", "aggregation_flops", "count_flops", "register_fvcore_handles"]
+
+# One multiply-add per output element of each further edge's in-place multiply-add.
+AGGREGATION_HANDLES = {"aten::addcmul_": elementwise_flop_counter(input_scale=0, output_scale=1)}
+
+
+def register_fvcore_handles() -> None:
+    """Add :data:`AGGREGATION_HANDLES` to fvcore's default handles (those every
+    ``FlopCountAnalysis`` starts from); a handle already there is kept."""
+    table = getattr(importlib.import_module("fvcore.nn.flop_count"), "_DEFAULT_SUPPORTED_OPS", None)
+    if table is not None:
+        for name, handle in AGGREGATION_HANDLES.items():
+            table.setdefault(name, handle)
 
 
 def aggregation_flops(model: nn.Module, inputs) -> int:
@@ -44,6 +63,7 @@ def count_flops(model: nn.Module, inputs) -> Dict[str, int]:
     model.eval()
     try:
         analysis = FlopCountAnalysis(model, inputs)
+        analysis.set_op_handle(**{name: None for name in AGGREGATION_HANDLES})  # counted below
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings(
             "none"
         )

@@ -5,9 +5,11 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 __all__ = [
+    "TELEMETRY_KEYS",
     "dataset_statistics",
     "dead_nodes",
     "edge_usage",
+    "telemetry",
     "upper_edges",
     "wiring_statistics",
 ]
@@ -67,6 +69,22 @@ def edge_usage(adjacency: torch.Tensor) -> Dict[str, float]:
         "images_with_non_chain": float(other.any(dim=1).float().mean()),
         "distinct_patterns": int(torch.unique(kept, dim=0).shape[0]),
     }
+
+
+# What training logs per stage as ``ddw/<stage>/<key>``.
+TELEMETRY_KEYS = ("mean_edge_weight", "kept", "diversity", "non_chain_kept_share")
+
+
+def telemetry(wiring: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """``{"ddw/<stage>/<key>": value}`` of :data:`TELEMETRY_KEYS` for ``{stage: [B, n, n]}``
+    (a read of the small matrices, on the host)."""
+    scalars = {}
+    for stage, adjacency in wiring.items():
+        adjacency = adjacency.detach().float().cpu()
+        figures = {**wiring_statistics(adjacency), **edge_usage(adjacency)}
+        for key in TELEMETRY_KEYS:
+            scalars[f"ddw/{stage}/{key}"] = float(figures[key])
+    return scalars
 
 
 def dead_nodes(adjacency: torch.Tensor) -> List[int]:
