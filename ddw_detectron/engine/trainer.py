@@ -44,14 +44,24 @@ __all__ = [
 ]
 
 
-def create_ddp_model(model: torch.nn.Module) -> torch.nn.Module:
+def create_ddp_model(
+    model: torch.nn.Module, fp16_compression: bool = False, **ddp_kwargs
+) -> torch.nn.Module:
     """DDP when there is more than one process: on the local GPU with CUDA, on CPU (gloo)
-    otherwise. Every DDW parameter receives a gradient in every step (dropped edges too, through
-    the straight-through gate), so ``find_unused_parameters`` stays off."""
+    otherwise, with ``ddp_kwargs`` for ``DistributedDataParallel`` (LazyConfig's
+    ``train.ddp``; ``broadcast_buffers`` off unless given) and, with ``fp16_compression``,
+    gradients sent in fp16. Every DDW parameter receives a gradient in every step (dropped edges
+    too, through the straight-through gate), so ``find_unused_parameters`` can stay off."""
     if comm.get_world_size() == 1:
         return model
     device_ids = [comm.get_local_rank()] if next(model.parameters()).is_cuda else None
-    return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+    ddp_kwargs.setdefault("broadcast_buffers", False)
+    ddp = DistributedDataParallel(model, device_ids=device_ids, **ddp_kwargs)
+    if fp16_compression:
+        from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
+
+        ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
+    return ddp
 
 
 def check_replicas_agree(model: torch.nn.Module) -> None:

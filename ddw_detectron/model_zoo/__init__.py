@@ -3,12 +3,15 @@ a project that ``pip install``-ed ddw_detectron finds them without a clone.
 
     from ddw_detectron import model_zoo
     cfg = model_zoo.get_config("COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.yaml")
+    lazy = model_zoo.get_config("COCO-Detection/faster_rcnn_DDW_R_50_FPN_1x.py")  # LazyConfig
     path = model_zoo.get_config_file("ImageNet/DDW_R_50.yaml")  # for --config-file
 """
 
 from pathlib import Path
 
-__all__ = ["configs_root", "get_config", "get_config_file"]
+from .lazy import lazy_config
+
+__all__ = ["configs_root", "get_config", "get_config_file", "lazy_config"]
 
 
 def configs_root() -> Path:
@@ -31,7 +34,9 @@ def get_config_file(config_path: str) -> str:
     path = root / config_path
     if not path.is_file():
         known = sorted(
-            str(p.relative_to(root)) for p in root.rglob("*.yaml") if not p.name.startswith("Base")
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if p.suffix in (".yaml", ".py") and not p.name.startswith(("Base", "_"))
         )
         raise FileNotFoundError(
             f"{config_path!r} is not a ddw_detectron config; configs are e.g. {known[:4]} "
@@ -41,12 +46,17 @@ def get_config_file(config_path: str) -> str:
 
 
 def get_config(config_path: str):
-    """The Detectron2 ``CfgNode`` of a shipped YAML config with the DDW keys (and the ``CLS``
-    keys of pretraining for ``ImageNet/`` configs)."""
+    """A shipped config, as Detectron2's ``model_zoo.get_config`` gives it: for a ``.py`` file
+    the LazyConfig (``LazyConfig.load``), for a YAML file the ``CfgNode`` with the DDW keys (and
+    the ``CLS`` keys of pretraining for classification configs)."""
+    path = get_config_file(config_path)
+    if path.endswith(".py"):
+        from detectron2.config import LazyConfig
+
+        return LazyConfig.load(path)
     from ..checkpoint import is_classification_config
     from ..config import load_config
 
-    path = get_config_file(config_path)
     if is_classification_config(path):
         from ..classification import add_classification_config
 

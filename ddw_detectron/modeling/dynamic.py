@@ -21,6 +21,9 @@ from .stage_config import (
 
 __all__ = [
     "dag_stage_factory",
+    "lazy_dynamic_kwargs",
+    "stage_factory_kwargs",
+    "warn_if_untrained",
     "DDWBackbone",
     "make_dag_stage",
     "freeze_stage",
@@ -61,20 +64,39 @@ def dag_stage_factory(
     return make
 
 
-def make_dag_stage(cfg, name: str, nodes: Nodes, out_channels: int) -> DAGStage:
-    """A :class:`DAGStage` named ``name`` over ``nodes``, configured by ``MODEL.DDW.*``."""
+def stage_factory_kwargs(cfg) -> dict:
+    """The :func:`dag_stage_factory` arguments of ``MODEL.DDW.*``."""
     ddw = cfg.MODEL.DDW
-    return dag_stage_factory(
+    return dict(
         threshold=ddw.THRESHOLD,
         gate=ddw.GATE,
         router_hidden_dim=ddw.ROUTER_HIDDEN_DIM,
         memory_efficient=ddw.MEMORY_EFFICIENT,
         skip_unused_nodes=ddw.SKIP_UNUSED_NODES,
-        init_edge_weights=(ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER)
+        init_edge_weights=[ddw.ROUTER_INIT_CHAIN, ddw.ROUTER_INIT_OTHER]
         if ddw.ROUTER_INIT_CHAIN > 0
         else None,
         router_mode=ddw.ROUTER_MODE,
-    )(name, nodes, out_channels)
+    )
+
+
+def make_dag_stage(cfg, name: str, nodes: Nodes, out_channels: int) -> DAGStage:
+    """A :class:`DAGStage` named ``name`` over ``nodes``, configured by ``MODEL.DDW.*``."""
+    return dag_stage_factory(**stage_factory_kwargs(cfg))(name, nodes, out_channels)
+
+
+def lazy_dynamic_kwargs(cfg, stage_names: Sequence[str]) -> dict:
+    """The DDW arguments of a family's backbone class from ``cfg``, as LazyConfig values:
+    ``dynamic_stages`` (checked), ``stage_factory`` (a ``LazyCall`` of
+    :func:`dag_stage_factory`), ``log_period`` and ``freeze_at``."""
+    from detectron2.config import LazyCall as L
+
+    return dict(
+        dynamic_stages=dynamic_stage_names(cfg, stage_names),
+        stage_factory=L(dag_stage_factory)(**stage_factory_kwargs(cfg)),
+        log_period=cfg.MODEL.DDW.LOG_PERIOD,
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+    )
 
 
 class DDWBackbone:
@@ -162,12 +184,15 @@ UNTRAINED = (
 
 
 def dynamic_stage_names(cfg, stage_names: Sequence[str]):
-    """The validated ``MODEL.DDW.DYNAMIC_STAGES`` for a backbone with ``stage_names`` (and the
-    warning that the model is untrained when ``MODEL.WEIGHTS`` is empty)."""
+    """The validated ``MODEL.DDW.DYNAMIC_STAGES`` for a backbone with ``stage_names``."""
     check_ddw_config(cfg, stage_names)
+    return list(cfg.MODEL.DDW.DYNAMIC_STAGES)
+
+
+def warn_if_untrained(cfg) -> None:
+    """The builders' warning that an empty ``MODEL.WEIGHTS`` gives an untrained model."""
     if not cfg.MODEL.WEIGHTS:
         logging.getLogger(__name__).warning(UNTRAINED)
-    return list(cfg.MODEL.DDW.DYNAMIC_STAGES)
 
 
 def freeze_stage(stage: nn.Module) -> None:

@@ -30,6 +30,8 @@ class BackboneFamily:
         torchvision_classifier: the prefix of torchvision's final linear layer (``"fc."``).
         add_config: adds the family's ``MODEL.<config_node>`` keys with their defaults (called
             by ``add_ddw_config``); None when Detectron2 has them (``RESNETS``).
+        lazy: ``cfg -> LazyCall`` of the bottom-up backbone the config describes (the
+            LazyConfig form, ``ddw_detectron.model_zoo.lazy_config``).
     """
 
     name: str
@@ -40,6 +42,7 @@ class BackboneFamily:
     torchvision_key: Callable[[str], Optional[str]]
     torchvision_classifier: str
     add_config: Optional[Callable[[Any], None]] = None
+    lazy: Optional[Callable[[Any], Any]] = None
 
     @property
     def builders(self) -> Dict[str, str]:

@@ -22,10 +22,10 @@ last   conv    1280            32
 
 import copy
 import re
-from functools import partial
 from typing import Callable, List, Optional, Sequence
 
 from detectron2.config import CfgNode as CN
+from detectron2.config import instantiate
 from detectron2.layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, Backbone
 from torch import Tensor, nn
@@ -34,8 +34,8 @@ from .dynamic import (
     DDWBackbone,
     build_rcnn_fpn,
     build_retinanet_fpn,
-    dynamic_stage_names,
-    make_dag_stage,
+    lazy_dynamic_kwargs,
+    warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
 from .stage_config import STAGE_DEFAULTS
@@ -273,19 +273,25 @@ class DDWMobileNetV2(DDWBackbone, Backbone):
 def build_ddw_mobilenetv2_backbone(cfg, input_shape: ShapeSpec) -> DDWMobileNetV2:
     """DDW MobileNetV2 from ``MODEL.MOBILENETV2.*``, ``MODEL.BACKBONE.FREEZE_AT`` and
     ``MODEL.DDW.*``."""
+    warn_if_untrained(cfg)
     if input_shape.channels != 3:
         raise ValueError(
             f"MobileNetV2 takes 3-channel images, got input_shape.channels = {input_shape.channels}"
         )
+    return instantiate(lazy_backbone(cfg))
+
+
+def lazy_backbone(cfg):
+    """The bottom-up backbone of ``cfg`` as a LazyConfig ``LazyCall`` of :class:`DDWMobileNetV2`
+    (what :func:`build_ddw_mobilenetv2_backbone` builds)."""
+    from detectron2.config import LazyCall as L
+
     m = cfg.MODEL.MOBILENETV2
-    return DDWMobileNetV2(
+    return L(DDWMobileNetV2)(
         width_mult=m.WIDTH_MULT,
         norm=m.NORM,
         out_features=list(m.OUT_FEATURES),
-        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
-        dynamic_stages=dynamic_stage_names(cfg, STAGE_NAMES),
-        stage_factory=partial(make_dag_stage, cfg),
-        log_period=cfg.MODEL.DDW.LOG_PERIOD,
+        **lazy_dynamic_kwargs(cfg, STAGE_NAMES),
     )
 
 
@@ -364,5 +370,6 @@ FAMILY = register_family(
         torchvision_key=torchvision_key,
         torchvision_classifier="classifier.1.",
         add_config=add_config,
+        lazy=lazy_backbone,
     )
 )

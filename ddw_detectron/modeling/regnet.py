@@ -7,10 +7,10 @@ so static and dynamic checkpoints share keys.
 
 import re
 from collections import OrderedDict
-from functools import partial
 from typing import Callable, Mapping, Optional, Sequence
 
 from detectron2.config import CfgNode as CN
+from detectron2.config import instantiate
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.regnet import RegNet, ResBottleneckBlock, SimpleStem
@@ -20,8 +20,8 @@ from .dynamic import (
     DDWBackbone,
     build_rcnn_fpn,
     build_retinanet_fpn,
-    dynamic_stage_names,
-    make_dag_stage,
+    lazy_dynamic_kwargs,
+    warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
 from .stage_config import STAGE_DEFAULTS
@@ -116,6 +116,7 @@ def regnet_parameters(cfg) -> dict:
 @BACKBONE_REGISTRY.register()
 def build_ddw_regnet_backbone(cfg, input_shape: ShapeSpec) -> DDWRegNet:
     """DDW RegNet from ``MODEL.REGNET.*``, ``MODEL.BACKBONE.FREEZE_AT`` and ``MODEL.DDW.*``."""
+    warn_if_untrained(cfg)
     regnet = cfg.MODEL.REGNET
     if input_shape.channels != 3:
         raise ValueError(
@@ -127,17 +128,23 @@ def build_ddw_regnet_backbone(cfg, input_shape: ShapeSpec) -> DDWRegNet:
             f"MODEL.REGNET.OUT_FEATURES = {list(regnet.OUT_FEATURES)} is invalid: allowed names "
             f"are {['stem', *STAGE_NAMES]}"
         )
-    return DDWRegNet(
+    return instantiate(lazy_backbone(cfg))
+
+
+def lazy_backbone(cfg):
+    """The bottom-up backbone of ``cfg`` as a LazyConfig ``LazyCall`` of :class:`DDWRegNet`
+    (what :func:`build_ddw_regnet_backbone` builds)."""
+    from detectron2.config import LazyCall as L
+
+    regnet = cfg.MODEL.REGNET
+    return L(DDWRegNet)(
         stem_class=SimpleStem,
         stem_width=regnet.STEM_WIDTH,
         block_class=ResBottleneckBlock,
         bottleneck_ratio=regnet.BOTTLENECK_RATIO,
         norm=regnet.NORM,
         out_features=list(regnet.OUT_FEATURES),
-        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
-        dynamic_stages=dynamic_stage_names(cfg, STAGE_NAMES),
-        stage_factory=partial(make_dag_stage, cfg),
-        log_period=cfg.MODEL.DDW.LOG_PERIOD,
+        **lazy_dynamic_kwargs(cfg, STAGE_NAMES),
         **regnet_parameters(cfg),
     )
 
@@ -197,5 +204,6 @@ FAMILY = register_family(
         torchvision_key=torchvision_key,
         torchvision_classifier="fc.",
         add_config=add_config,
+        lazy=lazy_backbone,
     )
 )

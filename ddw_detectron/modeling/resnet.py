@@ -20,7 +20,9 @@ from .dynamic import (
     build_rcnn_fpn,
     build_retinanet_fpn,
     dynamic_stage_names,
+    lazy_dynamic_kwargs,
     make_dag_stage,
+    warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
 from .stage_config import STAGE_DEFAULTS
@@ -73,6 +75,7 @@ class DDWResNet(DDWBackbone, ResNet):
 def build_ddw_resnet_backbone(cfg, input_shape: ShapeSpec) -> DDWResNet:
     """DDW ResNet/ResNeXt from ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and
     ``MODEL.DDW.*``."""
+    warn_if_untrained(cfg)
     static_cfg = cfg.clone()
     static_cfg.defrost()
     static_cfg.MODEL.BACKBONE.FREEZE_AT = 0
@@ -112,6 +115,42 @@ def torchvision_key(key: str) -> Optional[str]:
     return key
 
 
+def lazy_backbone(cfg):
+    """The bottom-up backbone of ``cfg`` as a LazyConfig ``LazyCall`` of :class:`DDWResNet`: the
+    stem and stages that Detectron2's ``build_resnet_backbone`` makes of ``MODEL.RESNETS.*``
+    (deformable blocks aside), written out stage by stage."""
+    from detectron2.config import LazyCall as L
+    from detectron2.modeling.backbone import BasicStem
+    from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock
+
+    r = cfg.MODEL.RESNETS
+    blocks = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
+    blocks[152] = [3, 8, 36, 3]
+    in_channels, out_channels = r.STEM_OUT_CHANNELS, r.RES2_OUT_CHANNELS
+    bottleneck = r.NUM_GROUPS * r.WIDTH_PER_GROUP
+    stages = []
+    for index, count in enumerate(blocks[r.DEPTH]):
+        dilation = r.RES5_DILATION if index == 3 else 1
+        first = 1 if index == 0 or dilation == 2 else 2
+        kwargs = dict(num_blocks=count, stride_per_block=[first] + [1] * (count - 1))
+        kwargs.update(in_channels=in_channels, out_channels=out_channels, norm=r.NORM)
+        if r.DEPTH < 50:
+            kwargs["block_class"] = BasicBlock
+        else:
+            kwargs.update(block_class=BottleneckBlock, bottleneck_channels=bottleneck)
+            kwargs.update(stride_in_1x1=r.STRIDE_IN_1X1, dilation=dilation, num_groups=r.NUM_GROUPS)
+        stages.append(L(ResNet.make_stage)(**kwargs))
+        in_channels, out_channels, bottleneck = out_channels, out_channels * 2, bottleneck * 2
+    stem = L(BasicStem)(in_channels=len(cfg.MODEL.PIXEL_MEAN), out_channels=r.STEM_OUT_CHANNELS)
+    stem.norm = r.NORM
+    return L(DDWResNet)(
+        stem=stem,
+        stages=stages,
+        out_features=list(r.OUT_FEATURES),
+        **lazy_dynamic_kwargs(cfg, STAGE_NAMES),
+    )
+
+
 FAMILY = register_family(
     BackboneFamily(
         name="resnet",
@@ -121,5 +160,6 @@ FAMILY = register_family(
         last_feature="res5",
         torchvision_key=torchvision_key,
         torchvision_classifier="fc.",
+        lazy=lazy_backbone,
     )
 )
