@@ -12,9 +12,8 @@ from .checkpoint import (
     FactsMismatchError,
     IncompleteBackboneError,
 )
-from .data.check import DatasetCheckError
+from .data.check import DatasetCheckError, DatasetNotFoundError
 from .data.skipping import UnreadableImageError
-from .engine.trainer import DatasetNotFoundError
 from .utils.atomic import WriteError
 from .utils.run_lock import OutputDirBusyError
 from .utils.yaml_files import UnsafeConfigError

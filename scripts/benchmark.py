@@ -34,14 +34,13 @@ from ddw_detectron.tools.process import STEADY_MALLOC, steady_malloc_active
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default="R-50", choices=sorted(ARCHS))
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--arch", default="R-50", choices=sorted(ARCHS), help="the backbone")
+    parser.add_argument("--batch-size", type=int, default=2, help="images per step")
     parser.add_argument(
         "--image-size", type=int, default=512, help="shorter side (the longer is 4/3 of it)"
     )
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument(
         "--weights",
         default="",
@@ -61,21 +60,46 @@ def build_parser():
         action="store_true",
         help="also time static and DDW with torch.compile'd backbones (the first rounds compile)",
     )
-    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument(
+        "--compile-backend", default="inductor", help="torch.compile backend for --compile"
+    )
     parser.add_argument(
         "--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU"
+    )
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        metavar="KEY VALUE",
+        help="MODEL.DEVICE cpu|cuda (default: cuda when available); the rest of the models' "
+        "config is the benchmark's",
     )
     return parser
 
 
+def device_of(parser, args) -> str:
+    """``MODEL.DEVICE`` of the trailing overrides, the one key the benchmark takes there."""
+    pairs = dict(zip(args.opts[0::2], args.opts[1::2]))
+    if len(args.opts) % 2 or set(pairs) - {"MODEL.DEVICE"}:
+        parser.error(f"the only override the benchmark takes is MODEL.DEVICE, got {args.opts}")
+    return pairs.get("MODEL.DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
+
+
 def options_of(args) -> BenchmarkOptions:
-    values = {f.name: getattr(args, f.name) for f in fields(BenchmarkOptions)}
+    values = {f.name: getattr(args, f.name) for f in fields(BenchmarkOptions) if f.name != "device"}
+    values["device"] = args.device
     values["compile_backend"] = args.compile_backend if args.compile else ""
     return BenchmarkOptions(**values)
 
 
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.device = device_of(parser, args)
+    return args
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_benchmark(options_of(args), args.json, args.markdown, command)
 
@@ -85,7 +109,7 @@ def wants_steady_malloc(args) -> bool:
 
 
 if __name__ == "__main__":
-    if wants_steady_malloc(build_parser().parse_args()) and not steady_malloc_active():
+    if wants_steady_malloc(parse_args()) and not steady_malloc_active():
         script = str(Path(__file__).resolve())
         os.execve(
             sys.executable, [sys.executable, script, *sys.argv[1:]], {**os.environ, **STEADY_MALLOC}

@@ -35,10 +35,15 @@ def print_keys(title, keys):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", required=True, choices=SOURCES)
+    parser.add_argument(
+        "--source",
+        required=True,
+        choices=SOURCES,
+        help="torchvision: a state_dict file; detectron2: a model-zoo .pkl; ddw: a DDW checkpoint",
+    )
     parser.add_argument("--config-file", required=True, help="config of the target DDW model")
-    parser.add_argument("input")
-    parser.add_argument("output")
+    parser.add_argument("input", help="the checkpoint file to convert")
+    parser.add_argument("output", help="the converted checkpoint, for MODEL.WEIGHTS (.pth)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
 

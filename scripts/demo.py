@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Run a DDW detector on images, folders or a video, and draw detections and wirings.
 
-    python scripts/demo.py --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
-        --input photos/ street.jpg --output out/ MODEL.WEIGHTS output/demo/model_final.pth
-    python scripts/demo.py --config-file CFG --video-input clip.mp4 --output out/ MODEL.WEIGHTS ...
+    python scripts/demo.py --config-file configs/Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml \
+        --input photos/ street.jpg --output out/ \
+        --opts MODEL.WEIGHTS output/demo/detect/model_final.pth
+    python scripts/demo.py --config-file CFG --video-input clip.mp4 --output out/ \
+        --opts MODEL.WEIGHTS ...
 
 For every image, ``<name>.jpg`` holds the detections drawn by Detectron2's ``Visualizer`` and
 ``<name>_wiring.png`` the image's own wiring (one heatmap and DAG per dynamic stage). For a video,
@@ -99,9 +101,11 @@ def run_video(predictor, metadata, path: Path, output: Path, wiring_every: int) 
 
 
 def main(argv=None):
-    parser = image_tool_parser(__doc__.split("\n\n")[0])
+    parser = image_tool_parser(*__doc__.split("\n\n", 1))
     parser.add_argument("--video-input", default="", help="a video file")
-    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--confidence-threshold", type=float, default=0.5, help="lowest score drawn (0.5)"
+    )
     parser.add_argument(
         "--wiring-every", type=int, default=25, help="video: wiring picture every N frames"
     )

@@ -17,9 +17,11 @@ from ddw_detectron.tools.device_check import STEPS, run_device_check
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="output/device_check")
+    parser.add_argument("--output", default="output/device_check", help="the report's folder")
     parser.add_argument("--dry", action="store_true", help="every step on the CPU, tiny sizes")
-    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    parser.add_argument(
+        "--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to run (all)"
+    )
     args = parser.parse_args(argv)
     try:
         report = run_device_check(args.output, dry=args.dry, steps=args.steps)

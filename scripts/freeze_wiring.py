@@ -30,13 +30,25 @@ def box_ap(results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True)
+    parser.add_argument(
+        "--config-file", required=True, metavar="FILE", help="the trained detector's config"
+    )
     parser.add_argument(
         "--dataset", required=True, help="registered dataset to collect wirings on and evaluate"
     )
-    parser.add_argument("--mode", choices=FREEZE_MODES, default="mean")
+    parser.add_argument(
+        "--mode",
+        choices=FREEZE_MODES,
+        default="mean",
+        help="mean: each edge's mean weight; mode: the most frequent pattern of kept edges",
+    )
     parser.add_argument("--output", required=True, help="checkpoint of the frozen model (.pth)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER)
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        metavar="KEY VALUE",
+        help="config overrides, e.g. MODEL.WEIGHTS model_final.pth",
+    )
     args = parser.parse_args(argv)
 
     with exit_on_user_errors("freeze_wiring", ValueError):

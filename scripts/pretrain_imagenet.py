@@ -33,7 +33,9 @@ def setup(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True)
+    parser.add_argument(
+        "--config-file", required=True, metavar="FILE", help="a pretraining config (CLS keys)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
     parser.add_argument(
         "--eval-only",

@@ -24,11 +24,17 @@ from ddw_detectron.tools.process import JobFailed
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="output/demo")
-    parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    parser.add_argument("--output", default="output/demo", help="the run's folder")
+    parser.add_argument(
+        "--steps", nargs="+", default=list(STEPS), choices=STEPS, help="steps to run (all)"
+    )
     parser.add_argument("--restart", action="store_true", help="delete the output folder first")
-    parser.add_argument("--pretrain-config", default=DEMO_CONFIGS["pretrain"])
-    parser.add_argument("--detection-config", default=DEMO_CONFIGS["detect"])
+    parser.add_argument(
+        "--pretrain-config", default=DEMO_CONFIGS["pretrain"], help="a file or shipped config"
+    )
+    parser.add_argument(
+        "--detection-config", default=DEMO_CONFIGS["detect"], help="a file or shipped config"
+    )
     parser.add_argument(
         "--pretrain-opts", nargs="*", default=[], help="KEY VALUE overrides of pretraining"
     )

@@ -2,12 +2,13 @@
 """Pictures and statistics of the wirings a DDW detector gives images.
 
     python scripts/visualize_wiring.py \
-        --config-file configs/Demo/faster_rcnn_DDW_R_18_FPN_shapes.yaml \
-        --dataset ddw_shapes_val --output output/wiring MODEL.WEIGHTS output/demo/model_final.pth
+        --config-file configs/Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml \
+        --dataset ddw_shapes_val --output output/wiring \
+        --opts MODEL.WEIGHTS output/demo/detect/model_final.pth
     python scripts/visualize_wiring.py --config-file CFG --input photos/ img.jpg --output out \
-        MODEL.WEIGHTS ...
+        --opts MODEL.WEIGHTS ...
     python scripts/visualize_wiring.py --config-file CFG --skimage-photos --output out \
-        MODEL.WEIGHTS ...
+        --opts MODEL.WEIGHTS ...
 
 Writes, into --output: per-image pictures (``images/*.png``: heatmap and DAG per stage), a grid
 comparing images, the mean and spread of every edge, the per-class mean wiring (datasets with
@@ -23,6 +24,7 @@ from detectron2.modeling import build_model
 
 from ddw_detectron.checkpoint import DDWCheckpointer, consumer_facts
 from ddw_detectron.config import load_config
+from ddw_detectron.data.check import require_datasets
 from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.layers import DAGStage
 from ddw_detectron.utils.html_page import provenance
@@ -32,14 +34,14 @@ from ddw_detectron.utils.wiring_runs import skimage_photos
 
 
 def main(argv=None):
-    parser = image_tool_parser(__doc__.split("\n\n")[0])
+    parser = image_tool_parser(*__doc__.split("\n\n", 1))
     parser.add_argument(
         "--dataset", default="", help="a registered dataset (per-class statistics need annotations)"
     )
     parser.add_argument(
         "--skimage-photos", action="store_true", help="add scikit-image's bundled photographs"
     )
-    parser.add_argument("--max-images", type=int, default=200)
+    parser.add_argument("--max-images", type=int, default=200, help="images looked at (200)")
     parser.add_argument(
         "--per-image", type=int, default=8, help="how many images get their own picture"
     )
@@ -64,6 +66,8 @@ def main(argv=None):
     records = [{"file_name": str(f)} for f in image_files(args.input, recursive=True)]
     class_names = None
     if args.dataset:
+        with exit_on_user_errors("visualize_wiring"):
+            require_datasets([args.dataset])
         records += DatasetCatalog.get(args.dataset)
         class_names = MetadataCatalog.get(args.dataset).get("thing_classes")
     output = Path(args.output)

@@ -14,6 +14,9 @@ from tqdm import tqdm
 __all__ = [
     "BLOCKING",
     "DatasetCheckError",
+    "DatasetNotFoundError",
+    "check_datasets",
+    "require_datasets",
     "DatasetReport",
     "Problem",
     "check_coco",
@@ -130,6 +133,49 @@ def _check_file(
     problem = image_problem(path, width, height, full_decode)
     if problem is not None:
         report.problems.append(Problem(problem[0], problem[1], path))
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is not registered, or its files are not where it says."""
+
+
+def require_datasets(names) -> None:
+    """Fail early with :class:`DatasetNotFoundError`, naming the dataset and the path, when a
+    dataset of ``names`` is unknown (with the registered names closest to it) or its files are
+    missing (with where Detectron2 looks for them). The demo datasets are generated."""
+    from difflib import get_close_matches
+
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from .shapes import ensure_shapes_split
+
+    for name in names:
+        if name not in DatasetCatalog.list():
+            close = get_close_matches(name, DatasetCatalog.list(), n=5, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise DatasetNotFoundError(
+                f"dataset {name!r} is not registered in Detectron2's DatasetCatalog{hint} "
+                f"(a project registers its own; {len(DatasetCatalog.list())} are registered)"
+            )
+        if name.startswith("ddw_shapes_"):
+            ensure_shapes_split(name[len("ddw_shapes_") :])
+            continue
+        metadata = MetadataCatalog.get(name).as_dict()
+        for attribute in ("json_file", "image_root"):
+            path = metadata.get(attribute)
+            if path and not os.path.exists(path):
+                raise DatasetNotFoundError(
+                    f"dataset {name!r}: {attribute} {path} does not exist. Put the dataset under "
+                    "$DETECTRON2_DATASETS (now "
+                    f"{os.environ.get('DETECTRON2_DATASETS', 'unset, so ./datasets')}) "
+                    "in Detectron2's layout, e.g. coco/annotations/instances_train2017.json and "
+                    "coco/train2017/"
+                )
+
+
+def check_datasets(cfg) -> None:
+    """:func:`require_datasets` of ``DATASETS.TRAIN`` and ``DATASETS.TEST``."""
+    require_datasets(list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST))
 
 
 class DatasetCheckError(RuntimeError):
@@ -286,10 +332,7 @@ def check_dataset(
         return check_coco(json_file, image_root, full_decode, progress)
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    if name not in DatasetCatalog.list():
-        raise KeyError(f"dataset {name!r} is not registered")
-    if name.startswith("ddw_shapes_"):
-        DatasetCatalog.get(name)  # generated on first use
+    require_datasets([name])
     metadata = MetadataCatalog.get(name)
     json_file, image_root = metadata.get("json_file"), metadata.get("image_root")
     if json_file and image_root:

@@ -1,19 +1,14 @@
 """Detectron2 engine glue: trainer, hooks, multi-process launch, the train_net runner."""
 
 from ..checkpoint import CheckpointWriteError, DDWCheckpointer
+from ..data.check import DatasetNotFoundError, check_datasets
 from . import runner
 from .compile import compile_from_config
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
 from .launch import launch, launch_from_args
 from .predictor import DDWPredictor
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
-from .trainer import (
-    DatasetNotFoundError,
-    DDWTrainer,
-    check_datasets,
-    check_replicas_agree,
-    create_ddp_model,
-)
+from .trainer import DDWTrainer, check_replicas_agree, create_ddp_model
 
 __all__ = [
     "CheckpointWriteError",

@@ -10,7 +10,6 @@ from detectron2.data import (
     DatasetCatalog,
     DatasetFromList,
     DatasetMapper,
-    MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
     get_detection_dataset_dicts,
@@ -25,8 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import DDWCheckpointer, consumer_facts
 from ..compat import build_coco_evaluator
-from ..data import ensure_shapes_split
-from ..data.check import image_problem
+from ..data.check import DatasetNotFoundError, check_datasets, image_problem
 from ..data.skipping import MapSkipping, SkipUnreadable, refresh_skip_log
 from ..layers import is_router_parameter
 from ..utils.run_lock import lock_output_dir
@@ -81,35 +79,6 @@ def check_replicas_agree(model: torch.nn.Module) -> None:
             )
     if comm.is_main_process():
         print(f"weights identical across {comm.get_world_size()} processes", flush=True)
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset of the config is not registered, or its files are not where it says."""
-
-
-def check_datasets(cfg) -> None:
-    """Fail early with :class:`DatasetNotFoundError`, naming the dataset and the path, when a
-    dataset of ``DATASETS.TRAIN`` / ``DATASETS.TEST`` is unknown or its files are missing."""
-    for name in list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST):
-        if name not in DatasetCatalog.list():
-            raise DatasetNotFoundError(
-                f"dataset {name!r} is not registered (known: "
-                f"{', '.join(sorted(DatasetCatalog.list())[:20])}, ...)"
-            )
-        if name.startswith("ddw_shapes_"):
-            ensure_shapes_split(name[len("ddw_shapes_") :])
-            continue
-        metadata = MetadataCatalog.get(name).as_dict()
-        for attribute in ("json_file", "image_root"):
-            path = metadata.get(attribute)
-            if path and not os.path.exists(path):
-                raise DatasetNotFoundError(
-                    f"dataset {name!r}: {attribute} {path} does not exist. Put the dataset under "
-                    "$DETECTRON2_DATASETS (now "
-                    f"{os.environ.get('DETECTRON2_DATASETS', 'unset, so ./datasets')}) "
-                    "in Detectron2's layout, e.g. coco/annotations/instances_train2017.json and "
-                    "coco/train2017/"
-                )
 
 
 def build_train_sampler(cfg, dataset: List[Dict]):

@@ -8,15 +8,26 @@ from pathlib import Path
 from typing import List, Sequence
 
 
-def image_tool_parser(description: str) -> argparse.ArgumentParser:
-    """A parser with ``--config-file``, ``--input`` (files or folders), ``--output`` and the
-    trailing ``KEY VALUE`` config overrides (``opts``); the tool adds its own options."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config-file", required=True)
+def image_tool_parser(description: str, epilog: str = "") -> argparse.ArgumentParser:
+    """A parser with Detectron2's demo conventions: ``--config-file``, ``--input`` (files or
+    folders), ``--output`` and ``--opts KEY VALUE ...`` config overrides (last); the tool adds
+    its own options."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config-file", required=True, metavar="FILE", help="the model's config (YAML)"
+    )
     parser.add_argument("--input", nargs="*", default=[], help="image files or folders")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument(
-        "opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path"
+        "--opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        metavar="KEY VALUE",
+        help="config overrides, last on the command line, e.g. --opts MODEL.WEIGHTS model.pth",
     )
     return parser
 

@@ -91,15 +91,25 @@ def draw_dag(ax, adjacency, title: str = ""):
 
 
 def wiring_figure(
-    wiring: Dict[str, torch.Tensor], index: int = 0, title: Optional[str] = None, dag: bool = True
+    wiring: Dict[str, torch.Tensor],
+    index: int = 0,
+    title: Optional[str] = None,
+    dag: bool = True,
+    image: Optional[np.ndarray] = None,
 ):
-    """Per stage, the heatmap (and, with ``dag``, the DAG drawing below it) of image ``index``."""
+    """Per stage, the heatmap (and, with ``dag``, the DAG drawing below it) of image ``index``;
+    with ``image`` (``HxWx3`` RGB) the image itself in a first column, beside its wiring."""
     stages = list(wiring)
-    rows = 2 if dag else 1
+    rows, first = (2 if dag else 1), (1 if image is not None else 0)
     fig, axes = plt.subplots(
-        rows, len(stages), figsize=(2.7 * len(stages), 2.8 * rows), squeeze=False
+        rows, len(stages) + first, figsize=(2.7 * (len(stages) + first), 2.8 * rows), squeeze=False
     )
-    for column, name in enumerate(stages):
+    if image is not None:
+        axes[0][0].imshow(image)
+        axes[0][0].set_title("image", fontsize=8)
+        for row in range(rows):
+            axes[row][0].axis("off")
+    for column, name in enumerate(stages, start=first):
         a = wiring[name][index]
         draw_adjacency(axes[0][column], a, f"{name} (n={a.shape[0]})")
         if dag:

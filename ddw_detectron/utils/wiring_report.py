@@ -23,6 +23,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+# Spread panels run from 0 to at least this, so that a model whose images all get one wiring
+# shows a flat 0, not a stretched scale; spreads under SAME_WIRING count as one wiring.
+SPREAD_SCALE = 0.05
+SAME_WIRING = 1e-4
 
 
 def write_wiring_pictures(cfg, model, folder: Path, count: int = 4) -> int:
@@ -80,7 +84,8 @@ def write_wiring_report(
     pictures_of_images = []
     for index in range(min(per_image, len(kept))):
         name = f"images/{index:04d}_{Path(kept[index]['file_name']).stem}.png"
-        figure = wiring_figure(wirings, index, title=Path(kept[index]["file_name"]).name)
+        name_of = Path(kept[index]["file_name"]).name
+        figure = wiring_figure(wirings, index, title=name_of, image=run.images[index])
         save_figure(figure, output / name)
         pictures_of_images.append(name)
     shown = list(range(min(6, len(kept))))
@@ -157,9 +162,11 @@ def _mean_and_spread(stats, stages, output: Path) -> str:
     for column, stage in enumerate(stages):
         entry = stats["stages"][stage]
         draw_adjacency(axes[0][column], entry["edge_mean"], f"{stage}: mean")
+        spread = np.asarray(entry["edge_std"])
         image = axes[1][column].imshow(
-            np.asarray(entry["edge_std"]), cmap="magma", vmin=0.0, interpolation="nearest"
-        )
+            spread, cmap="magma", vmin=0.0, vmax=max(float(spread.max()), SPREAD_SCALE),
+            interpolation="nearest",
+        )  # fmt: skip
         axes[1][column].set_title(f"{stage}: spread (std)", fontsize=8)
         axes[1][column].tick_params(labelsize=6)
         fig.colorbar(image, ax=axes[1][column], fraction=0.046, pad=0.04).ax.tick_params(
@@ -216,11 +223,14 @@ def summary_pictures(stats, wirings, labels, class_names, output: Path) -> Dict[
     """The dataset-level pictures of :func:`dataset_statistics` output, written into
     ``output``: ``{title: file name}``."""
     stages = list(wirings)
-    pictures = {"Mean and spread of every edge": _mean_and_spread(stats, stages, output)}
+    same = max(max(map(max, stats["stages"][s]["edge_std"])) for s in stages) < SAME_WIRING
+    note = " (every image has the same wiring: an untrained or frozen model)" if same else ""
+    pictures = {f"Mean and spread of every edge{note}": _mean_and_spread(stats, stages, output)}
     if labels is not None and "class_mean" in stats["stages"][stages[0]]:
         pictures["Mean wiring per dominant class"] = _class_means(stats, stages, output)
     if "embedding" in stats and len(stats["embedding"][0]) == 2:
-        pictures["Images embedded by their wiring (PCA)"] = _embedding(
-            stats, labels, class_names, output
+        title = "Images embedded by their wiring (PCA)" + (
+            ": one point, since every image has the same wiring" if same else ""
         )
+        pictures[title] = _embedding(stats, labels, class_names, output)
     return pictures
