@@ -16,7 +16,10 @@ from ddw_detectron.modeling.dynamic import dag_stage_factory
 
 model = get_config("common/models/mask_rcnn_fpn.py").model
 model.roi_heads.update(mask_in_features=None, mask_pooler=None, mask_head=None)
-model.pixel_std = [57.375, 57.120, 58.395]
+# The YAML twin's input convention: RGB, torchvision's statistics.
+model.pixel_mean = [123.675, 116.28, 103.53]
+model.pixel_std = [58.395, 57.12, 57.375]
+model.input_format = "RGB"
 model.backbone.bottom_up = L(DDWResNet)(
     stem=L(BasicStem)(in_channels=3, out_channels=64, norm="BN"),
     stages=L(ResNet.make_default_stages)(depth=18, norm="BN"),
@@ -42,6 +45,7 @@ dataloader.train.mapper.augmentations = [
     L(T.ResizeShortestEdge)(short_edge_length=(160,), max_size=160, sample_style="choice"),
     L(T.RandomFlip)(horizontal=True),
 ]
+dataloader.train.mapper.image_format = "RGB"
 dataloader.train.total_batch_size = 4
 dataloader.train.num_workers = 0
 dataloader.test.dataset.names = "ddw_shapes_val"

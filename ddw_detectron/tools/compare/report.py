@@ -17,6 +17,9 @@ METRICS = {
     "classification": (("top1", "val_loss", "changed_predictions"), "top1"),
     "detection": (("AP", "AP50", "AP75"), "AP"),
 }
+# A run whose main metric ends within this of chance learned nothing (a collapse, see
+# docs/experiments.md): classification chance is 100 / 16 classes.
+COLLAPSE = {"classification": 100.0 / 16 + 1.0, "detection": 1.0}
 TITLES = {
     "classification": (
         "Classification: ddw_mixed (16 classes, 5,000 validation images), narrow ResNet-50 from "
@@ -58,7 +61,16 @@ def summarize(results: Dict[str, Dict], seeds: Dict[str, Sequence[int]]) -> Dict
                 for m in metrics
                 if None not in value[a][m] and None not in value[b][m]
             }
+        main = METRICS[task][1]
+        collapsed = {
+            name: [s for s, v in zip(done, figures[main]) if v < COLLAPSE[task]]
+            for name, figures in value.items()
+        }
         summary[task] = {"seeds": done, "arms": arms, "contrasts": contrasts}
+        summary[task]["collapsed"] = {k: v for k, v in collapsed.items() if v}
+        summary[task]["contrasts_without_collapses"] = _without_collapses(
+            task, done, value, collapsed
+        )
         summary[task]["train_seconds"] = {
             a.name: spread([results[f"{task}/{a.name}/seed{s}"]["train_seconds"] for s in done])
             for a in ARMS[task]
@@ -70,6 +82,20 @@ def summarize(results: Dict[str, Dict], seeds: Dict[str, Sequence[int]]) -> Dict
                 for name in dict.fromkeys(PRETRAINING.values())
             }
     return summary
+
+
+def _without_collapses(task, seeds, value, collapsed) -> Dict:
+    """The main metric's paired differences over the seeds where neither arm collapsed (a
+    post-hoc, descriptive view: which seeds collapse is itself a result)."""
+    main = METRICS[task][1]
+    result = {}
+    for a, b in CONTRASTS[task]:
+        keep = [k for k, s in enumerate(seeds) if s not in collapsed[a] + collapsed[b]]
+        if len(keep) >= 2 and len(keep) < len(seeds):
+            pairs = [value[a][main][k] for k in keep], [value[b][main][k] for k in keep]
+            entry = paired_difference(*pairs)
+            result[f"{a} - {b}"] = {**entry, "seeds": [seeds[k] for k in keep]}
+    return result
 
 
 def _cell(entry: Dict, signed: bool = False) -> str:
@@ -133,6 +159,7 @@ def write_markdown(summary: Dict, command: str, path: Path, plot: str) -> None:
     for task, entry in summary.items():
         lines += [f"## {TITLES[task]}", "", f"Seeds: {', '.join(map(str, entry['seeds']))}.", ""]
         lines += _arms_table(task, entry) + [""] + _contrast_table(task, entry) + [""]
+        lines += _collapse_lines(task, entry)
         if "pretraining_top1" in entry:
             shapes = ", ".join(
                 f"{name} {_cell(s)}" for name, s in entry["pretraining_top1"].items()
@@ -140,6 +167,37 @@ def write_markdown(summary: Dict, command: str, path: Path, plot: str) -> None:
             lines += [f"Pretraining top-1 on the shapes crops (694 images): {shapes}.", ""]
     lines += [f"![The comparison]({plot})", ""]
     atomic_write_text(str(path), "\n".join(lines))
+
+
+def _collapse_lines(task: str, entry: Dict) -> List[str]:
+    if not entry.get("collapsed"):
+        return []
+    labels = {a.name: a.label for a in ARMS[task]}
+    main = METRICS[task][1]
+    runs = "; ".join(
+        f"{labels[name]}: seed {', '.join(map(str, seeds))}"
+        for name, seeds in entry["collapsed"].items()
+    )
+    lines = [
+        f"Collapsed runs ({main} under {COLLAPSE[task]:.2f}, i.e. nothing learned): {runs}.",
+        "",
+    ]
+    if entry["contrasts_without_collapses"]:
+        lines += [
+            "Post hoc, without the seeds where either arm collapsed (descriptive):",
+            "",
+            "| paired difference | seeds | mean ± std | 95% interval | verdict |",
+            "|---|---|---|---|---|",
+        ]
+        for name, paired in entry["contrasts_without_collapses"].items():
+            a, b = name.split(" - ")
+            low, high = paired["ci95"]
+            lines.append(
+                f"| {labels[a]} - {labels[b]} | {', '.join(map(str, paired['seeds']))} | "
+                f"{_cell(paired, True)} | [{low:+.2f}, {high:+.2f}] | {paired['verdict']} |"
+            )
+        lines.append("")
+    return lines
 
 
 def _machine_note() -> str:

@@ -40,3 +40,17 @@ def test_a_task_with_fewer_than_two_complete_seeds_is_left_out():
     rows = [dict(static=70, static_dag=71, ddw=74, ddw_chain_init=73, frozen=72, shuffled=65)]
     results = _results("classification", rows)
     assert summarize(results, {"classification": [0, 1]}) == {}
+
+
+def test_a_run_that_learned_nothing_is_named_and_left_out_of_the_post_hoc_view():
+    rows = [
+        dict(static=70, static_dag=71, ddw=74, ddw_chain_init=73, frozen=72, shuffled=65),
+        dict(static=71, static_dag=72, ddw=6.2, ddw_chain_init=74, frozen=6.2, shuffled=6.2),
+        dict(static=69, static_dag=70, ddw=75, ddw_chain_init=75, frozen=70, shuffled=64),
+    ]
+    summary = summarize(_results("classification", rows), {"classification": [0, 1, 2]})
+    entry = summary["classification"]
+    assert entry["collapsed"] == {"ddw": [1], "frozen": [1], "shuffled": [1]}
+    post_hoc = entry["contrasts_without_collapses"]["ddw - static_dag"]
+    assert post_hoc["seeds"] == [0, 2] and post_hoc["per_seed"] == [3, 5]
+    assert "static_dag - static" not in entry["contrasts_without_collapses"]  # none collapsed
