@@ -83,16 +83,16 @@ def _environment(env) -> dict:
     return {**os.environ, **{key: str(value) for key, value in (env or {}).items()}}
 
 
-def run_python(path, *args, env=None, timeout=900) -> subprocess.CompletedProcess:
-    """Run :func:`python_command` from the repository root with its output captured; ``env``:
-    variables set on top of this process's."""
+def run_python(path, *args, env=None, timeout=900, cwd=ROOT) -> subprocess.CompletedProcess:
+    """Run :func:`python_command` (from the repository root, or ``cwd``) with its output
+    captured; ``env``: variables set on top of this process's."""
     return subprocess.run(
         python_command(path, *args),
         capture_output=True,
         text=True,
         env=_environment(env),
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
     )
 
 
