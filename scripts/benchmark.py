@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ddw_detectron.tools.benchmark import ARCHS, BenchmarkOptions, write_benchmark
+from ddw_detectron.tools.benchmark.classification import SETTINGS as CLASSIFICATION
 from ddw_detectron.tools.process import STEADY_MALLOC, steady_malloc_active
 
 
@@ -67,6 +68,16 @@ def build_parser():
         "--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU"
     )
     parser.add_argument(
+        "--classification",
+        nargs="*",
+        default=[],
+        choices=["all", *CLASSIFICATION],
+        metavar="SETTING",
+        help="also the classification settings (all, or some of: "
+        + "; ".join(CLASSIFICATION)
+        + ")",
+    )
+    parser.add_argument(
         "opts",
         nargs=argparse.REMAINDER,
         metavar="KEY VALUE",
@@ -87,6 +98,8 @@ def device_of(parser, args) -> str:
 def options_of(args) -> BenchmarkOptions:
     values = {f.name: getattr(args, f.name) for f in fields(BenchmarkOptions) if f.name != "device"}
     values["device"] = args.device
+    chosen = args.classification
+    values["classification"] = tuple(CLASSIFICATION if "all" in chosen else chosen)
     values["compile_backend"] = args.compile_backend if args.compile else ""
     return BenchmarkOptions(**values)
 

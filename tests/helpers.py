@@ -364,3 +364,13 @@ def build(family, cfg):
     from detectron2.modeling import BACKBONE_REGISTRY
 
     return BACKBONE_REGISTRY.get(f"build_ddw_{family}_backbone")(cfg, ShapeSpec(channels=3))
+
+
+def force_wiring(stage, edges_on):
+    """Routers output exactly 1 for edges in ``edges_on`` and exactly 0 for the others."""
+    n = len(stage)
+    with torch.no_grad():
+        for i, router in enumerate(stage.routers):
+            router.fc.weight.zero_()
+            for offset, j in enumerate(range(i + 1, n)):
+                router.fc.bias[offset] = 40.0 if (i, j) in edges_on else -40.0

@@ -28,7 +28,7 @@ def lazy_config(yaml_config: str) -> Dict:
     from pathlib import Path
 
     from ..config import load_config
-    from . import get_config_file
+    from .files import get_config_file
 
     path = yaml_config if Path(yaml_config).is_file() else get_config_file(yaml_config)
     cfg = load_config(path)

@@ -2,7 +2,8 @@
 must show, in one command that finishes in minutes.
 
 1. ``bench_fp32``, ``bench_amp``: the benchmark with compiled backbones beside the eager ones
-   (R-50 Faster R-CNN FPN, batch 2, shorter side 800), in fp32 and under AMP;
+   (R-50 Faster R-CNN FPN, batch 2, shorter side 800, and the classification settings), in fp32
+   and under AMP;
 2. ``train``: AMP training iterations of the demo detector, losses finite;
 3. ``pretrain``: one AMP pretraining epoch on scikit-learn's digits written as an ImageFolder;
 4. ``export``: the demo detector traced with Detectron2's ``TracingAdapter`` on the device,
@@ -26,6 +27,7 @@ import torch
 from ..model_zoo import get_config_file
 from . import jobs
 from .benchmark import BenchmarkOptions, write_benchmark
+from .benchmark.classification import SETTINGS as CLASSIFICATION
 from .process import run_in_child
 
 __all__ = ["STEPS", "run_device_check"]
@@ -50,11 +52,15 @@ def _device_name(device: str) -> str:
 
 def _bench(output: Path, device: str, dry: bool, amp: bool) -> Dict:
     name = "bench_amp" if amp else "bench_fp32"
+    settings = tuple(CLASSIFICATION)
     if dry:
         size = dict(arch="R-18", image_size=64, repeats=1, warmup=1, compile_backend="aot_eager")
+        settings = settings[-1:]  # the demo's R-34 at 32 px: the quickest
     else:
         size = dict(arch="R-50", image_size=800, repeats=10, warmup=3, compile_backend="inductor")
-    options = BenchmarkOptions(device=device, batch_size=2, amp=amp, **size)
+    options = BenchmarkOptions(
+        device=device, batch_size=2, amp=amp, classification=settings, **size
+    )
     json_path, markdown = output / f"{name}.json", output / f"{name}.md"
     command = f"make device-check ({name})"
     run_in_child(name, write_benchmark, options, str(json_path), str(markdown), command)

@@ -13,17 +13,7 @@ from ddw_detectron.layers import (
     sparsity_loss,
     use_wiring,
 )
-from tests.helpers import Block, C, make_stage
-
-
-def force_wiring(stage, edges_on):
-    """Routers output exactly 1 for edges in ``edges_on`` and exactly 0 for the others."""
-    n = len(stage)
-    with torch.no_grad():
-        for i, router in enumerate(stage.routers):
-            router.fc.weight.zero_()
-            for offset, j in enumerate(range(i + 1, n)):
-                router.fc.bias[offset] = 40.0 if (i, j) in edges_on else -40.0
+from tests.helpers import Block, C, force_wiring, make_stage
 
 
 def chain(n):

@@ -3,21 +3,21 @@ operators per DAG node, the aggregation alone and the skipping of unused nodes."
 
 import copy
 import platform
-import statistics
-import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 from detectron2.utils.events import EventStorage
-from tqdm import tqdm
 
 from ...layers import DAGStage, aggregate, freeze_wiring
 from ...utils.flops import aggregation_flops, count_flops
 from ...utils.op_count import count_dispatched, count_kernels
 from ..process import STEADY_MALLOC, steady_malloc_active
+from .classification import measure_setting
+from .floor import bandwidth, floor_ratio, wiring_bytes
 from .models import build_models, synthetic_batch
+from .timing import Timings, interleaved, peak_bytes_of
 
 __all__ = [
     "STEADY_MALLOC",
@@ -43,11 +43,7 @@ class BenchmarkOptions:
     weights: str = ""
     compile_backend: str = ""
     amp: bool = False
-
-
-def sync(device: str) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
+    classification: Tuple[str, ...] = ()  # names of classification.SETTINGS measured too
 
 
 def autocast(samples, amp: bool):
@@ -91,60 +87,9 @@ STEPS = {
 }
 
 
-class Timings:
-    """Seconds per round of each function; ``median(name)`` and the paired ``ratio(a, b)``."""
-
-    def __init__(self, times: Dict[str, List[float]]):
-        self.times = times
-
-    def median(self, name):
-        return statistics.median(self.times[name])
-
-    def ratio(self, name, reference):
-        return statistics.median(a / b for a, b in zip(self.times[name], self.times[reference]))
-
-    def spread(self, name, reference):
-        """The lowest and highest per-round ratio: how far one round's ratio strays."""
-        ratios = [a / b for a, b in zip(self.times[name], self.times[reference])]
-        return [min(ratios), max(ratios)]
-
-
-def interleaved(fns: Dict[str, Callable], repeats, warmup, device, label="") -> Timings:
-    """Run the functions in turns, the order rotating each round, and time each call."""
-    names = list(fns)
-    times = {name: [] for name in names}
-    rounds = range(warmup + repeats)
-    for i in tqdm(rounds, desc=label, unit="round", leave=False, disable=not label):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            sync(device)
-            start = time.perf_counter()
-            fns[name]()
-            sync(device)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return Timings(times)
-
-
 def peak_training_bytes(model, optimizer, samples, device, amp=False) -> int:
-    """Peak bytes allocated during a training step: CUDA's peak statistic, on CPU the running
-    sum of torch.profiler's memory events."""
-    if str(device).startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        train_step(model, optimizer, samples, amp)
-        sync(device)
-        return torch.cuda.max_memory_allocated() - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        train_step(model, optimizer, samples, amp)
-    events = sorted(prof.events(), key=lambda e: e.time_range.start)
-    current = peak = 0
-    for event in events:
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
+    """:func:`peak_bytes_of` a detector's training step."""
+    return peak_bytes_of(lambda: train_step(model, optimizer, samples, amp), device)
 
 
 def saved_bytes(fn: Callable) -> int:
@@ -340,6 +285,20 @@ def measure(models, optimizers, samples, options: BenchmarkOptions):
     return results, timings
 
 
+def detection_floors(models, optimizers, samples, options, report) -> Dict[str, float]:
+    """:mod:`.floor` of the detector's training step and of its backbone + FPN inference."""
+    floors = {}
+    for key, training in (("train_step", True), ("inference_backbone", False)):
+        step = STEPS[key]
+
+        def run(step=step):
+            step(models["ddw"], optimizers["ddw"], samples, options.amp)
+
+        moved = wiring_bytes(models["ddw"], run, training)
+        floors[key] = floor_ratio(moved, report["bandwidth"], report["models"]["static"][key])
+    return floors
+
+
 def _static_vs_detectron2(results: Dict, timings: Dict[str, Timings]) -> Dict:
     static, reference = results["static"], results["detectron2"]
     ratios = {k: static[k] / reference[k] for k in ("params", "flops")}
@@ -377,6 +336,11 @@ def run_benchmark(options: BenchmarkOptions) -> Dict:
         "operators": operators_per_node(models, optimizers, samples, options),
         "aggregate": aggregation_alone(options.device, options.repeats, options.warmup),
         "skipping_batch1": skipping_at_batch_one(models["ddw"], samples, options),
+    }
+    report["bandwidth"] = bandwidth(options.device)
+    report["floors"] = detection_floors(models, optimizers, samples, options, report)
+    report["classification"] = {
+        name: measure_setting(name, options, report["bandwidth"]) for name in options.classification
     }
     if "detectron2" in results:
         report["static_vs_detectron2"] = _static_vs_detectron2(results, timings)

@@ -5,12 +5,12 @@ import copy
 from typing import Dict, List, Optional
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.layers import FrozenBatchNorm2d
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
+from ...checkpoint import DDWCheckpointer
 from ...config import add_ddw_config, merge_config_file
 from ...model_zoo import get_config_file
 from ...modeling import FAMILIES
@@ -139,7 +139,7 @@ def build_models(
         if kind != "static":
             models[kind] = _build(arch, kind, device, reference=models["static"])
     if weights:
-        DetectionCheckpointer(models["ddw"]).load(weights)
+        DDWCheckpointer(models["ddw"]).load(weights)
     if compile_backend:
         for kind in ("static", "ddw"):
             models[f"{kind}_compiled"] = copy.deepcopy(models[kind])

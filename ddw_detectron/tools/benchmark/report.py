@@ -69,12 +69,12 @@ def _compiled_lines(report: Dict) -> List[str]:
     for key, label in STEP_LABELS:
         low, high = ratios["compiled_spread"][key]
         cells.append(
-            f"{label} {models['static_compiled'][key] * 1e3:.0f} vs "
-            f"{models['ddw_compiled'][key] * 1e3:.0f} ms, x{ratios['compiled'][key]:.3f} "
-            f"({low:.3f}-{high:.3f})"
+            f"{label}: static {models['static_compiled'][key] * 1e3:.0f} ms, DDW "
+            f"{models['ddw_compiled'][key] * 1e3:.0f} ms, DDW / static "
+            f"x{ratios['compiled'][key]:.3f} ({low:.3f}-{high:.3f})"
         )
     backend = report["compile_backend"]
-    return ["", f"Compiled backbones (torch.compile, {backend}), DDW / static: " + "; ".join(cells)]
+    return ["", f"Compiled backbones (torch.compile, {backend}): " + "; ".join(cells)]
 
 
 def _operator_lines(operators: Dict) -> List[str]:
@@ -94,10 +94,64 @@ def _operator_lines(operators: Dict) -> List[str]:
     return lines
 
 
+def _floor_cell(ratio: float, floor: float) -> str:
+    """The floor, and the excess over 1 of the ratio as a multiple of the floor's."""
+    excess = (ratio - 1) / (floor - 1) if floor > 1 else float("inf")
+    return f"x{floor:.3f} | {excess:.1f}"
+
+
+def settings_table(report: Dict) -> List[str]:
+    """Every setting in one table: DDW / static eager (rounds' spread), its floor, how many
+    floors' excess the eager ratio costs, compiled DDW / static, peak training memory."""
+    header = (
+        "| setting | step | eager DDW / static | floor | eager excess / floor excess "
+        "| compiled DDW / static | peak training memory |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    detection = (
+        f"{report['arch']} Faster R-CNN FPN, {report['image_size']} px, batch "
+        f"{report['batch_size']}"
+    )
+    ratios, floors = report["ratios"], report.get("floors", {})
+    memory = f"x{ratios['saved_bytes']:.3f}"
+    for key, label in (("train_step", "training step"), ("inference_backbone", "inference")):
+        low, high = ratios["spread"][key]
+        compiled = ratios.get("compiled", {}).get(key)
+        cells = [
+            detection if key == "train_step" else "",
+            label + (" (backbone + FPN)" if key == "inference_backbone" else ""),
+            f"x{ratios[key]:.3f} ({low:.3f}-{high:.3f})",
+            _floor_cell(ratios[key], floors[key]) if key in floors else " | ",
+            f"x{compiled:.3f}" if compiled else "",
+            memory if key == "train_step" else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    for name, setting in report.get("classification", {}).items():
+        for step, entry in setting["steps"].items():
+            low, high = entry["spread"]
+            compiled = entry.get("compiled_ratio")
+            cells = [
+                f"{name} (`{setting['config']}`)" if step == "train_step" else "",
+                step.replace("_", " "),
+                f"x{entry['ratio']:.3f} ({low:.3f}-{high:.3f})",
+                _floor_cell(entry["ratio"], entry["floor"]),
+                f"x{compiled:.3f}" if compiled else "",
+                f"x{setting['peak_memory_ratio']:.3f}" if step == "train_step" else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Floor: the bytes the aggregation and routers must move (ddw_detectron.tools.benchmark."
+        f"floor) at this machine's copy bandwidth ({report.get('bandwidth', 0) / 1e9:.1f} GB/s) "
+        "over the static step's time, plus 1.",
+    ]
+    return lines
+
+
 def markdown_table(report: Dict) -> str:
     """The side-by-side table (a column per eager model, DDW / static with the rounds' spread)
     and the compiled, operator, aggregation and skipping figures under it."""
-    lines = _table_lines(report)
+    lines = settings_table(report) + ["", "### The detector in detail", ""] + _table_lines(report)
     lines += ["", "Time ratios: median over rounds (lowest-highest round)."]
     lines += _compiled_lines(report) + _operator_lines(report["operators"])
     lines += _aggregation_and_skipping_lines(report)
