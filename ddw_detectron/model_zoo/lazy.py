@@ -50,6 +50,8 @@ def _model(cfg):
         "common/models/retinanet.py" if retinanet else "common/models/mask_rcnn_fpn.py"
     ).model
     model.backbone.bottom_up = family_of(cfg).lazy(cfg)
+    # The wiring statistics go out as often as the writers log (train.log_period).
+    model.backbone.bottom_up.log_period = "${train.log_period}"
     model.backbone.in_features = list(cfg.MODEL.FPN.IN_FEATURES)
     model.backbone.out_channels = cfg.MODEL.FPN.OUT_CHANNELS
     if retinanet:

@@ -2,10 +2,11 @@
 
 fvcore counts one FLOP per multiply-add of convolutions and linear layers and skips
 element-wise ops, so the weighted sums of a DAG stage would go uncounted. Traced, a node's sum
-is one multiply (for its first edge) and one ``aten::addcmul_`` per further edge:
-:func:`register_fvcore_handles` (run on ``import ddw_detectron``) gives fvcore a handle for the
-latter, so that fvcore, Detectron2's ``FlopCountAnalysis`` and its ``tools/analyze_model.py``
-count them (one per output element) instead of warning about an unsupported operator.
+is one multiply (for its first edge) and one ``aten::addcmul_`` per further edge, and each
+router pools its node's output with ``aten::mean``: :func:`register_fvcore_handles` (run on
+``import ddw_detectron``) gives fvcore handles for both, so that fvcore, Detectron2's
+``FlopCountAnalysis`` and its ``tools/analyze_model.py`` count them (one per output element of a
+multiply-add, one per input element of a mean) instead of warning about unsupported operators.
 :func:`count_flops` adds every edge of the complete DAG (an upper bound: on the CPU dropped
 edges are not computed).
 """
@@ -22,8 +23,12 @@ from ..layers import DAGStage
 
 __all__ = ["AGGREGATION_HANDLES", "aggregation_flops", "count_flops", "register_fvcore_handles"]
 
-# One multiply-add per output element of each further edge's in-place multiply-add.
-AGGREGATION_HANDLES = {"aten::addcmul_": elementwise_flop_counter(input_scale=0, output_scale=1)}
+# One multiply-add per output element of each further edge's in-place multiply-add; one add per
+# input element of a router's global average pool.
+AGGREGATION_HANDLES = {
+    "aten::addcmul_": elementwise_flop_counter(input_scale=0, output_scale=1),
+    "aten::mean": elementwise_flop_counter(input_scale=1, output_scale=0),
+}
 
 
 def register_fvcore_handles() -> None:
