@@ -18,9 +18,8 @@ from torch import nn
 
 from .dynamic import (
     DDWBackbone,
-    build_rcnn_fpn,
-    build_retinanet_fpn,
     lazy_dynamic_kwargs,
+    register_fpn_builders,
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
@@ -149,16 +148,9 @@ def lazy_backbone(cfg):
     )
 
 
-@BACKBONE_REGISTRY.register()
-def build_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec):
-    """DDW RegNet + Detectron2's FPN with P2-P6 (``LastLevelMaxPool``), for R-CNN."""
-    return build_rcnn_fpn(cfg, build_ddw_regnet_backbone(cfg, input_shape))
-
-
-@BACKBONE_REGISTRY.register()
-def build_retinanet_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec):
-    """DDW RegNet + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
-    return build_retinanet_fpn(cfg, build_ddw_regnet_backbone(cfg, input_shape))
+build_ddw_regnet_fpn_backbone, build_retinanet_ddw_regnet_fpn_backbone = register_fpn_builders(
+    "regnet", build_ddw_regnet_backbone
+)
 
 
 def torchvision_key(key: str) -> Optional[str]:

@@ -17,11 +17,10 @@ from torch import nn
 
 from .dynamic import (
     DDWBackbone,
-    build_rcnn_fpn,
-    build_retinanet_fpn,
     dynamic_stage_names,
     lazy_dynamic_kwargs,
     make_dag_stage,
+    register_fpn_builders,
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
@@ -91,16 +90,9 @@ def build_ddw_resnet_backbone(cfg, input_shape: ShapeSpec) -> DDWResNet:
     )
 
 
-@BACKBONE_REGISTRY.register()
-def build_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
-    """DDW ResNet + Detectron2's FPN with P2-P6 (``LastLevelMaxPool``), for R-CNN."""
-    return build_rcnn_fpn(cfg, build_ddw_resnet_backbone(cfg, input_shape))
-
-
-@BACKBONE_REGISTRY.register()
-def build_retinanet_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
-    """DDW ResNet + Detectron2's FPN with P3-P7 (``LastLevelP6P7``), for RetinaNet."""
-    return build_retinanet_fpn(cfg, build_ddw_resnet_backbone(cfg, input_shape))
+build_ddw_resnet_fpn_backbone, build_retinanet_ddw_resnet_fpn_backbone = register_fpn_builders(
+    "resnet", build_ddw_resnet_backbone
+)
 
 
 def torchvision_key(key: str) -> Optional[str]:
