@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .layers import make_scriptable
+from .modeling.dynamic import DDWBackbone
 
 __all__ = [
     "MIN_OPSET",
@@ -99,7 +100,7 @@ def script_detector(model: nn.Module, fields: Optional[Mapping[str, type]] = Non
     _check_scriptable(model)
     from detectron2.export import scripting_with_instances
 
-    scriptable = make_scriptable(copy.deepcopy(model))
+    scriptable = _scriptable_copy(model)
     return scripting_with_instances(
         scriptable, dict(fields) if fields is not None else _scripting_fields()
     )
@@ -112,7 +113,15 @@ def script_backbone(backbone: nn.Module) -> torch.jit.ScriptModule:
     # Importing it makes Detectron2's ResNet and FPN scriptable.
     import detectron2.export.torchscript_patch  # noqa: F401
 
-    return torch.jit.script(make_scriptable(copy.deepcopy(backbone)))
+    return torch.jit.script(_scriptable_copy(backbone))
+
+
+def _scriptable_copy(model: nn.Module) -> nn.Module:
+    copied = copy.deepcopy(model)
+    for module in copied.modules():
+        if isinstance(module, DDWBackbone):
+            module.stop_logging_wiring()
+    return make_scriptable(copied)
 
 
 class _TupleOutputs(nn.Module):

@@ -146,8 +146,16 @@ class DDWBackbone:
                 dag = stage_factory(name, nodes, self._out_feature_channels[name])
                 self._put_stage(index, name, dag)
         self.log_period = log_period
+        self._wiring_log = None
         if dynamic_stages:
-            self.register_forward_hook(DDWBackbone._log_wiring)
+            self._wiring_log = self.register_forward_hook(DDWBackbone._log_wiring)
+
+    def stop_logging_wiring(self) -> None:
+        """Remove the training-time wiring log (TorchScript cannot compile it; the export
+        functions call this on their copy)."""
+        if self._wiring_log is not None:
+            self._wiring_log.remove()
+            self._wiring_log = None
 
     @staticmethod
     def _log_wiring(backbone, inputs, outputs) -> None:

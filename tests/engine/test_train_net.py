@@ -2,6 +2,7 @@
 resume, eval-only, two CPU processes, and bad input."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -148,7 +149,7 @@ def test_nan_loss_is_named_and_keeps_the_last_checkpoint(first_run, cache, tmp_p
     subprocess.run(["cp", "-r", str(output), str(copy)], check=True)
     before = {p.name: p.read_bytes() for p in copy.glob("*.pth")}
     tag = (copy / "last_checkpoint").read_text()
-    # A zero pixel std turns every input into inf: the first step's loss is NaN.
+    # An RPN loss weight of 1e39 (inf in float32) makes the first resumed step's loss infinite.
     result = train_net(
         cache,
         copy,
@@ -156,16 +157,13 @@ def test_nan_loss_is_named_and_keeps_the_last_checkpoint(first_run, cache, tmp_p
         "8",
         "SOLVER.CHECKPOINT_PERIOD",
         "1",
-        "MODEL.PIXEL_STD",
-        "[0.0, 0.0, 0.0]",
+        "MODEL.RPN.LOSS_WEIGHT",
+        "1e39",
         args=["--resume"],
         check=False,
     )
     assert result.returncode != 0
-    # Detectron2 stops at the first place that sees it: the loss, or the predicted boxes.
-    assert "Loss became infinite or NaN at iteration=4" in result.stderr or (
-        "Predicted boxes or scores contain Inf/NaN. Training has diverged." in result.stderr
-    )
+    assert "Loss became infinite or NaN at iteration=4!" in result.stderr, result.stderr[-3000:]
     assert {p.name: p.read_bytes() for p in copy.glob("*.pth")} == before
     assert (copy / "last_checkpoint").read_text() == tag
 
@@ -187,8 +185,10 @@ def test_checkpoint_of_another_architecture_is_refused(cache, tmp_path):
         cache, tmp_path / "out", "MODEL.WEIGHTS", str(weights), args=["--eval-only"], check=False
     )
     assert result.returncode != 0
-    assert f"{weights} does not match this model's backbone" in result.stderr
-    assert "another architecture" in result.stderr
+    assert re.search(
+        rf"{re.escape(str(weights))} leaves \d+ of the model's \d+ backbone", (result.stderr)
+    )
+    assert "it is a checkpoint of another architecture" in result.stderr
 
 
 def run_script(cache, script, *args):
@@ -226,6 +226,7 @@ def test_demo_predictor_writes_detections_and_wirings(first_run, cache, tmp_path
         "0.0",
         "--wiring-every",
         "2",
+        "--opts",
         "MODEL.WEIGHTS",
         str(output / "model_final.pth"),
     )

@@ -34,11 +34,11 @@ def tool_commands(tmp: Path, config: Path, weights: Path, images: Path) -> dict:
         ],
         "demo": [
             "scripts/demo.py", "--config-file", config, "--input", images, "--output", out,
-            "MODEL.WEIGHTS", weights,
+            "--opts", "MODEL.WEIGHTS", weights,
         ],
         "visualize_wiring": [
             "scripts/visualize_wiring.py", "--config-file", config, "--input", images,
-            "--output", out, "MODEL.WEIGHTS", weights,
+            "--output", out, "--opts", "MODEL.WEIGHTS", weights,
         ],
         "freeze_wiring": [
             "scripts/freeze_wiring.py", "--config-file", config, "--dataset", "ddw_shapes_tiny",

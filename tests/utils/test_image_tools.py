@@ -5,12 +5,12 @@ import pytest
 from ddw_detectron.utils.image_tools import image_files, image_tool_parser
 
 
-def test_parser_takes_inputs_output_and_trailing_overrides():
+def test_parser_takes_inputs_output_and_overrides_after_opts():
     parser = image_tool_parser("a tool")
     parser.add_argument("--per-image", type=int, default=8)
     args = parser.parse_args(
         ["--config-file", "c.yaml", "--input", "a.jpg", "photos", "--output", "out"]
-        + ["--per-image", "2", "MODEL.WEIGHTS", "m.pth", "MODEL.DEVICE", "cpu"]
+        + ["--per-image", "2", "--opts", "MODEL.WEIGHTS", "m.pth", "MODEL.DEVICE", "cpu"]
     )
     assert (args.config_file, args.input, args.output) == ("c.yaml", ["a.jpg", "photos"], "out")
     assert args.per_image == 2 and args.opts == ["MODEL.WEIGHTS", "m.pth", "MODEL.DEVICE", "cpu"]

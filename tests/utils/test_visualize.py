@@ -117,6 +117,7 @@ def test_visualize_wiring_script(tmp_path):
         inputs,
         "--output",
         tmp_path / "o2",
+        "--opts",
         "MODEL.DDW.DYNAMIC_STAGES",
         "[]",
         env=env,

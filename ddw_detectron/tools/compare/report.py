@@ -17,6 +17,7 @@ METRICS = {
     "classification": (("top1", "val_loss", "changed_predictions"), "top1"),
     "detection": (("AP", "AP50", "AP75"), "AP"),
 }
+LOWER_IS_BETTER = {"val_loss"}
 # A run whose main metric ends within this of chance learned nothing (a collapse, see
 # docs/experiments.md): classification chance is 100 / 16 classes.
 COLLAPSE = {"classification": 100.0 / 16 + 1.0, "detection": 1.0}
@@ -57,7 +58,7 @@ def summarize(results: Dict[str, Dict], seeds: Dict[str, Sequence[int]]) -> Dict
         contrasts = {}
         for a, b in CONTRASTS[task]:
             contrasts[f"{a} - {b}"] = {
-                m: paired_difference(value[a][m], value[b][m])
+                m: paired_difference(value[a][m], value[b][m], m not in LOWER_IS_BETTER)
                 for m in metrics
                 if None not in value[a][m] and None not in value[b][m]
             }

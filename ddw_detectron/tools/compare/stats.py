@@ -27,10 +27,13 @@ def spread(values: Sequence[float]) -> Dict:
     }
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float]) -> Dict:
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], higher_is_better: bool = True
+) -> Dict:
     """``a - b`` paired by seed: :func:`spread` of the differences, the 95% confidence interval
     of their mean (Student t, ``n - 1`` degrees of freedom), ``verdict`` ("ahead" / "behind"
-    when the interval excludes 0, else "no difference resolved at this power") and
+    for ``a`` when the interval excludes 0, by the metric's direction, else "no difference
+    resolved at this power") and
     ``resolvable``: the smallest true difference this many seeds with this spread detect at 95%
     confidence and 80% power, ``(t_0.975 + t_0.8) * std / sqrt(n)``."""
     if len(a) != len(b) or len(a) < 2:
@@ -40,10 +43,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> Dict:
     n, std = len(differences), entry["std"]
     half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
     low, high = entry["mean"] - half, entry["mean"] + half
-    if low > 0:
-        verdict = "ahead"
-    elif high < 0:
-        verdict = "behind"
+    if low > 0 or high < 0:
+        verdict = "ahead" if (low > 0) == higher_is_better else "behind"
     else:
         verdict = "no difference resolved at this power"
     resolvable = (

@@ -68,14 +68,14 @@ def test_detection_jobs_train_and_derive_the_frozen_and_shuffled_arms(detection_
     jobs.detect(*comparison.detection_args("ddw", 0), str(result))
     trained = json.loads(result.read_text())
     assert {"AP", "AP50", "AP75", "AP-circle", "train_seconds"} <= set(trained)
-    derived = {
+    outputs = {
         name: comparison.folder("detection", name, 0) / "result.json"
         for name in ("frozen", "shuffled")
     }
     derived.evaluate_detector_arms(
-        *comparison.detection_args("ddw", 0), {k: str(v) for k, v in derived.items()}, seed=0
+        *comparison.detection_args("ddw", 0), {k: str(v) for k, v in outputs.items()}, seed=0
     )
-    for path in derived.values():
+    for path in outputs.values():
         assert {"AP", "AP50", "AP75"} <= set(json.loads(path.read_text()))
 
 

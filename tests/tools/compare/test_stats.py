@@ -21,6 +21,7 @@ def test_verdict_only_when_the_interval_excludes_zero():
     inside = paired_difference([3.0, -0.1, 3.0], [0, 0, 0])  # one seed disagrees
     assert inside["ci95"][0] < 0 < inside["ci95"][1]
     assert inside["verdict"] == "no difference resolved at this power"
+    assert paired_difference([0.5, 0.6, 0.55], [1.0, 1.1, 1.05], False)["verdict"] == "ahead"
     with pytest.raises(ValueError, match="two equal runs of >= 2 values"):
         paired_difference([1.0], [2.0])
 
