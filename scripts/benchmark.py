@@ -2,6 +2,7 @@
 """Side-by-side cost of DDW against the static network, measured in one process.
 
     python scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --json bench.json
+    python scripts/benchmark.py --profile "R-50, 224 px, batch 8"   # where the extra time goes
 
 Builds the Faster R-CNN FPN detector four ways: Detectron2's own backbone (ResNet only), this
 project's static mode (DYNAMIC_STAGES []), DDW on every stage, and DDW with plain autograd sums
@@ -30,6 +31,7 @@ import torch
 
 from ddw_detectron.tools.benchmark import ARCHS, BenchmarkOptions, write_benchmark
 from ddw_detectron.tools.benchmark.classification import SETTINGS as CLASSIFICATION
+from ddw_detectron.tools.benchmark.profile import format_operator_excess, operator_excess
 from ddw_detectron.tools.process import STEADY_MALLOC, steady_malloc_active
 
 
@@ -78,6 +80,13 @@ def build_parser():
         + ")",
     )
     parser.add_argument(
+        "--profile",
+        choices=list(CLASSIFICATION),
+        metavar="SETTING",
+        help="instead of timing: profile one classification setting's training step on the CPU "
+        "and print the operators whose self time DDW grows most",
+    )
+    parser.add_argument(
         "opts",
         nargs=argparse.REMAINDER,
         metavar="KEY VALUE",
@@ -113,6 +122,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.profile:
+        result = operator_excess(args.profile, rounds=args.repeats, warmup=args.warmup)
+        print(format_operator_excess(args.profile, "train_step", result))
+        return
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_benchmark(options_of(args), args.json, args.markdown, command)
 

@@ -13,7 +13,7 @@ from ...model_zoo import get_config_file
 from .floor import floor_ratio, wiring_bytes
 from .timing import interleaved, peak_bytes_of
 
-__all__ = ["SETTINGS", "classification_models", "measure_setting"]
+__all__ = ["SETTINGS", "classification_models", "measure_setting", "step_functions"]
 
 # name: (shipped pretraining config, input size, batch size)
 SETTINGS: Dict[str, Tuple[str, int, int]] = {
@@ -67,16 +67,24 @@ def _steps(model, optimizer, images, labels, amp: bool):
     return {"train_step": train, "inference": infer}
 
 
+def step_functions(name: str, models: Dict, device: str, amp: bool) -> Dict:
+    """``{kind: {"train_step", "inference"}}`` of each model on one random batch of setting
+    ``name`` (SGD with momentum: the update's work without moving the weights much)."""
+    _, size, batch = SETTINGS[name]
+    images = torch.rand(batch, 3, size, size, device=device) * 255
+    labels = torch.randint(0, 1000, (batch,), device=device)
+    steps = {}
+    for kind, model in models.items():
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        steps[kind] = _steps(model, optimizer, images, labels, amp)
+    return steps
+
+
 def measure_setting(name: str, options, bytes_per_second: float) -> Dict:
     """Times (interleaved), ratios, floors and peak training memory of one setting."""
     config, size, batch = SETTINGS[name]
     models = classification_models(config, options.device, options.compile_backend)
-    images = torch.rand(batch, 3, size, size, device=options.device) * 255
-    labels = torch.randint(0, 1000, (batch,), device=options.device)
-    steps = {}
-    for kind, model in models.items():
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        steps[kind] = _steps(model, optimizer, images, labels, options.amp)
+    steps = step_functions(name, models, options.device, options.amp)
     report = {"config": config, "input_size": size, "batch_size": batch, "steps": {}}
     for step in ("train_step", "inference"):
         runs = {kind: fns[step] for kind, fns in steps.items()}
