@@ -124,7 +124,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.profile:
         result = operator_excess(args.profile, rounds=args.repeats, warmup=args.warmup)
-        print(format_operator_excess(args.profile, "train_step", result))
+        print(format_operator_excess(result))
         return
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_benchmark(options_of(args), args.json, args.markdown, command)

@@ -186,7 +186,7 @@ def test_checkpoint_of_another_architecture_is_refused(cache, tmp_path):
     )
     assert result.returncode != 0
     assert re.search(
-        rf"{re.escape(str(weights))} leaves \d+ of the model's \d+ backbone", (result.stderr)
+        rf"{re.escape(str(weights))} leaves \d+ of the model's \d+ backbone", result.stderr
     )
     assert "it is a checkpoint of another architecture" in result.stderr
 

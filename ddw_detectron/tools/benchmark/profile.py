@@ -23,9 +23,10 @@ def operator_excess(
     setting: str, step: str = "train_step", rounds: int = 5, warmup: int = 2, top: int = 10
 ) -> Dict:
     """Profile ``step`` of ``setting`` (a key of ``SETTINGS``) on the CPU: static, DDW, static,
-    DDW (the second pair counts, so both sides are warm). Returns ``static_ms`` and ``ddw_ms``
-    (total self time per step) and ``operators``: ``[(name, extra ms, share of the excess)]``
-    for the ``top`` operators whose self time grew most."""
+    DDW (the second pair counts, so both sides are warm). Returns ``setting``, ``step``,
+    ``static_ms`` and ``ddw_ms`` (total self time per step) and ``operators``:
+    ``[(name, extra ms, share of the excess)]`` for the ``top`` operators whose self time grew
+    most."""
     models = classification_models(SETTINGS[setting][0], "cpu")
     steps = step_functions(setting, models, "cpu", amp=False)
     times: Dict[str, Dict[str, float]] = {}
@@ -41,14 +42,21 @@ def operator_excess(
         (name, extra, extra / excess if excess else float("nan"))
         for name, extra in sorted(growth.items(), key=lambda item: -item[1])[:top]
     ]
-    return {"static_ms": totals["static"], "ddw_ms": totals["ddw"], "operators": ranked}
+    return {
+        "setting": setting,
+        "step": step,
+        "static_ms": totals["static"],
+        "ddw_ms": totals["ddw"],
+        "operators": ranked,
+    }
 
 
-def format_operator_excess(setting: str, step: str, result: Dict) -> str:
+def format_operator_excess(result: Dict) -> str:
+    """:func:`operator_excess`'s result as a line and a Markdown table."""
+    static, ddw = result["static_ms"], result["ddw_ms"]
     lines = [
-        f"{setting}, {step}: self CPU time per step, static {result['static_ms']:.0f} ms, "
-        f"DDW {result['ddw_ms']:.0f} ms (x{result['ddw_ms'] / result['static_ms']:.3f}, "
-        "profiled)",
+        f"{result['setting']}, {result['step']}: self CPU time per step, static {static:.0f} ms, "
+        f"DDW {ddw:.0f} ms (x{ddw / static:.3f}, profiled)",
         "| operator | extra ms per step | share of DDW's excess |",
         "|---|---|---|",
     ]
