@@ -106,21 +106,39 @@ def _flatten_like(t: Tensor, reference: Tensor) -> Tensor:
     return t.reshape(t.shape[0], -1)
 
 
-def _per_sample_dots(g: Tensor, f: Tensor, batched: bool) -> Tensor:
-    """``[B]`` of ``<g[b], f[b]>`` for ``[B, N]`` inputs: one batched GEMV, or a dot per sample."""
-    if batched:
+# On the CPU, per-sample inner products of up to this many elements per sample are taken as an
+# elementwise product and a row sum (one operator for the batch, in chunks of at most
+# _ROW_CHUNK_NUMEL elements: a temporary of 4 MB in fp32); longer ones as one BLAS dot per sample,
+# with no temporary. The crossover was measured on this project's CPU (docs/cost.md).
+_ROW_SUM_MAX_PER_SAMPLE = 2**15
+_ROW_CHUNK_NUMEL = 2**20
+
+
+def _per_sample_dots(g: Tensor, f: Tensor, method: str) -> Tensor:
+    """``[B]`` of ``<g[b], f[b]>`` for ``[B, N]`` inputs. ``method``: ``"gemv"`` (one batched
+    GEMV: accelerators, where the number of kernels must not grow with B), ``"rows"`` (row sums
+    of the product, in batch chunks) or ``"dots"`` (one BLAS dot per sample)."""
+    if method == "gemv":
         return torch.bmm(g.unsqueeze(1), f.unsqueeze(2)).reshape(g.shape[0])
+    if method == "rows":
+        rows = max(1, _ROW_CHUNK_NUMEL // max(1, g.shape[1]))
+        chunks = [
+            torch.linalg.vecdot(g[s : s + rows], f[s : s + rows])
+            for s in range(0, g.shape[0], rows)
+        ]
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
     return torch.stack([torch.dot(g[b], f[b]) for b in range(g.shape[0])])
 
 
-def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
-    """``[B, k]`` of per-sample ``<grad, features[i]>``, accumulated in at least fp32, with no
-    temporary of feature size.
+def _dot_method(flat: Tensor) -> str:
+    """The :func:`_per_sample_dots` method for ``flat`` ``[B, N]`` on its device."""
+    if flat.device.type != "cpu":
+        return "gemv"
+    return "rows" if flat.shape[1] <= _ROW_SUM_MAX_PER_SAMPLE else "dots"
 
-    On CPU one BLAS dot per sample and feature: several times faster there than a batched GEMV
-    (``bmm`` of ``[B, 1, N]`` by ``[B, N, 1]``) for the feature-map sizes of detection. On other
-    devices one batched GEMV per feature, so that the number of kernels does not grow with B.
-    """
+
+def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
+    """``[B, k]`` of per-sample ``<grad, features[i]>``, accumulated in at least fp32."""
     acc_dtype = torch.promote_types(grad.dtype, torch.float32)
     flat_grads = {}
     columns: List[Tensor] = []
@@ -138,7 +156,7 @@ def _inner_products(grad: Tensor, features: Sequence[Tensor]) -> Tensor:
             g.dtype in (torch.float16, torch.bfloat16) and g.device.type == "cpu"
         ):
             g, f = g.to(acc_dtype), f.to(acc_dtype)
-        columns.append(_per_sample_dots(g, f, batched=g.device.type != "cpu").to(acc_dtype))
+        columns.append(_per_sample_dots(g, f, _dot_method(g)).to(acc_dtype))
     return torch.stack(columns, dim=1)
 
 

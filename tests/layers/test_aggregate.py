@@ -1,8 +1,12 @@
+import importlib
+
 import pytest
 import torch
 
 from ddw_detectron.layers import aggregate
-from ddw_detectron.layers.aggregate import _per_sample_dots
+
+# The module, not the function that ddw_detectron.layers exports under the same name.
+aggregate_module = importlib.import_module("ddw_detectron.layers.aggregate")
 
 
 def plain_sum(features, weights):
@@ -127,12 +131,35 @@ def test_bad_input(features, weights, match):
         aggregate(features, weights)
 
 
-@pytest.mark.parametrize("batched", [True, False])
-def test_per_sample_dots_both_ways(batched):
-    # The batched GEMV serves accelerators, the per-sample dots the CPU; both must agree.
-    g = torch.randn(3, 1000, dtype=torch.float64)
-    f = torch.randn(3, 1000, dtype=torch.float64)
-    torch.testing.assert_close(_per_sample_dots(g, f, batched), (g * f).sum(dim=1))
+@pytest.mark.parametrize("method", ["gemv", "rows", "dots"])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_per_sample_dots_every_method(method, batch, monkeypatch):
+    # The batched GEMV serves accelerators, row sums and per-sample dots the CPU (small and large
+    # maps); all must agree. A small chunk size makes the row sums take several chunks.
+    monkeypatch.setattr(aggregate_module, "_ROW_CHUNK_NUMEL", 2000)
+    g = torch.randn(batch, 1000, dtype=torch.float64)
+    f = torch.randn(batch, 1000, dtype=torch.float64)
+    got = aggregate_module._per_sample_dots(g, f, method)
+    torch.testing.assert_close(got, (g * f).sum(dim=1))
+
+
+@pytest.mark.parametrize("per_sample", [4 * 5 * 6, 2**15 + 1])
+def test_dot_method_follows_map_size(per_sample):
+    flat = torch.zeros(2, per_sample)
+    assert aggregate_module._dot_method(flat) == ("rows" if per_sample <= 2**15 else "dots")
+    assert aggregate_module._dot_method(flat.to("meta")) == "gemv"
+
+
+@pytest.mark.parametrize("per_sample", ["rows", "dots"])
+def test_gradcheck_with_either_cpu_dot_method(per_sample, monkeypatch):
+    # The default test maps are small (row sums); forcing the threshold to 0 takes the BLAS dots.
+    if per_sample == "dots":
+        monkeypatch.setattr(aggregate_module, "_ROW_SUM_MAX_PER_SAMPLE", 0)
+    features, weights = make_inputs(3, "channels_last")
+    assert aggregate_module._dot_method(features[0].reshape(3, -1)) == per_sample
+    assert torch.autograd.gradcheck(
+        lambda w, *fs: aggregate(fs, w), (weights, *features), eps=1e-6, atol=1e-5
+    )
 
 
 def test_forward_and_backward_never_read_values_on_other_devices():
