@@ -109,7 +109,7 @@ def _flatten_like(t: Tensor, reference: Tensor) -> Tensor:
 # On the CPU, per-sample inner products of up to this many elements per sample are taken as an
 # elementwise product and a row sum (one operator for the batch, in chunks of at most
 # _ROW_CHUNK_NUMEL elements: a temporary of 4 MB in fp32); longer ones as one BLAS dot per sample,
-# with no temporary. The crossover was measured on this project's CPU (docs/cost.md).
+# with no temporary. The crossover comes from a scratch timing on this project's CPU.
 _ROW_SUM_MAX_PER_SAMPLE = 2**15
 _ROW_CHUNK_NUMEL = 2**20
 

@@ -150,13 +150,13 @@ def test_dot_method_follows_map_size(per_sample):
     assert aggregate_module._dot_method(flat.to("meta")) == "gemv"
 
 
-@pytest.mark.parametrize("per_sample", ["rows", "dots"])
-def test_gradcheck_with_either_cpu_dot_method(per_sample, monkeypatch):
+@pytest.mark.parametrize("method", ["rows", "dots"])
+def test_gradcheck_with_either_cpu_dot_method(method, monkeypatch):
     # The default test maps are small (row sums); forcing the threshold to 0 takes the BLAS dots.
-    if per_sample == "dots":
+    if method == "dots":
         monkeypatch.setattr(aggregate_module, "_ROW_SUM_MAX_PER_SAMPLE", 0)
     features, weights = make_inputs(3, "channels_last")
-    assert aggregate_module._dot_method(features[0].reshape(3, -1)) == per_sample
+    assert aggregate_module._dot_method(features[0].reshape(3, -1)) == method
     assert torch.autograd.gradcheck(
         lambda w, *fs: aggregate(fs, w), (weights, *features), eps=1e-6, atol=1e-5
     )
