@@ -11,9 +11,15 @@ from ...classification import add_classification_config, build_classifier
 from ...config import load_config
 from ...model_zoo import get_config_file
 from .floor import floor_ratio, wiring_bytes
-from .timing import interleaved, peak_bytes_of
+from .timing import Timings, interleaved, peak_bytes_of
 
-__all__ = ["SETTINGS", "classification_models", "measure_setting", "step_functions"]
+__all__ = [
+    "SETTINGS",
+    "classification_models",
+    "measure_setting",
+    "step_entry",
+    "step_functions",
+]
 
 # name: (shipped pretraining config, input size, batch size)
 SETTINGS: Dict[str, Tuple[str, int, int]] = {
@@ -80,6 +86,28 @@ def step_functions(name: str, models: Dict, device: str, amp: bool) -> Dict:
     return steps
 
 
+def step_entry(timings: Timings, moved: int, bytes_per_second: float) -> Dict:
+    """Times (ms), DDW / static with the rounds' spread and the floor of ``moved`` bytes, for
+    the eager pair and, when timed, the compiled pair (its floor over the compiled static
+    step's time)."""
+    entry = {
+        "static_ms": timings.median("static") * 1e3,
+        "ddw_ms": timings.median("ddw") * 1e3,
+        "ratio": timings.ratio("ddw", "static"),
+        "spread": timings.spread("ddw", "static"),
+        "floor": floor_ratio(moved, bytes_per_second, timings.median("static")),
+        "floor_bytes": moved,
+    }
+    if "ddw_compiled" in timings.times:
+        static_compiled = timings.median("static_compiled")
+        entry["static_compiled_ms"] = static_compiled * 1e3
+        entry["ddw_compiled_ms"] = timings.median("ddw_compiled") * 1e3
+        entry["compiled_ratio"] = timings.ratio("ddw_compiled", "static_compiled")
+        entry["compiled_spread"] = timings.spread("ddw_compiled", "static_compiled")
+        entry["compiled_floor"] = floor_ratio(moved, bytes_per_second, static_compiled)
+    return entry
+
+
 def measure_setting(name: str, options, bytes_per_second: float) -> Dict:
     """Times (interleaved), ratios, floors and peak training memory of one setting."""
     config, size, batch = SETTINGS[name]
@@ -91,18 +119,7 @@ def measure_setting(name: str, options, bytes_per_second: float) -> Dict:
         label = f"{name}: {step}"
         timings = interleaved(runs, options.repeats, options.warmup, options.device, label)
         moved = wiring_bytes(models["ddw"], steps["ddw"][step], training=step == "train_step")
-        entry = {
-            "static_ms": timings.median("static") * 1e3,
-            "ddw_ms": timings.median("ddw") * 1e3,
-            "ratio": timings.ratio("ddw", "static"),
-            "spread": timings.spread("ddw", "static"),
-            "floor": floor_ratio(moved, bytes_per_second, timings.median("static")),
-            "floor_bytes": moved,
-        }
-        if "ddw_compiled" in models:
-            entry["compiled_ratio"] = timings.ratio("ddw_compiled", "static_compiled")
-            entry["compiled_spread"] = timings.spread("ddw_compiled", "static_compiled")
-        report["steps"][step] = entry
+        report["steps"][step] = step_entry(timings, moved, bytes_per_second)
     peaks = {k: peak_bytes_of(steps[k]["train_step"], options.device) for k in ("static", "ddw")}
     report["peak_memory_ratio"] = peaks["ddw"] / peaks["static"]
     return report

@@ -285,9 +285,14 @@ def measure(models, optimizers, samples, options: BenchmarkOptions):
     return results, timings
 
 
-def detection_floors(models, optimizers, samples, options, report) -> Dict[str, float]:
-    """:mod:`.floor` of the detector's training step and of its backbone + FPN inference."""
-    floors = {}
+def detection_floors(models, optimizers, samples, options, report) -> Dict[str, Dict]:
+    """:mod:`.floor` of the detector's training step and of its backbone + FPN inference:
+    ``{"eager": {step: floor}}`` over the static model's times, and ``"compiled"`` over the
+    compiled static model's when there is one (the floor of the compiled ratio)."""
+    floors = {"eager": {}}
+    times = report["models"]
+    if "static_compiled" in times:
+        floors["compiled"] = {}
     for key, training in (("train_step", True), ("inference_backbone", False)):
         step = STEPS[key]
 
@@ -295,7 +300,9 @@ def detection_floors(models, optimizers, samples, options, report) -> Dict[str, 
             step(models["ddw"], optimizers["ddw"], samples, options.amp)
 
         moved = wiring_bytes(models["ddw"], run, training)
-        floors[key] = floor_ratio(moved, report["bandwidth"], report["models"]["static"][key])
+        for kind, static in (("eager", "static"), ("compiled", "static_compiled")):
+            if kind in floors:
+                floors[kind][key] = floor_ratio(moved, report["bandwidth"], times[static][key])
     return floors
 
 

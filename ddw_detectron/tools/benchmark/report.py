@@ -100,50 +100,84 @@ def _floor_cell(ratio: float, floor: float) -> str:
     return f"x{floor:.3f} | {excess:.1f}"
 
 
-def settings_table(report: Dict) -> List[str]:
-    """Every setting in one table: DDW / static eager (rounds' spread), its floor, how many
-    floors' excess the eager ratio costs, compiled DDW / static, peak training memory."""
-    header = (
-        "| setting | step | eager DDW / static | floor | eager excess / floor excess "
-        "| compiled DDW / static | peak training memory |"
-    )
-    lines = [header, "|---|---|---|---|---|---|---|"]
-    detection = (
+def _setting_row(setting: str, step: str, eager: Dict, compiled: Dict, memory: str) -> str:
+    """One row: ``eager`` and ``compiled`` hold ``ratio``, ``floor`` (and eager ``spread``);
+    ``compiled`` is empty without compiled models."""
+    low, high = eager["spread"]
+    cells = [
+        setting,
+        step,
+        f"x{eager['ratio']:.3f} ({low:.3f}-{high:.3f})",
+        _floor_cell(eager["ratio"], eager["floor"]),
+        f"x{compiled['ratio']:.3f}" if compiled else "",
+        f"x{compiled['floor']:.3f}" if compiled else "",
+        memory,
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _detection_rows(report: Dict) -> List[str]:
+    ratios, floors = report["ratios"], report["floors"]
+    setting = (
         f"{report['arch']} Faster R-CNN FPN, {report['image_size']} px, batch "
         f"{report['batch_size']}"
     )
-    ratios, floors = report["ratios"], report.get("floors", {})
-    memory = f"x{ratios['saved_bytes']:.3f}"
+    rows = []
     for key, label in (("train_step", "training step"), ("inference_backbone", "inference")):
-        low, high = ratios["spread"][key]
-        compiled = ratios.get("compiled", {}).get(key)
-        cells = [
-            detection if key == "train_step" else "",
-            label + (" (backbone + FPN)" if key == "inference_backbone" else ""),
-            f"x{ratios[key]:.3f} ({low:.3f}-{high:.3f})",
-            _floor_cell(ratios[key], floors[key]) if key in floors else " | ",
-            f"x{compiled:.3f}" if compiled else "",
-            memory if key == "train_step" else "",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+        eager = {"ratio": ratios[key], "spread": ratios["spread"][key]}
+        eager["floor"] = floors["eager"][key]
+        compiled = {}
+        if "compiled" in ratios:
+            compiled = {"ratio": ratios["compiled"][key], "floor": floors["compiled"][key]}
+        training = key == "train_step"
+        rows.append(
+            _setting_row(
+                setting if training else "",
+                label if training else "inference (backbone + FPN)",
+                eager,
+                compiled,
+                f"x{ratios['saved_bytes']:.3f}" if training else "",
+            )
+        )
+    return rows
+
+
+def _classification_rows(report: Dict) -> List[str]:
+    rows = []
     for name, setting in report.get("classification", {}).items():
         for step, entry in setting["steps"].items():
-            low, high = entry["spread"]
-            compiled = entry.get("compiled_ratio")
-            cells = [
-                f"{name} (`{setting['config']}`)" if step == "train_step" else "",
-                step.replace("_", " "),
-                f"x{entry['ratio']:.3f} ({low:.3f}-{high:.3f})",
-                _floor_cell(entry["ratio"], entry["floor"]),
-                f"x{compiled:.3f}" if compiled else "",
-                f"x{setting['peak_memory_ratio']:.3f}" if step == "train_step" else "",
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
+            compiled = {}
+            if "compiled_ratio" in entry:
+                compiled = {"ratio": entry["compiled_ratio"], "floor": entry["compiled_floor"]}
+            training = step == "train_step"
+            rows.append(
+                _setting_row(
+                    f"{name} (`{setting['config']}`)" if training else "",
+                    step.replace("_", " "),
+                    entry,
+                    compiled,
+                    f"x{setting['peak_memory_ratio']:.3f}" if training else "",
+                )
+            )
+    return rows
+
+
+def settings_table(report: Dict) -> List[str]:
+    """Every setting in one table: DDW / static eager (rounds' spread), its floor, how many
+    floors' excess the eager ratio costs, compiled DDW / static beside its own floor (the same
+    bytes over the compiled static step), peak training memory."""
+    header = (
+        "| setting | step | eager DDW / static | floor | eager excess / floor excess "
+        "| compiled DDW / static | compiled floor | peak training memory |"
+    )
+    lines = [header, "|---" * 8 + "|"]
+    lines += _detection_rows(report) + _classification_rows(report)
     lines += [
         "",
         f"Floor: the bytes the aggregation and routers must move (ddw_detectron.tools.benchmark."
         f"floor) at this machine's copy bandwidth ({report.get('bandwidth', 0) / 1e9:.1f} GB/s) "
-        "over the static step's time, plus 1.",
+        "over the static step's time, plus 1; the compiled floor divides the same bytes by the "
+        "compiled static step's time.",
     ]
     return lines
 
