@@ -13,13 +13,15 @@ class WriteError(OSError):
 
 
 def atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """``write(temporary path)``, then rename the temporary file to ``path``. On failure the
+    """``write(temporary path)``, then rename the temporary file to ``path``, its folder made if
+    missing (``output/`` on a fresh clone). On failure the
     temporary file is removed and :class:`WriteError` names ``path`` and the cause. Torch's
     writer reports a full disk as a ``RuntimeError`` (``inline_container.cc``, or
     ``basic_ios::clear``), which counts as a failed write too."""
     path = os.fspath(path)
     partial = f"{path}.incomplete"
     try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         write(partial)
         os.replace(partial, path)
     except (OSError, RuntimeError) as exc:

@@ -16,6 +16,12 @@ def test_atomic_write_replaces_the_whole_file(tmp_path):
     assert path.read_text() == "two" and os.listdir(tmp_path) == ["a.txt"]
 
 
+def test_atomic_write_makes_a_missing_folder(tmp_path):
+    path = tmp_path / "output" / "benchmark.json"  # as `make bench` on a fresh clone
+    atomic_write_text(str(path), "{}")
+    assert path.read_text() == "{}" and os.listdir(path.parent) == ["benchmark.json"]
+
+
 def test_a_full_disk_keeps_the_previous_file_and_leaves_no_partial_one(small_disk):
     path = small_disk / "weights.pth"
     atomic_save({"w": torch.zeros(256 * 1024)}, str(path))  # 1 MiB
