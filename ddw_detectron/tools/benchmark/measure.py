@@ -289,10 +289,11 @@ def detection_floors(models, optimizers, samples, options, report) -> Dict[str, 
     """:mod:`.floor` of the detector's training step and of its backbone + FPN inference:
     ``{"eager": {step: floor}}`` over the static model's times, and ``"compiled"`` over the
     compiled static model's when there is one (the floor of the compiled ratio)."""
-    floors = {"eager": {}}
     times = report["models"]
+    references = {"eager": "static"}
     if "static_compiled" in times:
-        floors["compiled"] = {}
+        references["compiled"] = "static_compiled"
+    floors = {kind: {} for kind in references}
     for key, training in (("train_step", True), ("inference_backbone", False)):
         step = STEPS[key]
 
@@ -300,9 +301,8 @@ def detection_floors(models, optimizers, samples, options, report) -> Dict[str, 
             step(models["ddw"], optimizers["ddw"], samples, options.amp)
 
         moved = wiring_bytes(models["ddw"], run, training)
-        for kind, static in (("eager", "static"), ("compiled", "static_compiled")):
-            if kind in floors:
-                floors[kind][key] = floor_ratio(moved, report["bandwidth"], times[static][key])
+        for kind, static in references.items():
+            floors[kind][key] = floor_ratio(moved, report["bandwidth"], times[static][key])
     return floors
 
 

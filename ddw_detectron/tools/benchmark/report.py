@@ -123,9 +123,13 @@ def _detection_rows(report: Dict) -> List[str]:
         f"{report['batch_size']}"
     )
     rows = []
-    for key, label in (("train_step", "training step"), ("inference_backbone", "inference")):
-        eager = {"ratio": ratios[key], "spread": ratios["spread"][key]}
-        eager["floor"] = floors["eager"][key]
+    steps = (("train_step", "training step"), ("inference_backbone", "inference (backbone + FPN)"))
+    for key, label in steps:
+        eager = {
+            "ratio": ratios[key],
+            "spread": ratios["spread"][key],
+            "floor": floors["eager"][key],
+        }
         compiled = {}
         if "compiled" in ratios:
             compiled = {"ratio": ratios["compiled"][key], "floor": floors["compiled"][key]}
@@ -133,7 +137,7 @@ def _detection_rows(report: Dict) -> List[str]:
         rows.append(
             _setting_row(
                 setting if training else "",
-                label if training else "inference (backbone + FPN)",
+                label,
                 eager,
                 compiled,
                 f"x{ratios['saved_bytes']:.3f}" if training else "",
