@@ -47,7 +47,7 @@ demo-data demo-pretrain demo-handoff demo-detect demo-report: demo-%: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --arch R-50 --batch-size 2 --image-size 512 --repeats 10 --compile \
-		--classification all \
+		--classification cpu \
 		--markdown BENCHMARKS.md --json output/benchmark.json
 
 # DDW against its static twin and its frozen wiring over 3 seeds (an hour or more on a 2-core CPU):

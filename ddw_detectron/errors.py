@@ -15,6 +15,7 @@ from .checkpoint import (
 from .data.check import DatasetCheckError, DatasetNotFoundError
 from .data.skipping import UnreadableImageError
 from .utils.atomic import WriteError
+from .utils.collapse import RunCollapsed
 from .utils.run_lock import OutputDirBusyError
 from .utils.yaml_files import UnsafeConfigError
 
@@ -32,6 +33,7 @@ USER_ERRORS = (
     UnsafeConfigError,
     WriteError,
     FloatingPointError,
+    RunCollapsed,
 )
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from ddw_detectron.tools.benchmark import ARCHS, BenchmarkOptions, write_benchmark
+from ddw_detectron.tools.benchmark.classification import GROUPS
 from ddw_detectron.tools.benchmark.classification import SETTINGS as CLASSIFICATION
 from ddw_detectron.tools.benchmark.profile import format_operator_excess, operator_excess
 from ddw_detectron.tools.process import STEADY_MALLOC, steady_malloc_active
@@ -73,11 +74,23 @@ def build_parser():
         "--classification",
         nargs="*",
         default=[],
-        choices=["all", *CLASSIFICATION],
+        choices=[*GROUPS, *CLASSIFICATION],
         metavar="SETTING",
-        help="also the classification settings (all, or some of: "
-        + "; ".join(CLASSIFICATION)
-        + ")",
+        help="also classification settings: 'cpu' (those make bench runs), 'gpu' (the batch sizes "
+        "GPU users pretrain with), or some of: " + "; ".join(CLASSIFICATION),
+    )
+    parser.add_argument(
+        "--kernels",
+        nargs="*",
+        default=[],
+        choices=["eager", "triton"],
+        help="also time DDW with these aggregation kernels (MODEL.DDW.AGGREGATION_KERNEL) beside "
+        "the default 'auto'; 'triton' needs CUDA",
+    )
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="the detector's timings, memory and floors only (no FLOP or operator counts)",
     )
     parser.add_argument(
         "--profile",
@@ -107,8 +120,9 @@ def device_of(parser, args) -> str:
 def options_of(args) -> BenchmarkOptions:
     values = {f.name: getattr(args, f.name) for f in fields(BenchmarkOptions) if f.name != "device"}
     values["device"] = args.device
-    chosen = args.classification
-    values["classification"] = tuple(CLASSIFICATION if "all" in chosen else chosen)
+    chosen = [name for item in args.classification for name in GROUPS.get(item, (item,))]
+    values["classification"] = tuple(dict.fromkeys(chosen))
+    values["kernels"] = tuple(args.kernels)
     values["compile_backend"] = args.compile_backend if args.compile else ""
     return BenchmarkOptions(**values)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""The prepared device check (what ``make device-check`` runs): the benchmark on CUDA (eager
-and compiled, fp32 and AMP), AMP training of the demo detector, one AMP pretraining epoch, and
+"""The prepared device check (what ``make device-check`` runs): the benchmark on CUDA under AMP
+at the settings GPU users train with (eager, compiled and with the fused Triton aggregation), the
+aggregation kernels alone, AMP training of the demo detector, one AMP pretraining epoch, and
 TracingAdapter export on the GPU, in one command of a few minutes on one GPU.
 
     python scripts/device_check.py --output output/device_check
@@ -12,7 +13,7 @@ Writes device_check.json and device_check.md (a section for BENCHMARKS.md) into 
 import argparse
 import sys
 
-from ddw_detectron.tools.device_check import STEPS, run_device_check
+from ddw_detectron.tools.device_check import OPTIONAL_STEPS, STEPS, run_device_check
 
 
 def main(argv=None):
@@ -20,7 +21,11 @@ def main(argv=None):
     parser.add_argument("--output", default="output/device_check", help="the report's folder")
     parser.add_argument("--dry", action="store_true", help="every step on the CPU, tiny sizes")
     parser.add_argument(
-        "--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to run (all)"
+        "--steps",
+        nargs="+",
+        choices=STEPS + OPTIONAL_STEPS,
+        default=list(STEPS),
+        help=f"steps to run (default: {' '.join(STEPS)})",
     )
     args = parser.parse_args(argv)
     try:

@@ -40,6 +40,7 @@ from .data import (
     collate_skipping,
 )
 from .optim import build_optimizer, parameter_groups
+from .wiring_log import WiringLog
 
 __all__ = ["classification_counts", "topk_correct", "Pretrainer"]
 
@@ -97,6 +98,8 @@ class Pretrainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(self.output_dir)
+        self.wiring_log = WiringLog(cfg, self.output_dir, self.writer)
+        self.step = 0
         if resume and os.path.isfile(self.checkpoint_path):
             self.resume()
         elif cfg.MODEL.WEIGHTS:
@@ -393,11 +396,15 @@ class Pretrainer:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.CLS.CLIP_GRAD_NORM)
         self.scaler.step(self.optimizer)
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
         self.scaler.update()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return loss.item()
+        value = loss.item()
+        self.wiring_log.after_step(self.step, self.model, value, scale)
+        self.step += 1
+        return value
 
     def _epoch_train_stats(self, totals: Dict[str, float], elapsed: float) -> Dict[str, float]:
         keys = ("loss", "seen", "skipped", "data_time", "iters")
@@ -461,6 +468,7 @@ class Pretrainer:
         """Train the remaining epochs (an evaluation and a checkpoint after each), then export the
         backbone. Returns the last epoch's figures."""
         result: Dict[str, float] = {}
+        self.step = self.start_epoch * len(self.train_loader)
         for epoch in range(self.start_epoch, self.cfg.CLS.EPOCHS):
             start = time.perf_counter()
             result = {"epoch": epoch + 1, **self.train_one_epoch(epoch), **self._evaluate_epoch()}

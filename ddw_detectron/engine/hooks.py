@@ -1,11 +1,14 @@
 """Detectron2 hooks of ddw_detectron."""
 
+from typing import Optional
+
 import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from ..data.skipping import UnreadableImageError, format_files, read_skip_log
-from ..layers import collect_wiring, sparsity_loss
+from ..layers import collect_wiring, router_grad_norms, sparsity_loss
+from ..utils.collapse import CollapseMonitor
 from ..utils.visualize import figure_to_array, wiring_figure
 from ..utils.wiring_stats import telemetry
 
@@ -17,19 +20,29 @@ class WiringHook(HookBase):
     stage's wiring goes to the ``EventStorage`` as ``ddw/wiring/<stage>``. The statistics
     ``ddw/<stage>/*`` come from the backbone itself in any trainer (``MODEL.DDW.LOG_PERIOD``);
     this hook puts them only where the backbone could not, a compiled backbone (whose graph has
-    no room for the storage), every ``period`` iterations and at the last.
+    no room for the storage), every ``period`` iterations and at the last. At those iterations
+    it also puts each stage's router gradient norm (``ddw/<stage>/router_grad_norm``) and lets
+    ``collapse`` (a :class:`CollapseMonitor`) stop a run whose wiring has collapsed.
     """
 
-    def __init__(self, period: int = 20, eval_period: int = 0):
+    def __init__(
+        self, period: int = 20, eval_period: int = 0, collapse: Optional[CollapseMonitor] = None
+    ):
         if period < 1:
             raise ValueError(f"MODEL.DDW.LOG_PERIOD = {period} is invalid: must be >= 1")
         self._period = period
         self._eval_period = eval_period
+        self._collapse = collapse
 
     @classmethod
     def from_config(cls, cfg) -> "WiringHook":
-        """Every ``MODEL.DDW.LOG_PERIOD`` iterations, pictures after each ``TEST.EVAL_PERIOD``."""
-        return cls(period=cfg.MODEL.DDW.LOG_PERIOD, eval_period=cfg.TEST.EVAL_PERIOD)
+        """Every ``MODEL.DDW.LOG_PERIOD`` iterations, pictures after each ``TEST.EVAL_PERIOD``,
+        the collapse monitor of ``MODEL.DDW.COLLAPSE_*``."""
+        return cls(
+            period=cfg.MODEL.DDW.LOG_PERIOD,
+            eval_period=cfg.TEST.EVAL_PERIOD,
+            collapse=CollapseMonitor.from_config(cfg),
+        )
 
     def _model(self):
         model = self.trainer.model
@@ -44,6 +57,14 @@ class WiringHook(HookBase):
             put = [k for k in scalars if latest.get(k, (None, -1))[1] == self.trainer.iter]
             if scalars and not put:
                 self.trainer.storage.put_scalars(**scalars, smoothing_hint=False)
+            norms = router_grad_norms(self._model())
+            if norms:
+                self.trainer.storage.put_scalars(
+                    **{f"ddw/{stage}/router_grad_norm": v for stage, v in norms.items()},
+                    smoothing_hint=False,
+                )
+            if self._collapse is not None and wiring:
+                self._collapse.check(scalars, f"iteration {next_iter}")
         if (
             self._eval_period > 0
             and next_iter % self._eval_period == 0

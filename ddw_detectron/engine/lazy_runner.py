@@ -17,6 +17,7 @@ from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
 from ..checkpoint import DDWCheckpointer
+from ..utils.collapse import DEFAULT_PATIENCE, DEFAULT_SHARE, CollapseMonitor
 from ..utils.run_lock import lock_output_dir
 from .hooks import WiringHook
 from .runner import print_summary
@@ -56,7 +57,11 @@ def _hooks(cfg, model, checkpointer):
         hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
         checkpoints if main else None,
         hooks.EvalHook(train.eval_period, lambda: lazy_evaluate(cfg, model)),
-        WiringHook(period=train.log_period, eval_period=train.eval_period),
+        WiringHook(
+            period=train.log_period,
+            eval_period=train.eval_period,
+            collapse=CollapseMonitor(DEFAULT_SHARE, DEFAULT_PATIENCE),
+        ),
         hooks.PeriodicWriter(writers, period=train.log_period) if main else None,
     ]
 

@@ -1,7 +1,8 @@
 """The DDW core in pure PyTorch (no Detectron2 import): usable with any model's blocks."""
 
 from .aggregate import aggregate, weighted_sum
-from .dag_stage import GATES, DAGStage
+from .dag_stage import DAGStage
+from .gate import GATES
 from .router import ROUTER_MODES, Router, StaticRouter
 from .scriptable import ScriptableDAGStage, make_scriptable
 from .wiring import (
@@ -9,6 +10,7 @@ from .wiring import (
     freeze_wiring,
     is_router_parameter,
     named_stages,
+    router_grad_norms,
     sparsity_loss,
     use_wiring,
 )
@@ -23,6 +25,7 @@ __all__ = [
     "freeze_wiring",
     "is_router_parameter",
     "named_stages",
+    "router_grad_norms",
     "sparsity_loss",
     "use_wiring",
     "GATES",

@@ -7,21 +7,32 @@ size), keeps nothing but references to its inputs for backward, and there comput
 On the CPU, an edge whose weight is zero for every sample (dropped) is left out of the sum and
 of the feature gradients; only its weight gradient is computed.
 
-Without autograd (``torch.no_grad()``, inference) and while tracing it runs as the same plain
-tensor ops (:func:`weighted_sum`, which TorchScript also compiles), so exported graphs contain
-standard operators only.
+Both directions run either as ATen operators (the ``"eager"`` kernel) or as the fused Triton
+kernels of :mod:`.fused_aggregate` (``"triton"``); ``"auto"`` picks by device type
+(:data:`AUTO_KERNELS`). Without autograd (``torch.no_grad()``, inference) the same kernel sums
+without the autograd function. While tracing or compiling it runs as plain tensor ops
+(:func:`weighted_sum`, which TorchScript also compiles), so exported graphs contain standard
+operators only and the compiler fuses the sum itself.
 """
 
+import importlib.util
+import os
 from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "AUTO_KERNELS",
+    "KERNELS",
     "aggregate",
+    "interpreting",
+    "resolve_kernel",
+    "triton_available",
     "weighted_sum",
     "weighted_sum_of_columns",
     "sum_nonzero",
+    "sum_with",
     "nonzero_columns",
     "nonzero_columns_on_cpu",
     "exporting",
@@ -115,11 +126,12 @@ _ROW_CHUNK_NUMEL = 2**20
 
 
 def _per_sample_dots(g: Tensor, f: Tensor, method: str) -> Tensor:
-    """``[B]`` of ``<g[b], f[b]>`` for ``[B, N]`` inputs. ``method``: ``"gemv"`` (one batched
-    GEMV: accelerators, where the number of kernels must not grow with B), ``"rows"`` (row sums
-    of the product, in batch chunks) or ``"dots"`` (one BLAS dot per sample)."""
-    if method == "gemv":
-        return torch.bmm(g.unsqueeze(1), f.unsqueeze(2)).reshape(g.shape[0])
+    """``[B]`` of ``<g[b], f[b]>`` for ``[B, N]`` inputs. ``method``: ``"batch_rows"`` (one
+    product and one row sum over the whole batch, summed in at least fp32: accelerators, where
+    the number of kernels must not grow with B), ``"rows"`` (row sums of the product, in batch
+    chunks) or ``"dots"`` (one BLAS dot per sample)."""
+    if method == "batch_rows":
+        return torch.sum(g * f, dim=1, dtype=torch.promote_types(g.dtype, torch.float32))
     if method == "rows":
         rows = max(1, _ROW_CHUNK_NUMEL // max(1, g.shape[1]))
         chunks = [
@@ -131,9 +143,11 @@ def _per_sample_dots(g: Tensor, f: Tensor, method: str) -> Tensor:
 
 
 def _dot_method(flat: Tensor) -> str:
-    """The :func:`_per_sample_dots` method for ``flat`` ``[B, N]`` on its device."""
+    """The :func:`_per_sample_dots` method for ``flat`` ``[B, N]`` on its device (docs/cost.md
+    has the measurements that chose them; a batched GEMV, ``bmm`` with M = N = 1, took 8.4 ms
+    where the row sum took 0.11 ms on an H200)."""
     if flat.device.type != "cpu":
-        return "gemv"
+        return "batch_rows"
     return "rows" if flat.shape[1] <= _ROW_SUM_MAX_PER_SAMPLE else "dots"
 
 
@@ -177,6 +191,58 @@ def nonzero_columns_on_cpu(weights: Tensor) -> Optional[List[int]]:
     return nonzero_columns(weights) if weights.device.type == "cpu" else None
 
 
+# How the buffered aggregation runs: "eager" (ATen operators: multiply-adds forward, products and
+# per-sample inner products backward) or "triton" (layers.fused_aggregate: one pass over a node's
+# inputs each way; CUDA, or a CPU under TRITON_INTERPRET=1). "auto" takes AUTO_KERNELS by device
+# type, each entry chosen by a measurement on that device (docs/cost.md).
+KERNELS = ("auto", "eager", "triton")
+AUTO_KERNELS = {"cpu": "eager", "cuda": "eager"}
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels in its interpreter (``TRITON_INTERPRET=1``), on the CPU."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0", "false", "False")
+
+
+def triton_available() -> bool:
+    """Whether the ``triton`` package can be imported."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def resolve_kernel(kernel: str, device: torch.device) -> str:
+    """``"eager"`` or ``"triton"``: ``kernel`` (one of :data:`KERNELS`) on ``device``. Raises
+    ValueError when ``"triton"`` cannot run there."""
+    if kernel not in KERNELS:
+        raise ValueError(f"aggregation kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "auto":
+        return AUTO_KERNELS.get(torch.device(device).type, "eager")
+    if kernel == "triton":
+        if not triton_available():
+            raise ValueError("the 'triton' aggregation kernel needs the triton package")
+        if torch.device(device).type != "cuda" and not interpreting():
+            raise ValueError(
+                f"the 'triton' aggregation kernel runs on CUDA (on {device}: only under "
+                "TRITON_INTERPRET=1, Triton's interpreter)"
+            )
+    return kernel
+
+
+def _fused():
+    from . import fused_aggregate  # imports Triton: only when its kernels are used
+
+    return fused_aggregate
+
+
+def sum_with(
+    kernel: str, features: List[Tensor], weights: Tensor, kept: Optional[List[int]]
+) -> Tensor:
+    """The weighted sum by ``kernel``: :func:`sum_nonzero` (``"eager"``) or the fused one
+    (``"triton"``, which skips every input of weight zero per sample by itself)."""
+    if kernel == "triton":
+        return _fused().fused_weighted_sum(features, weights)
+    return sum_nonzero(features, weights, kept)
+
+
 def sum_nonzero(features: List[Tensor], weights: Tensor, kept: Optional[List[int]]) -> Tensor:
     """:func:`weighted_sum` over the columns ``kept`` (all when None): the columns left out are
     zero for every sample, so the value is the same (up to the sign of zeros)."""
@@ -188,35 +254,50 @@ def sum_nonzero(features: List[Tensor], weights: Tensor, kept: Optional[List[int
     return weighted_sum([features[i] for i in kept], selected)
 
 
+def _eager_backward(ctx, grad: Tensor, weights: Tensor, features: List[Tensor]):
+    grad_weights = None
+    if ctx.needs_input_grad[0]:
+        grad_weights = _inner_products(grad, features)
+    kept = range(len(features)) if ctx.kept is None else ctx.kept
+    grad_features = [
+        grad * _per_sample(weights, i, grad) if ctx.needs_input_grad[i + 3] and i in kept else None
+        for i in range(len(features))
+    ]
+    return grad_weights, grad_features
+
+
 class _BufferedAggregate(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weights: Tensor, kept: Optional[List[int]], *features: Tensor) -> Tensor:
+    def forward(
+        ctx, weights: Tensor, kept: Optional[List[int]], kernel: str, *features: Tensor
+    ) -> Tensor:
         ctx.save_for_backward(weights, *features)
         ctx.weights_dtype = weights.dtype
         # An edge whose weight is zero for every sample (dropped by the gate) adds nothing to the
         # output and receives no gradient; only its weight's gradient (for the straight-through
         # estimator) is computed in backward.
         ctx.kept = kept
-        return sum_nonzero(list(features), weights, kept)
+        ctx.kernel = kernel
+        return sum_with(kernel, list(features), weights, kept)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         weights, *features = ctx.saved_tensors
-        grad_weights = None
-        if ctx.needs_input_grad[0]:
-            grad_weights = _inner_products(grad, features).to(ctx.weights_dtype)
-        kept = range(len(features)) if ctx.kept is None else ctx.kept
-        grad_features = [
-            grad * _per_sample(weights, i, grad)
-            if ctx.needs_input_grad[i + 2] and i in kept
-            else None
-            for i in range(len(features))
-        ]
-        return (grad_weights, None, *grad_features)
+        if ctx.kernel == "triton":
+            needs = [ctx.needs_input_grad[i + 3] for i in range(len(features))]
+            grad_weights, grad_features = _fused().fused_backward(grad, features, weights, needs)
+        else:
+            grad_weights, grad_features = _eager_backward(ctx, grad, weights, features)
+        if grad_weights is not None:
+            grad_weights = grad_weights.to(ctx.weights_dtype)
+        return (grad_weights, None, None, *grad_features)
 
 
 def aggregate(
-    features: Sequence[Tensor], weights: Tensor, kept: Union[List[int], None, str] = "auto"
+    features: Sequence[Tensor],
+    weights: Tensor,
+    kept: Union[List[int], None, str] = "auto",
+    kernel: str = "auto",
 ) -> Tensor:
     """Buffered aggregation ``sum_i weights[:, i] * features[i]``.
 
@@ -227,6 +308,7 @@ def aggregate(
         kept: the columns of ``weights`` that are nonzero for some sample, when the caller has
             read them already; ``None`` sums every column; ``"auto"`` reads them on the CPU
             (:func:`nonzero_columns_on_cpu`).
+        kernel: one of :data:`KERNELS` (:func:`resolve_kernel`).
     Returns:
         ``[B, C, H, W]``; differentiable w.r.t. both arguments.
     """
@@ -240,8 +322,11 @@ def aggregate(
     for feature in features[1:]:
         dtype = torch.promote_types(dtype, feature.dtype)
     features = [f.to(dtype) for f in features]
-    if not needs_grad or exporting():
+    if exporting():
         return weighted_sum(features, weights)
+    kernel = resolve_kernel(kernel, features[0].device)
+    if not needs_grad:
+        return sum_with(kernel, features, weights, None)
     if kept == "auto":
         kept = nonzero_columns_on_cpu(weights.detach())
-    return _BufferedAggregate.apply(weights, kept, *features)
+    return _BufferedAggregate.apply(weights, kept, kernel, *features)

@@ -11,68 +11,66 @@ import torch
 from torch import Tensor, nn
 
 from .aggregate import (
+    KERNELS,
     aggregate,
     exporting,
     nonzero_columns,
     nonzero_columns_on_cpu,
-    sum_nonzero,
+    resolve_kernel,
+    sum_with,
     weighted_sum_of_columns,
 )
+from .gate import GATES, gate_weights
+from .recompute import RecomputedInput
 from .router import ROUTER_MODES, build_router
 
-__all__ = ["DAGStage", "GATES"]
-
-GATES = ("ste", "soft")
+__all__ = ["DAGStage"]
 
 
 class _ForwardMode(NamedTuple):
     skip: bool  # serve nodes without kept input from the cache (eager inference, batch 1)
     drop_edges: bool  # leave edges dropped for the whole batch out of the sum
     recompute: bool  # eager training, memory-efficient: recompute each node's input in backward
+    kernel: str  # the aggregation's kernel, "eager" or "triton" (aggregate.resolve_kernel)
 
 
-class _RecomputedInput:
-    """Saved-tensor hooks that store a node's aggregated input ``u_j`` as a recipe.
+def _named_nodes(nodes) -> Tuple[List[str], List[nn.Module]]:
+    if isinstance(nodes, Mapping):
+        names, nodes = list(nodes.keys()), list(nodes.values())
+    else:
+        nodes = list(nodes)
+        names = [str(i) for i in range(len(nodes))]
+    if len(nodes) < 1:
+        raise ValueError("DAGStage: nodes must hold at least 1 module, got 0")
+    if not all(isinstance(node, nn.Module) for node in nodes):
+        raise ValueError("DAGStage: every entry of nodes must be an nn.Module")
+    return names, nodes
 
-    The node's first layer saves ``u_j`` for its backward. Kept, it would add one feature map per
-    node to the activations held for backward; instead the hooks save the references that
-    produced it (node outputs that are saved anyway, and the small weight column) and recompute
-    ``u_j`` bit-identically when backward unpacks it.
-    """
 
-    def __init__(
-        self, target: Tensor, features: List[Tensor], weights: Tensor, kept: Optional[List[int]]
+def _check_arguments(threshold, gate, router_mode, aggregation_kernel, out_channels) -> None:
+    if not (isinstance(threshold, (int, float)) and 0.0 <= threshold < 1.0):
+        raise ValueError(f"DAGStage: threshold must be in [0, 1), got {threshold!r}")
+    for name, value, allowed in (
+        ("gate", gate, GATES),
+        ("router_mode", router_mode, ROUTER_MODES),
+        ("aggregation_kernel", aggregation_kernel, KERNELS),
     ):
-        self.target = target
-        self.signature = self._signature(target)
-        self.features = features
-        self.versions = [f._version for f in features]
-        self.weights = weights.detach()
-        self.kept = kept  # the columns of weights summed (all when None)
+        if value not in allowed:
+            raise ValueError(f"DAGStage: {name} must be one of {allowed}, got {value!r}")
+    if out_channels < 1:
+        raise ValueError(f"DAGStage: out_channels must be >= 1, got {out_channels}")
 
-    @staticmethod
-    def _signature(t: Tensor) -> Tuple:
-        return (t.data_ptr(), t.dtype, t.device, tuple(t.shape), t.stride(), t.storage_offset())
 
-    def pack(self, t: Tensor):
-        if self.target is not None and self._signature(t) == self.signature:
-            return self
-        return t
-
-    def unpack(self, saved):
-        if saved is not self:
-            return saved
-        if [f._version for f in self.features] != self.versions:
-            raise RuntimeError(
-                "DAGStage: a node output was modified in place after it was aggregated; "
-                "the aggregated input cannot be recomputed for backward"
-            )
-        with torch.no_grad():
-            return sum_nonzero(self.features, self.weights, self.kept)
-
-    def release_target(self) -> None:
-        # Drop the forward's reference so that u_j is freed once its node has consumed it.
-        self.target = None
+def _initial_row(init_edge_weights: Optional[Tuple[float, float]], k: int):
+    """Initial weights of a router with ``k`` edges: None, or the chain edge then the others."""
+    if init_edge_weights is None:
+        return None
+    chain, other = init_edge_weights
+    if not 0.0 < other < 1.0 or not 0.0 < chain < 1.0:
+        raise ValueError(
+            f"DAGStage: init_edge_weights must be two weights in (0, 1), got {init_edge_weights}"
+        )
+    return [chain] + [other] * (k - 1)
 
 
 class DAGStage(nn.Module):
@@ -96,6 +94,11 @@ class DAGStage(nn.Module):
             every sample: a learned static DAG, through the same gate, threshold and buffer).
         memory_efficient: buffered :func:`aggregate` with ``u_j`` recomputed in backward (True),
             or plain autograd sums (False). Both compute the same values.
+        aggregation_kernel: how the buffered aggregation and inference sums run, one of
+            :data:`~ddw_detectron.layers.aggregate.KERNELS` (``"auto"``: by device type).
+        keep_strongest_input: a sample for which every incoming edge of a node is dropped keeps
+            that node's strongest edge (:func:`~ddw_detectron.layers.gate.gate_weights`), so
+            the stage never loses its last path (a deviation from the paper: docs/method.md).
         skip_unused_nodes: at inference with batch size 1, a node all of whose incoming edges are
             dropped receives an all-zero input; its output then does not depend on the image and
             is served from a per-node cache instead of being computed again. (Otherwise dropped
@@ -132,34 +135,12 @@ class DAGStage(nn.Module):
         skip_unused_nodes: bool = False,
         init_edge_weights: Optional[Tuple[float, float]] = None,
         router_mode: str = "dynamic",
+        aggregation_kernel: str = "auto",
+        keep_strongest_input: bool = False,
     ):
         super().__init__()
-        if isinstance(nodes, Mapping):
-            names, nodes = list(nodes.keys()), list(nodes.values())
-        else:
-            nodes = list(nodes)
-            names = [str(i) for i in range(len(nodes))]
-        if len(nodes) < 1:
-            raise ValueError("DAGStage: nodes must hold at least 1 module, got 0")
-        if not all(isinstance(node, nn.Module) for node in nodes):
-            raise ValueError("DAGStage: every entry of nodes must be an nn.Module")
-        if not (isinstance(threshold, (int, float)) and 0.0 <= threshold < 1.0):
-            raise ValueError(f"DAGStage: threshold must be in [0, 1), got {threshold!r}")
-        if gate not in GATES:
-            raise ValueError(f"DAGStage: gate must be one of {GATES}, got {gate!r}")
-        if router_mode not in ROUTER_MODES:
-            raise ValueError(
-                f"DAGStage: router_mode must be one of {ROUTER_MODES}, got {router_mode!r}"
-            )
-        if out_channels < 1:
-            raise ValueError(f"DAGStage: out_channels must be >= 1, got {out_channels}")
-        if init_edge_weights is not None:
-            chain, other = init_edge_weights
-            if not 0.0 < other < 1.0 or not 0.0 < chain < 1.0:
-                raise ValueError(
-                    "DAGStage: init_edge_weights must be two weights in (0, 1), got "
-                    f"{init_edge_weights}"
-                )
+        names, nodes = _named_nodes(nodes)
+        _check_arguments(threshold, gate, router_mode, aggregation_kernel, out_channels)
         for name, node in zip(names, nodes):
             self.add_module(name, node)
         self._node_names = names
@@ -170,15 +151,15 @@ class DAGStage(nn.Module):
         self.memory_efficient = memory_efficient
         self.skip_unused_nodes = skip_unused_nodes
         self.router_mode = router_mode
+        self.aggregation_kernel = aggregation_kernel
+        self.keep_strongest_input = keep_strongest_input
         self.routers = nn.ModuleList(
             build_router(
                 router_mode,
                 out_channels,
                 self.num_nodes - 1 - i,
                 hidden_dim=router_hidden_dim,
-                init_weights=None
-                if init_edge_weights is None
-                else [init_edge_weights[0]] + [init_edge_weights[1]] * (self.num_nodes - 2 - i),
+                init_weights=_initial_row(init_edge_weights, self.num_nodes - 1 - i),
             )
             for i in range(self.num_nodes - 1)
         )
@@ -201,9 +182,10 @@ class DAGStage(nn.Module):
         return self.num_nodes
 
     def _gate(self, weights: Tensor) -> Tensor:
+        """The weights ``[B, k]`` of one node's incoming edges as the node uses them."""
         if self.training and self.gate == "soft":
             return weights
-        kept = weights * (weights > self.threshold)
+        kept = gate_weights(weights, self.threshold, self.keep_strongest_input)
         if self.training and torch.is_grad_enabled():
             # Straight-through: forward uses the thresholded weights, backward the identity.
             return weights + (kept - weights).detach()
@@ -250,35 +232,35 @@ class DAGStage(nn.Module):
         n, mode = self.num_nodes, self._forward_mode(x)
         self._check_forced(x.shape[0])
         outputs: List[Tensor] = []
-        # incoming[j]: (i, A[:, i, j]) for the edges i -> j that are computed.
-        incoming: List[List[Tuple[int, Tensor]]] = [[] for _ in range(n)]
-        rows: List[Tensor] = []
-        raw_rows: List[Tensor] = []
+        raw_rows: List[Tensor] = []  # router outputs, [B, n-1-i]
+        row_entries: List[List[Tensor]] = []  # the same, as columns (views)
+        used: List[Tensor] = []  # node j's incoming weights as used, [B, j]
         self.skipped_nodes = []
         for j in range(n):
             if j == 0:
                 out = self.node(0)(x)
             else:
-                out = self._node_output(j, outputs, incoming[j], mode)
+                used.append(self._incoming(j, row_entries))
+                out = self._node_output(j, outputs, used[-1], mode)
                 if out.shape != outputs[0].shape:
                     raise ValueError(
                         f"DAGStage: nodes must all produce one output shape; node {j} gave "
                         f"{tuple(out.shape)}, node 0 gave {tuple(outputs[0].shape)}"
                     )
             outputs.append(out)
-            if j < n - 1:
-                rows.append(self._row(j, out, raw_rows))
-                self._route(j, rows[-1], incoming, mode)
-        self._record(rows, raw_rows, x.shape[0], n, outputs[-1])
+            if j < n - 1 and self.forced_adjacency is None:
+                raw_rows.append(self.routers[j](out))
+                row_entries.append(raw_rows[-1].unbind(dim=1))
+        self._record(used, raw_rows, x.shape[0], n, outputs[-1])
         return outputs[-1]
 
-    def _row(self, j: int, out: Tensor, raw_rows: List[Tensor]) -> Tensor:
-        """Row ``j`` of the wiring, ``[B, n-1-j]``: the gated router output (the raw one is
-        appended to ``raw_rows``), or the row of ``forced_adjacency`` when one is set."""
+    def _incoming(self, j: int, row_entries: List[List[Tensor]]) -> Tensor:
+        """Node ``j``'s incoming edge weights as used, ``[B, j]``: the routers' through the gate,
+        or column ``j`` of ``forced_adjacency`` when one is set (used as it is)."""
         if self.forced_adjacency is not None:
-            return self.forced_adjacency[:, j, j + 1 :].to(out.dtype)
-        raw_rows.append(self.routers[j](out))
-        return self._gate(raw_rows[-1])
+            return self.forced_adjacency[:, :j, j]
+        raw = torch.stack([row_entries[i][j - 1 - i] for i in range(j)], dim=1)
+        return self._gate(raw)
 
     def _check_forced(self, batch: int) -> None:
         forced, n = self.forced_adjacency, self.num_nodes
@@ -287,15 +269,6 @@ class DAGStage(nn.Module):
                 f"DAGStage {self.wiring_name or ''}: forced_adjacency must be [{batch}, {n}, {n}] "
                 f"for this batch, got {tuple(forced.shape)}"
             )
-
-    @staticmethod
-    def _route(i: int, row: Tensor, incoming: List[List[Tuple[int, Tensor]]], mode) -> None:
-        """Hand node ``i``'s edge weights ``row`` ``[B, n-1-i]`` to the later nodes: every edge,
-        or (``mode.drop_edges``) those kept for some sample of the batch, read once per row."""
-        columns = row.unbind(dim=1)  # views, whose backward is one stack per row
-        offsets = nonzero_columns(row) if mode.drop_edges else range(len(columns))
-        for offset in offsets:
-            incoming[i + 1 + offset].append((i, columns[offset]))
 
     def _forward_mode(self, x: Tensor) -> "_ForwardMode":
         tracing = exporting()
@@ -311,35 +284,43 @@ class DAGStage(nn.Module):
             # Under a compiler the saved-tensor hooks and host reads are left out: its
             # partitioner decides what backward recomputes.
             recompute=grad_graph and self.memory_efficient and not tracing,
+            kernel="eager" if tracing else resolve_kernel(self.aggregation_kernel, x.device),
         )
 
-    def _node_output(self, j: int, outputs: List[Tensor], edges, mode) -> Tensor:
-        """``x_j = node_j(sum_i A[:, i, j] * outputs[i])`` over ``edges``, ``[(i, A[:, i, j])]``:
-        the one place that chooses how the node's input is aggregated."""
+    def _node_output(self, j: int, outputs: List[Tensor], weights: Tensor, mode) -> Tensor:
+        """``x_j = node_j(sum_i weights[:, i] * outputs[i])`` over the incoming edges ``i < j``
+        (``weights`` ``[B, j]``): the one place that chooses how the node's input is
+        aggregated."""
         node = self.node(j)
-        if not edges:
+        sources = nonzero_columns(weights) if mode.drop_edges else list(range(j))
+        if not sources:
             u = torch.zeros_like(outputs[0])
             if mode.skip:
                 self.skipped_nodes.append(j)
                 return self._zero_input_output(j, u)
             return node(u)
-        features = [outputs[i] for i, _ in edges]
+        features = [outputs[i] for i in sources]
+        if len(sources) < j:
+            weights = weights[:, sources]
         if mode.recompute:
-            weights = torch.stack([column for _, column in edges], dim=1)
             kept = nonzero_columns_on_cpu(weights.detach())
-            u = aggregate(features, weights, kept)
-            hooks = _RecomputedInput(u, list(features), weights, kept)
+            u = aggregate(features, weights, kept, mode.kernel)
+            hooks = RecomputedInput(u, list(features), weights, kept, mode.kernel)
             with torch.autograd.graph.saved_tensors_hooks(hooks.pack, hooks.unpack):
                 out = node(u)
             hooks.release_target()
             return out
-        return node(weighted_sum_of_columns(features, [column for _, column in edges]))
+        if mode.kernel == "triton" and not torch.is_grad_enabled():
+            return node(sum_with("triton", features, weights, None))
+        return node(weighted_sum_of_columns(features, weights.unbind(dim=1)))
 
-    def _record(self, rows, raw_rows, batch: int, n: int, like: Tensor) -> None:
+    def _record(self, used: List[Tensor], raw_rows: List[Tensor], batch: int, n: int, like):
         adjacency = like.new_zeros((batch, n, n), dtype=torch.float32)
-        if rows:
-            upper = torch.triu_indices(n, n, offset=1, device=like.device)
-            adjacency[:, upper[0], upper[1]] = torch.cat(rows, dim=1).detach().float()
+        if used:
+            sources = [i for j in range(1, n) for i in range(j)]
+            targets = [j for j in range(1, n) for _ in range(j)]
+            values = torch.cat(used, dim=1).detach().float()
+            adjacency[:, sources, targets] = values
         self.adjacency = adjacency
         if self.training and torch.is_grad_enabled() and raw_rows:
             self.edge_weight_l1 = torch.cat(raw_rows, dim=1).sum(dim=1).mean()
@@ -349,6 +330,8 @@ class DAGStage(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"num_nodes={self.num_nodes}, threshold={self.threshold}, gate={self.gate!r}, "
-            f"router_mode={self.router_mode!r}, "
-            f"memory_efficient={self.memory_efficient}, skip_unused_nodes={self.skip_unused_nodes}"
+            f"router_mode={self.router_mode!r}, memory_efficient={self.memory_efficient}, "
+            f"skip_unused_nodes={self.skip_unused_nodes}, "
+            f"aggregation_kernel={self.aggregation_kernel!r}, "
+            f"keep_strongest_input={self.keep_strongest_input}"
         )

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from .aggregate import nonzero_columns, sum_nonzero
 from .dag_stage import DAGStage
+from .gate import gate_weights
 
 __all__ = ["ScriptableDAGStage", "make_scriptable"]
 
@@ -47,24 +48,25 @@ class ScriptableDAGStage(nn.Module):
         )
         self.num_nodes = stage.num_nodes
         self.threshold = stage.threshold
+        self.keep_strongest_input = stage.keep_strongest_input
 
     def forward(self, x: Tensor) -> Tensor:
         outputs: List[Tensor] = []
-        columns: List[List[Tensor]] = []
-        for _ in range(self.num_nodes):
-            columns.append([])
+        rows: List[List[Tensor]] = []  # each router's output as columns
         for j, step in enumerate(self.steps):
             if j == 0:
                 u = x
             else:
-                weights = torch.stack(columns[j], dim=1)
+                entries: List[Tensor] = []
+                for i in range(j):
+                    entries.append(rows[i][j - 1 - i])
+                raw = torch.stack(entries, dim=1)
+                weights = gate_weights(raw, self.threshold, self.keep_strongest_input)
                 u = sum_nonzero(outputs, weights, nonzero_columns(weights))
             out, row = step(u)
             outputs.append(out)
             if row is not None:
-                kept = row * (row > self.threshold).to(row.dtype)
-                for offset, entry in enumerate(kept.unbind(dim=1)):
-                    columns[j + 1 + offset].append(entry)
+                rows.append(row.unbind(dim=1))
         return outputs[-1]
 
 

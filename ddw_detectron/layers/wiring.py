@@ -15,6 +15,7 @@ __all__ = [
     "freeze_wiring",
     "is_router_parameter",
     "named_stages",
+    "router_grad_norms",
     "sparsity_loss",
     "use_wiring",
 ]
@@ -63,6 +64,17 @@ def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
         )
     for i, router in enumerate(stage.routers):
         router.set_constant(adjacency[i, i + 1 :], stage.threshold)
+
+
+def router_grad_norms(model: nn.Module) -> Dict[str, float]:
+    """``{stage name: L2 norm of its routers' gradients}`` as they stand (after a backward);
+    stages whose routers have no gradient are left out. Reads the norms on the host."""
+    norms = {}
+    for name, stage in named_stages(model).items():
+        grads = [p.grad for p in stage.routers.parameters() if p.grad is not None]
+        if grads:
+            norms[name] = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+    return norms
 
 
 def named_stages(model: nn.Module) -> Dict[str, DAGStage]:

@@ -43,6 +43,8 @@ def dag_stage_factory(
     skip_unused_nodes: bool = STAGE_DEFAULTS["skip_unused_nodes"],
     init_edge_weights: Optional[Tuple[float, float]] = STAGE_DEFAULTS["init_edge_weights"],
     router_mode: str = STAGE_DEFAULTS["router_mode"],
+    aggregation_kernel: str = STAGE_DEFAULTS["aggregation_kernel"],
+    keep_strongest_input: bool = STAGE_DEFAULTS["keep_strongest_input"],
 ) -> Callable[[str, Nodes, int], DAGStage]:
     """``(name, nodes, out_channels) -> DAGStage`` with these settings (the defaults are those
     of ``MODEL.DDW.*``): the ``stage_factory`` of the DDW backbone classes, for LazyConfig."""
@@ -58,6 +60,8 @@ def dag_stage_factory(
             skip_unused_nodes=skip_unused_nodes,
             init_edge_weights=None if init_edge_weights is None else tuple(init_edge_weights),
             router_mode=router_mode,
+            aggregation_kernel=aggregation_kernel,
+            keep_strongest_input=keep_strongest_input,
         )
         stage.wiring_name = name
         return stage
@@ -78,6 +82,8 @@ def stage_factory_kwargs(cfg) -> dict:
         if ddw.ROUTER_INIT_CHAIN > 0
         else None,
         router_mode=ddw.ROUTER_MODE,
+        aggregation_kernel=ddw.AGGREGATION_KERNEL,
+        keep_strongest_input=ddw.KEEP_STRONGEST_INPUT,
     )
 
 

@@ -4,6 +4,8 @@ defaults of :func:`~ddw_detectron.modeling.dynamic.dag_stage_factory`) and their
 from detectron2.config import CfgNode as CN
 
 from ..layers import GATES, ROUTER_MODES
+from ..layers.aggregate import KERNELS, interpreting
+from ..utils.collapse import DEFAULT_PATIENCE, DEFAULT_SHARE
 
 __all__ = [
     "NEAR_STATIC_INIT",
@@ -11,6 +13,7 @@ __all__ = [
     "ConfigValueError",
     "add_stage_config",
     "check_ddw_config",
+    "check_kernel",
     "check_dynamic_stages",
 ]
 
@@ -25,6 +28,8 @@ STAGE_DEFAULTS = {
     "skip_unused_nodes": True,
     "init_edge_weights": None,
     "router_mode": "dynamic",
+    "aggregation_kernel": "auto",
+    "keep_strongest_input": False,
     "log_period": 20,
 }
 # ROUTER_INIT_CHAIN / ROUTER_INIT_OTHER of the start near the base network (fine-tuning).
@@ -61,11 +66,22 @@ def add_stage_config(cfg: CN) -> None:
     # Trained from scratch, that start collapsed (docs/experiments.md): keep it for static weights.
     cfg.MODEL.DDW.ROUTER_INIT_CHAIN = 0.0
     cfg.MODEL.DDW.ROUTER_INIT_OTHER = NEAR_STATIC_INIT[1]
+    # A sample for which every incoming edge of a node falls under THRESHOLD keeps that node's
+    # strongest edge, so no stage loses its last path (a deviation: docs/method.md says why).
+    cfg.MODEL.DDW.KEEP_STRONGEST_INPUT = STAGE_DEFAULTS["keep_strongest_input"]
+    # A run stops with an error saying it collapsed once some stage's output has not depended on
+    # the image for at least COLLAPSE_SHARE of a batch's images at COLLAPSE_PATIENCE wiring logs
+    # in a row (every LOG_PERIOD iterations). 0 never stops.
+    cfg.MODEL.DDW.COLLAPSE_SHARE = DEFAULT_SHARE
+    cfg.MODEL.DDW.COLLAPSE_PATIENCE = DEFAULT_PATIENCE
     # > 0 adds loss_ddw_sparsity = weight * sum over stages of the mean L1 of edge weights.
     cfg.MODEL.DDW.SPARSITY_LOSS_WEIGHT = 0.0
     # True: buffered aggregation, the aggregated node inputs recomputed in backward (saves about
     # one feature map per node); False: plain autograd sums. Same values either way.
     cfg.MODEL.DDW.MEMORY_EFFICIENT = STAGE_DEFAULTS["memory_efficient"]
+    # How the aggregation runs: "eager" (ATen ops), "triton" (fused kernels, CUDA) or "auto" (by
+    # device, as measured: docs/cost.md). Same values up to rounding.
+    cfg.MODEL.DDW.AGGREGATION_KERNEL = STAGE_DEFAULTS["aggregation_kernel"]
     # At inference with batch size 1, a node that receives no kept edge gets an all-zero input;
     # its output then does not depend on the image and comes from a cache. Exact.
     cfg.MODEL.DDW.SKIP_UNUSED_NODES = STAGE_DEFAULTS["skip_unused_nodes"]
@@ -98,6 +114,20 @@ def check_dynamic_stages(dynamic_stages, stage_names) -> None:
         )
 
 
+def check_kernel(cfg: CN) -> None:
+    """Validate ``MODEL.DDW.AGGREGATION_KERNEL`` against ``MODEL.DEVICE``."""
+    kernel = cfg.MODEL.DDW.AGGREGATION_KERNEL
+    if kernel not in KERNELS:
+        _fail("MODEL.DDW.AGGREGATION_KERNEL", kernel, f"allowed values are {list(KERNELS)}")
+    device = str(cfg.MODEL.DEVICE)
+    if kernel == "triton" and not device.startswith("cuda") and not interpreting():
+        _fail(
+            "MODEL.DDW.AGGREGATION_KERNEL",
+            kernel,
+            f"the Triton kernels run on CUDA, and MODEL.DEVICE is {device!r}",
+        )
+
+
 def check_ddw_config(cfg: CN, stage_names) -> None:
     """Validate ``MODEL.DDW.*`` for a backbone with the given stage names; raise ValueError."""
     if "DDW" not in cfg.MODEL:
@@ -111,6 +141,7 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
         _fail("MODEL.DDW.THRESHOLD", ddw.THRESHOLD, "must be in [0, 1)")
     if ddw.ROUTER_MODE not in ROUTER_MODES:
         _fail("MODEL.DDW.ROUTER_MODE", ddw.ROUTER_MODE, f"allowed values are {list(ROUTER_MODES)}")
+    check_kernel(cfg)
     if ddw.GATE not in GATES:
         _fail("MODEL.DDW.GATE", ddw.GATE, f"allowed values are {list(GATES)}")
     if ddw.ROUTER_HIDDEN_DIM < 0:
@@ -125,5 +156,9 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
         _fail("MODEL.DDW.ROUTER_INIT_OTHER", ddw.ROUTER_INIT_OTHER, "must be in (0, 1)")
     if ddw.ROUTER_LR_FACTOR < 0:
         _fail("MODEL.DDW.ROUTER_LR_FACTOR", ddw.ROUTER_LR_FACTOR, "must be >= 0")
+    if not 0.0 <= ddw.COLLAPSE_SHARE <= 1.0:
+        _fail("MODEL.DDW.COLLAPSE_SHARE", ddw.COLLAPSE_SHARE, "must be in [0, 1]")
+    if ddw.COLLAPSE_PATIENCE < 1:
+        _fail("MODEL.DDW.COLLAPSE_PATIENCE", ddw.COLLAPSE_PATIENCE, "must be >= 1")
     if ddw.SPARSITY_LOSS_WEIGHT < 0:
         _fail("MODEL.DDW.SPARSITY_LOSS_WEIGHT", ddw.SPARSITY_LOSS_WEIGHT, "must be >= 0")

@@ -1,17 +1,23 @@
 """The prepared device check (``make device-check``, ``scripts/device_check.py``): what a GPU
 must show, in one command that finishes in minutes.
 
-1. ``bench_fp32``, ``bench_amp``: the benchmark with compiled backbones beside the eager ones
-   (R-50 Faster R-CNN FPN, batch 2, shorter side 800, and the classification settings), in fp32
-   and under AMP;
-2. ``train``: AMP training iterations of the demo detector, losses finite;
-3. ``pretrain``: one AMP pretraining epoch on scikit-learn's digits written as an ImageFolder;
-4. ``export``: the demo detector traced with Detectron2's ``TracingAdapter`` on the device,
+1. ``bench``: the benchmark under AMP at the settings GPU users train with, compiled backbones
+   beside the eager ones and DDW also with the fused Triton aggregation: R-50 Faster R-CNN FPN,
+   batch 2, shorter side 800; R-50 and RegNetX-1.6GF at batch 128 and MobileNetV2 at batch 256,
+   224 px, channels_last;
+2. ``bench_b8``: the detector at batch 8 (timings, memory and floors only);
+3. ``kernels``: the aggregation alone, eager against Triton, at those settings' node shapes
+   (fp16): the measurement that chooses the kernel ``"auto"`` takes on CUDA;
+4. ``train``: AMP training iterations of the demo detector, losses finite;
+5. ``pretrain``: one AMP pretraining epoch on scikit-learn's digits written as an ImageFolder;
+6. ``export``: the demo detector traced with Detectron2's ``TracingAdapter`` on the device,
    the traced boxes compared with eager ones.
 
-``dry=True`` runs every step on the CPU at tiny sizes (bfloat16 autocast in the benchmark,
-``aot_eager`` compilation, no AMP in training), so that a test keeps the check from rotting.
-Writes ``device_check.json`` and ``device_check.md`` (a section for ``BENCHMARKS.md``).
+``bench_fp32`` (the benchmark in fp32) runs when asked for. ``dry=True`` runs every step on the
+CPU at tiny sizes (fp32 in the benchmark, bfloat16 in ``kernels``, ``aot_eager`` compilation, no
+AMP in training, Triton's interpreter), so that a test keeps the check from rotting. Writes
+``device_check.json`` and ``device_check.md`` (a section for ``BENCHMARKS.md``) after every
+step, so that a check stopped midway still leaves what it measured.
 """
 
 import json
@@ -27,12 +33,16 @@ import torch
 from ..model_zoo import get_config_file
 from . import jobs
 from .benchmark import BenchmarkOptions, write_benchmark
-from .benchmark.classification import SETTINGS as CLASSIFICATION
+from .benchmark.classification import GROUPS
+from .benchmark.kernels import DRY_SHAPES, kernels_markdown, measure_kernels
 from .process import run_in_child
 
 __all__ = ["STEPS", "run_device_check"]
 
-STEPS = ("bench_fp32", "bench_amp", "train", "pretrain", "export")
+STEPS = ("bench", "bench_b8", "kernels", "train", "pretrain", "export")
+OPTIONAL_STEPS = ("bench_fp32",)
+# The classification setting of the dry run: the quickest, in the memory format of the GPU ones.
+DRY_CLASSIFICATION = "the demo's R-34, 32 px, batch 8, channels_last"
 DETECTION_CONFIG = "Demo/faster_rcnn_DDW_R_34_FPN_shapes.yaml"
 DIGITS_CONFIG = "Digits/pretrain_DDW_R_18_digits.yaml"
 # fmt: off
@@ -50,22 +60,42 @@ def _device_name(device: str) -> str:
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
 
 
-def _bench(output: Path, device: str, dry: bool, amp: bool) -> Dict:
-    name = "bench_amp" if amp else "bench_fp32"
-    settings = tuple(CLASSIFICATION)
+def _bench(output: Path, device: str, dry: bool, step: str) -> Dict:
+    # On a CPU, bfloat16 autocast makes the dry run's steps ten times slower: fp32 there.
+    amp, batch = step != "bench_fp32" and not dry, 8 if step == "bench_b8" else 2
+    settings = () if step == "bench_b8" else GROUPS["gpu"]
     if dry:
         size = dict(arch="R-18", image_size=64, repeats=1, warmup=1, compile_backend="aot_eager")
-        settings = settings[-1:]  # the demo's R-34 at 32 px: the quickest
+        settings = settings and (DRY_CLASSIFICATION,)
     else:
         size = dict(arch="R-50", image_size=800, repeats=10, warmup=3, compile_backend="inductor")
     options = BenchmarkOptions(
-        device=device, batch_size=2, amp=amp, classification=settings, **size
+        device=device,
+        batch_size=batch,
+        amp=amp,
+        classification=settings,
+        kernels=("triton",),
+        light=step == "bench_b8",
+        **size,
     )
-    json_path, markdown = output / f"{name}.json", output / f"{name}.md"
-    command = f"make device-check ({name})"
-    run_in_child(name, write_benchmark, options, str(json_path), str(markdown), command)
+    json_path, markdown = output / f"{step}.json", output / f"{step}.md"
+    command = f"make device-check ({step})"
+    run_in_child(step, write_benchmark, options, str(json_path), str(markdown), command)
     report = json.loads(json_path.read_text())
-    return {"ratios": report["ratios"], "operators": report["operators"], "markdown": markdown.name}
+    return {
+        "ratios": report["ratios"],
+        "operators": report.get("operators"),
+        "markdown": markdown.name,
+    }
+
+
+def _kernels(output: Path, device: str, dry: bool) -> Dict:
+    dtype = torch.bfloat16 if dry else torch.float16
+    repeats, warmup = (1, 1) if dry else (20, 5)
+    report = measure_kernels(device, dtype, repeats, warmup, DRY_SHAPES if dry else None)
+    name = str(dtype).replace("torch.", "")
+    (output / "kernels.md").write_text(kernels_markdown(report, name) + "\n")
+    return {"shapes": report, "markdown": "kernels.md"}
 
 
 def _train(output: Path, device: str, dry: bool) -> Dict:
@@ -134,7 +164,9 @@ def _export(device: str, dry: bool) -> Dict:
 
 def _run_step(step: str, output: Path, device: str, dry: bool) -> Dict:
     if step.startswith("bench"):
-        return _bench(output, device, dry, amp=step == "bench_amp")
+        return _bench(output, device, dry, step)
+    if step == "kernels":
+        return _kernels(output, device, dry)
     if step == "train":
         return _train(output, device, dry)
     if step == "pretrain":
@@ -147,6 +179,8 @@ def run_device_check(output: Path, dry: bool = False, steps: List[str] = STEPS) 
     recorded with its error and the others still run. Returns the report."""
     if not dry and not torch.cuda.is_available():
         raise RuntimeError("the device check needs CUDA; on a CPU run it with --dry")
+    if dry:  # the Triton kernels in the interpreter, here and in the steps' processes
+        os.environ["TRITON_INTERPRET"] = "1"
     device = "cpu" if dry else "cuda"
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -161,8 +195,8 @@ def run_device_check(output: Path, dry: bool = False, steps: List[str] = STEPS) 
         result["seconds"] = round(time.perf_counter() - start, 1)
         report["steps"][step] = result
         print(f"[{step}] {'ok' if result['ok'] else 'FAILED'} in {result['seconds']} s", flush=True)
-    (output / "device_check.json").write_text(json.dumps(report, indent=2))
-    (output / "device_check.md").write_text(markdown_section(report, output))
+        (output / "device_check.json").write_text(json.dumps(report, indent=2))
+        (output / "device_check.md").write_text(markdown_section(report, output))
     return report
 
 
@@ -182,11 +216,15 @@ def markdown_section(report: Dict, output: Path) -> str:
             outcome += f", {result['detections']} detections, traced - eager boxes at most "
             outcome += f"{result['max_box_difference']:.2e} px"
         lines.append(f"| {step} | {outcome} | {result['seconds']} |")
-    for step in ("bench_fp32", "bench_amp"):
+    for step in ("bench", "bench_b8", "bench_fp32"):
         result = report["steps"].get(step, {})
         if result.get("ok"):
             title, body = (
                 (output / result["markdown"]).read_text().split("\n## ", 1)[-1].split("\n", 1)
             )
             lines += ["", f"### {step}: {title}", body]
+    result = report["steps"].get("kernels", {})
+    if result.get("ok"):
+        lines += ["", "### kernels: the aggregation alone, eager and Triton", ""]
+        lines.append((output / result["markdown"]).read_text())
     return "\n".join(lines) + "\n"

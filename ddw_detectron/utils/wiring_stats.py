@@ -6,6 +6,8 @@ import torch
 
 __all__ = [
     "TELEMETRY_KEYS",
+    "collapse_signals",
+    "disconnected",
     "dataset_statistics",
     "dead_nodes",
     "edge_usage",
@@ -71,8 +73,48 @@ def edge_usage(adjacency: torch.Tensor) -> Dict[str, float]:
     }
 
 
+def disconnected(adjacency: torch.Tensor) -> torch.Tensor:
+    """``[B]`` booleans over ``[B, n, n]`` wirings: True where no path of kept edges leads from
+    node 0 to the last node, so that the stage's output does not depend on the image."""
+    b, n, _ = adjacency.shape
+    reached = torch.zeros(b, n, dtype=torch.bool)
+    reached[:, 0] = True
+    kept = adjacency != 0
+    for j in range(1, n):
+        reached[:, j] = (kept[:, :j, j] & reached[:, :j]).any(dim=1)
+    return ~reached[:, n - 1]
+
+
+def collapse_signals(adjacency: torch.Tensor) -> Dict[str, float]:
+    """What shows a stage losing its path, for ``[B, n, n]`` wirings (as used: dropped edges 0):
+
+    - ``no_input``: share of (image, node ``j >= 1``) pairs with no kept incoming edge;
+    - ``disconnected``: share of images for which the stage output does not depend on the image
+      (:func:`disconnected`);
+    - ``min_max_in_edge``: the smallest, over images and nodes ``j >= 1``, of the node's largest
+      kept incoming weight (0 once a node of some image has lost every input).
+    """
+    n = adjacency.shape[-1]
+    if n < 2 or adjacency.shape[0] == 0:
+        return {"no_input": 0.0, "disconnected": 0.0, "min_max_in_edge": 1.0}
+    columns = torch.stack([adjacency[:, :j, j].max(dim=1).values for j in range(1, n)], dim=1)
+    return {
+        "no_input": float((columns == 0).float().mean()),
+        "disconnected": float(disconnected(adjacency).float().mean()),
+        "min_max_in_edge": float(columns.min()),
+    }
+
+
 # What training logs per stage as ``ddw/<stage>/<key>``.
-TELEMETRY_KEYS = ("mean_edge_weight", "kept", "diversity", "non_chain_kept_share")
+TELEMETRY_KEYS = (
+    "mean_edge_weight",
+    "kept",
+    "diversity",
+    "non_chain_kept_share",
+    "no_input",
+    "disconnected",
+    "min_max_in_edge",
+)
 
 
 def telemetry(wiring: Dict[str, torch.Tensor]) -> Dict[str, float]:
@@ -81,7 +123,11 @@ def telemetry(wiring: Dict[str, torch.Tensor]) -> Dict[str, float]:
     scalars = {}
     for stage, adjacency in wiring.items():
         adjacency = adjacency.detach().float().cpu()
-        figures = {**wiring_statistics(adjacency), **edge_usage(adjacency)}
+        figures = {
+            **wiring_statistics(adjacency),
+            **edge_usage(adjacency),
+            **collapse_signals(adjacency),
+        }
         for key in TELEMETRY_KEYS:
             scalars[f"ddw/{stage}/{key}"] = float(figures[key])
     return scalars

@@ -131,11 +131,12 @@ def test_bad_input(features, weights, match):
         aggregate(features, weights)
 
 
-@pytest.mark.parametrize("method", ["gemv", "rows", "dots"])
+@pytest.mark.parametrize("method", ["batch_rows", "rows", "dots"])
 @pytest.mark.parametrize("batch", [1, 5])
 def test_per_sample_dots_every_method(method, batch, monkeypatch):
-    # The batched GEMV serves accelerators, row sums and per-sample dots the CPU (small and large
-    # maps); all must agree. A small chunk size makes the row sums take several chunks.
+    # One row sum over the batch serves accelerators, chunked row sums and per-sample dots the
+    # CPU (small and large maps); all must agree. A small chunk size makes the row sums take
+    # several chunks.
     monkeypatch.setattr(aggregate_module, "_ROW_CHUNK_NUMEL", 2000)
     g = torch.randn(batch, 1000, dtype=torch.float64)
     f = torch.randn(batch, 1000, dtype=torch.float64)
@@ -147,14 +148,25 @@ def test_per_sample_dots_every_method(method, batch, monkeypatch):
 def test_dot_method_follows_map_size(per_sample):
     flat = torch.zeros(2, per_sample)
     assert aggregate_module._dot_method(flat) == ("rows" if per_sample <= 2**15 else "dots")
-    assert aggregate_module._dot_method(flat.to("meta")) == "gemv"
+    # Any other device: one row sum over the batch (never a batched GEMV, docs/cost.md).
+    assert aggregate_module._dot_method(flat.to("meta")) == "batch_rows"
 
 
-@pytest.mark.parametrize("method", ["rows", "dots"])
-def test_gradcheck_with_either_cpu_dot_method(method, monkeypatch):
-    # The default test maps are small (row sums); forcing the threshold to 0 takes the BLAS dots.
+def test_batch_row_sums_of_half_precision_maps_are_summed_in_fp32():
+    # Under AMP the maps are fp16: a sum of 2^17 products of 2 would be inf in fp16.
+    g = torch.full((2, 2**17), 2.0, dtype=torch.float16)
+    dots = aggregate_module._per_sample_dots(g, torch.ones_like(g), "batch_rows")
+    assert dots.dtype == torch.float32 and dots.tolist() == [2.0**18, 2.0**18]
+
+
+@pytest.mark.parametrize("method", ["batch_rows", "rows", "dots"])
+def test_gradcheck_with_every_dot_method(method, monkeypatch):
+    # The default test maps are small (row sums); forcing the threshold to 0 takes the BLAS dots;
+    # the accelerators' method is forced on the CPU.
     if method == "dots":
         monkeypatch.setattr(aggregate_module, "_ROW_SUM_MAX_PER_SAMPLE", 0)
+    if method == "batch_rows":
+        monkeypatch.setattr(aggregate_module, "_dot_method", lambda flat: "batch_rows")
     features, weights = make_inputs(3, "channels_last")
     assert aggregate_module._dot_method(features[0].reshape(3, -1)) == method
     assert torch.autograd.gradcheck(
@@ -170,3 +182,24 @@ def test_forward_and_backward_never_read_values_on_other_devices():
     out = aggregate(features, weights)
     out.sum().backward()
     assert weights.grad.shape == (2, 3) and features[2].grad.shape == (2, 4, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "device, expected", [("cpu", "eager"), ("cuda", "eager"), ("meta", "eager")]
+)
+def test_auto_kernel_by_device_type(device, expected):
+    # The choices of docs/cost.md; a device type never measured takes the eager kernel.
+    assert aggregate_module.AUTO_KERNELS.get(device, "eager") == expected
+    assert aggregate_module.resolve_kernel("auto", torch.device(device)) == expected
+    assert aggregate_module.resolve_kernel("eager", torch.device(device)) == "eager"
+
+
+def test_triton_kernel_runs_on_cuda_or_in_the_interpreter(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert aggregate_module.resolve_kernel("triton", torch.device("cuda")) == "triton"
+    with pytest.raises(ValueError, match="runs on CUDA .*TRITON_INTERPRET=1"):
+        aggregate_module.resolve_kernel("triton", torch.device("cpu"))
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert aggregate_module.resolve_kernel("triton", torch.device("cpu")) == "triton"
+    with pytest.raises(ValueError, match="must be one of"):
+        aggregate_module.resolve_kernel("fast", torch.device("cpu"))

@@ -226,6 +226,8 @@ def test_lazyconfig_stage_factory_and_yaml_keys_share_their_defaults():
         "skip_unused_nodes": ddw.SKIP_UNUSED_NODES,
         "init_edge_weights": None,
         "router_mode": ddw.ROUTER_MODE,
+        "aggregation_kernel": ddw.AGGREGATION_KERNEL,
+        "keep_strongest_input": ddw.KEEP_STRONGEST_INPUT,
     }
     assert (ddw.THRESHOLD, ddw.SKIP_UNUSED_NODES, ddw.ROUTER_INIT_CHAIN) == (0.1, True, 0.0)
 

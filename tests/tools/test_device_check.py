@@ -25,16 +25,25 @@ def test_dry_run_passes_every_step_and_writes_the_section(cache, tmp_path):
     report = json.loads((tmp_path / "device_check.json").read_text())
     assert list(report["steps"]) == list(STEPS)
     assert all(step["ok"] for step in report["steps"].values()), report["steps"]
-    for bench in ("bench_fp32", "bench_amp"):
+    for bench in ("bench", "bench_b8"):
         ratios = report["steps"][bench]["ratios"]
         assert set(ratios["compiled"]) == {"train_step", "inference", "inference_backbone"}
-        assert report["steps"][bench]["operators"]["inference_backbone"]["eager"]["per_node"] > 0
+        assert set(ratios["kernels"]["triton"]) == set(ratios["compiled"])
+    assert report["steps"]["bench"]["operators"]["inference_backbone"]["eager"]["per_node"] > 0
+    assert report["steps"]["bench_b8"]["operators"] is None  # light: timings only
+    kernels = report["steps"]["kernels"]["shapes"]
+    assert set(kernels) == {"tiny, k=3", "tiny, k=9"}
+    assert all(entry["difference"] < 1e-2 for entry in kernels.values())  # bfloat16
     assert report["steps"]["train"]["iterations"] == 2
     assert report["steps"]["export"]["max_box_difference"] < 1e-3
     section = (tmp_path / "device_check.md").read_text()
     assert section.startswith("## Device check: dry run on the CPU")
-    assert "### bench_amp: R-18 Faster R-CNN FPN, cpu, batch 2, shorter side 64, AMP" in section
+    assert "### bench: R-18 Faster R-CNN FPN, cpu, batch 2, shorter side 64" in section
+    assert "| the demo's R-34, 32 px, batch 8, channels_last (" in section
+    assert "eager DDW / static, triton kernel" in section
+    assert "### bench_b8: R-18 Faster R-CNN FPN, cpu, batch 8, shorter side 64" in section
     assert "Compiled backbones (torch.compile, aot_eager)" in section
+    assert "| tiny, k=9 |" in section
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

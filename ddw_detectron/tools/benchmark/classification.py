@@ -9,43 +9,91 @@ import torch
 
 from ...classification import add_classification_config, build_classifier
 from ...config import load_config
+from ...layers import DAGStage
 from ...model_zoo import get_config_file
 from .floor import floor_ratio, wiring_bytes
 from .timing import Timings, interleaved, peak_bytes_of
 
 __all__ = [
+    "GROUPS",
     "SETTINGS",
+    "with_kernel",
     "classification_models",
     "measure_setting",
     "step_entry",
     "step_functions",
 ]
 
-# name: (shipped pretraining config, input size, batch size)
-SETTINGS: Dict[str, Tuple[str, int, int]] = {
-    "R-50, 224 px, batch 8": ("ImageNet/DDW_R_50.yaml", 224, 8),
-    "MobileNetV2 1.0, 224 px, batch 8": ("ImageNet/DDW_MobileNetV2_1.0.yaml", 224, 8),
-    "RegNetX-1.6GF, 224 px, batch 8": ("ImageNet/DDW_RegNetX_1.6GF.yaml", 224, 8),
-    "the demo's R-34, 32 px, batch 64": ("Demo/pretrain_DDW_R_34_shapes.yaml", 32, 64),
+# name: (shipped pretraining config, input size, batch size, channels_last)
+SETTINGS: Dict[str, Tuple[str, int, int, bool]] = {
+    "R-50, 224 px, batch 8": ("ImageNet/DDW_R_50.yaml", 224, 8, False),
+    "MobileNetV2 1.0, 224 px, batch 8": ("ImageNet/DDW_MobileNetV2_1.0.yaml", 224, 8, False),
+    "RegNetX-1.6GF, 224 px, batch 8": ("ImageNet/DDW_RegNetX_1.6GF.yaml", 224, 8, False),
+    "the demo's R-34, 32 px, batch 64": ("Demo/pretrain_DDW_R_34_shapes.yaml", 32, 64, False),
+    "R-50, 224 px, batch 128, channels_last": ("ImageNet/DDW_R_50.yaml", 224, 128, True),
+    "MobileNetV2 1.0, 224 px, batch 256, channels_last": (
+        "ImageNet/DDW_MobileNetV2_1.0.yaml",
+        224,
+        256,
+        True,
+    ),
+    "RegNetX-1.6GF, 224 px, batch 128, channels_last": (
+        "ImageNet/DDW_RegNetX_1.6GF.yaml",
+        224,
+        128,
+        True,
+    ),
+    # the device check's dry run: the quickest, in the GPU settings' memory format
+    "the demo's R-34, 32 px, batch 8, channels_last": (
+        "Demo/pretrain_DDW_R_34_shapes.yaml",
+        32,
+        8,
+        True,
+    ),
+}
+# What --classification takes by one name: the settings make bench measures on a CPU, and the
+# batch sizes and memory format GPU users pretrain with (the device check's).
+GROUPS: Dict[str, Tuple[str, ...]] = {
+    "cpu": tuple(list(SETTINGS)[:4]),
+    "gpu": tuple(list(SETTINGS)[4:7]),
 }
 
 
-def _classifier(config: str, device: str, dynamic: bool):
+def _classifier(config: str, device: str, dynamic: bool, channels_last: bool):
     opts = ["MODEL.DEVICE", device, "CLS.NUM_CLASSES", "1000"]
     if not dynamic:
         opts += ["MODEL.DDW.DYNAMIC_STAGES", "[]"]
     cfg = load_config(get_config_file(config), opts, extra=[add_classification_config])
     torch.manual_seed(0)
-    return build_classifier(cfg).to(device)
+    model = build_classifier(cfg).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def classification_models(config: str, device: str, compile_backend: str = ""):
-    """``{"static", "ddw"[, "static_compiled", "ddw_compiled"]}`` classifiers of ``config``, the
-    static one with the DDW one's weights but the routers."""
-    ddw = _classifier(config, device, dynamic=True)
-    static = _classifier(config, device, dynamic=False)
+def with_kernel(model, kernel: str):
+    """A copy of ``model`` whose DAG stages aggregate with ``kernel``."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, DAGStage):
+            module.aggregation_kernel = kernel
+    return model
+
+
+def classification_models(
+    config: str,
+    device: str,
+    compile_backend: str = "",
+    channels_last: bool = False,
+    kernels: Tuple[str, ...] = (),
+):
+    """``{"static", "ddw"[, "ddw_<kernel>" ...][, "static_compiled", "ddw_compiled"]}``
+    classifiers of ``config``, the static one with the DDW one's weights but the routers; a
+    ``ddw_<kernel>`` per extra aggregation kernel."""
+    ddw = _classifier(config, device, True, channels_last)
+    static = _classifier(config, device, False, channels_last)
     static.load_state_dict({k: v for k, v in ddw.state_dict().items() if ".routers." not in k})
     models = {"static": static, "ddw": ddw}
+    for kernel in kernels:
+        models[f"ddw_{kernel}"] = with_kernel(ddw, kernel)
     if compile_backend:
         for kind in ("static", "ddw"):
             models[f"{kind}_compiled"] = copy.deepcopy(models[kind])
@@ -76,8 +124,10 @@ def _steps(model, optimizer, images, labels, amp: bool):
 def step_functions(name: str, models: Dict, device: str, amp: bool) -> Dict:
     """``{kind: {"train_step", "inference"}}`` of each model on one random batch of setting
     ``name`` (SGD with momentum: the update's work without moving the weights much)."""
-    _, size, batch = SETTINGS[name]
+    _, size, batch, channels_last = SETTINGS[name]
     images = torch.rand(batch, 3, size, size, device=device) * 255
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, 1000, (batch,), device=device)
     steps = {}
     for kind, model in models.items():
@@ -88,8 +138,8 @@ def step_functions(name: str, models: Dict, device: str, amp: bool) -> Dict:
 
 def step_entry(timings: Timings, moved: int, bytes_per_second: float) -> Dict:
     """Times (ms), DDW / static with the rounds' spread and the floor of ``moved`` bytes, for
-    the eager pair and, when timed, the compiled pair (its floor over the compiled static
-    step's time)."""
+    the eager pair, each extra kernel's DDW (``kernels``) and, when timed, the compiled pair (its
+    floor over the compiled static step's time)."""
     entry = {
         "static_ms": timings.median("static") * 1e3,
         "ddw_ms": timings.median("ddw") * 1e3,
@@ -98,6 +148,16 @@ def step_entry(timings: Timings, moved: int, bytes_per_second: float) -> Dict:
         "floor": floor_ratio(moved, bytes_per_second, timings.median("static")),
         "floor_bytes": moved,
     }
+    extra = [k for k in timings.times if k.startswith("ddw_") and k not in ("ddw_compiled",)]
+    if extra:
+        entry["kernels"] = {
+            k[len("ddw_") :]: {
+                "ms": timings.median(k) * 1e3,
+                "ratio": timings.ratio(k, "static"),
+                "spread": timings.spread(k, "static"),
+            }
+            for k in extra
+        }
     if "ddw_compiled" in timings.times:
         static_compiled = timings.median("static_compiled")
         entry["static_compiled_ms"] = static_compiled * 1e3
@@ -110,16 +170,29 @@ def step_entry(timings: Timings, moved: int, bytes_per_second: float) -> Dict:
 
 def measure_setting(name: str, options, bytes_per_second: float) -> Dict:
     """Times (interleaved), ratios, floors and peak training memory of one setting."""
-    config, size, batch = SETTINGS[name]
-    models = classification_models(config, options.device, options.compile_backend)
+    config, size, batch, channels_last = SETTINGS[name]
+    models = classification_models(
+        config, options.device, options.compile_backend, channels_last, options.kernels
+    )
     steps = step_functions(name, models, options.device, options.amp)
-    report = {"config": config, "input_size": size, "batch_size": batch, "steps": {}}
+    report = {
+        "config": config,
+        "input_size": size,
+        "batch_size": batch,
+        "channels_last": channels_last,
+        "amp": options.amp,
+        "steps": {},
+    }
     for step in ("train_step", "inference"):
         runs = {kind: fns[step] for kind, fns in steps.items()}
         label = f"{name}: {step}"
         timings = interleaved(runs, options.repeats, options.warmup, options.device, label)
         moved = wiring_bytes(models["ddw"], steps["ddw"][step], training=step == "train_step")
         report["steps"][step] = step_entry(timings, moved, bytes_per_second)
-    peaks = {k: peak_bytes_of(steps[k]["train_step"], options.device) for k in ("static", "ddw")}
+    eager = [k for k in steps if not k.endswith("_compiled")]
+    peaks = {k: peak_bytes_of(steps[k]["train_step"], options.device) for k in eager}
     report["peak_memory_ratio"] = peaks["ddw"] / peaks["static"]
+    report["kernel_peak_memory_ratio"] = {
+        k[len("ddw_") :]: peaks[k] / peaks["static"] for k in eager if k.startswith("ddw_")
+    }
     return report

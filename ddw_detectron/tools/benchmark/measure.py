@@ -24,6 +24,7 @@ __all__ = [
     "BenchmarkOptions",
     "Timings",
     "interleaved",
+    "kernel_kinds",
     "run_benchmark",
     "steady_malloc_active",
     "wiring_with_unused_nodes",
@@ -44,6 +45,8 @@ class BenchmarkOptions:
     compile_backend: str = ""
     amp: bool = False
     classification: Tuple[str, ...] = ()  # names of classification.SETTINGS measured too
+    kernels: Tuple[str, ...] = ()  # extra aggregation kernels DDW is timed with ("triton")
+    light: bool = False  # the detector's timings, memory and floors only (no counts)
 
 
 def autocast(samples, amp: bool):
@@ -157,6 +160,7 @@ def skipping_at_batch_one(model, samples, options: BenchmarkOptions) -> Dict:
     single = samples[:1]
     sparse = copy.deepcopy(model)
     for stage in _dag_stages(sparse):
+        stage.keep_strongest_input = False  # the wiring leaves nodes without input on purpose
         freeze_wiring(stage, wiring_with_unused_nodes(stage.num_nodes))
     report = {}
     for name, m in (("own_wiring", model), ("unused_nodes_wiring", sparse)):
@@ -249,18 +253,33 @@ def memory(model, optimizer, samples, options: BenchmarkOptions) -> Dict:
     }
 
 
+def kernel_kinds(models) -> List[str]:
+    """The ``ddw_<kernel>`` kinds: DDW with another aggregation kernel, timed only."""
+    return [k for k in models if k.startswith("ddw_") and k not in ("ddw_plain", "ddw_compiled")]
+
+
 def ratios_of(results: Dict, timings: Dict[str, Timings]) -> Dict:
-    """DDW / static for every figure; the same for the compiled pair when there is one."""
+    """DDW / static for every figure; the same for the compiled pair when there is one, and each
+    extra kernel's DDW / static time."""
     ddw, static = results["ddw"], results["static"]
+    counted = {
+        key: ddw[key] / static[key]
+        for key in ("params", "flops", "flops_backbone")
+        if key in static
+    }
     ratios = {
-        "params": ddw["params"] / static["params"],
-        "flops": ddw["flops"] / static["flops"],
-        "flops_backbone": ddw["flops_backbone"] / static["flops_backbone"],
+        **counted,
         **{key: timing.ratio("ddw", "static") for key, timing in timings.items()},
         "spread": {key: timing.spread("ddw", "static") for key, timing in timings.items()},
         "saved_bytes": ddw["peak_bytes"] / static["peak_bytes"],
         "hook_saved_bytes": ddw["hook_saved_bytes"] / static["hook_saved_bytes"],
     }
+    kernels = kernel_kinds(results)
+    if kernels:
+        ratios["kernels"] = {
+            kind[len("ddw_") :]: {key: t.ratio(kind, "static") for key, t in timings.items()}
+            for kind in kernels
+        }
     if "ddw_compiled" in results:
         ratios["compiled"] = {
             key: timing.ratio("ddw_compiled", "static_compiled") for key, timing in timings.items()
@@ -272,15 +291,18 @@ def ratios_of(results: Dict, timings: Dict[str, Timings]) -> Dict:
 
 
 def measure(models, optimizers, samples, options: BenchmarkOptions):
-    """Counts, timings and memory of every model; the compiled ones are timed only."""
-    eager = [kind for kind in models if not kind.endswith("_compiled")]
+    """Counts (not ``light``), timings and memory of every model; the compiled ones and the
+    other kernels' DDW are timed only."""
+    eager = [k for k in models if not k.endswith("_compiled") and k not in kernel_kinds(models)]
     x = models["static"].preprocess_image(samples).tensor
-    results = {kind: count_model(models[kind], samples, x) for kind in eager}
+    results = {
+        kind: {} if options.light else count_model(models[kind], samples, x) for kind in eager
+    }
     timings = time_models(models, optimizers, samples, options)
     for kind in models:
         medians = {key: timing.median(kind) for key, timing in timings.items()}
         results.setdefault(kind, {}).update(medians)
-        if kind in eager:
+        if not kind.endswith("_compiled"):
             results[kind].update(memory(models[kind], optimizers[kind], samples, options))
     return results, timings
 
@@ -319,7 +341,13 @@ def run_benchmark(options: BenchmarkOptions) -> Dict:
     """Build the compared models and measure them side by side; the report (JSON-ready)."""
     samples = synthetic_batch(options.batch_size, options.image_size, options.device)
     models = build_models(
-        options.arch, options.device, samples, options.weights, options.compile_backend
+        options.arch,
+        options.device,
+        samples,
+        options.weights,
+        options.compile_backend,
+        options.kernels,
+        options.light,
     )
     optimizers = {
         k: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
@@ -338,12 +366,14 @@ def run_benchmark(options: BenchmarkOptions) -> Dict:
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
         "malloc": f"freed memory kept ({malloc})" if steady_malloc_active() else "default",
+        "light": options.light,
         "models": results,
         "ratios": ratios_of(results, timings),
-        "operators": operators_per_node(models, optimizers, samples, options),
-        "aggregate": aggregation_alone(options.device, options.repeats, options.warmup),
-        "skipping_batch1": skipping_at_batch_one(models["ddw"], samples, options),
     }
+    if not options.light:
+        report["operators"] = operators_per_node(models, optimizers, samples, options)
+        report["aggregate"] = aggregation_alone(options.device, options.repeats, options.warmup)
+        report["skipping_batch1"] = skipping_at_batch_one(models["ddw"], samples, options)
     report["bandwidth"] = bandwidth(options.device)
     report["floors"] = detection_floors(models, optimizers, samples, options, report)
     report["classification"] = {

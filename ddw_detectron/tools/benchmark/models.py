@@ -2,7 +2,7 @@
 weights, and a synthetic batch to run them on."""
 
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from detectron2.config import get_cfg
@@ -14,6 +14,7 @@ from ...checkpoint import DDWCheckpointer
 from ...config import add_ddw_config, merge_config_file
 from ...model_zoo import get_config_file
 from ...modeling import FAMILIES
+from .classification import with_kernel
 
 __all__ = ["ARCHS", "benchmark_cfg", "build_models", "synthetic_batch"]
 
@@ -126,13 +127,18 @@ def build_models(
     samples: List[Dict],
     weights: str = "",
     compile_backend: Optional[str] = None,
+    kernels: Sequence[str] = (),
+    light: bool = False,
 ) -> Dict[str, torch.nn.Module]:
     """The models compared, keyed by kind, with the same weights where they share modules:
-    ``detectron2`` (ResNet only), ``static``, ``ddw``, ``ddw_plain``, and with
-    ``compile_backend`` copies of static and DDW whose backbones are compiled. ``weights``: a
-    DDW checkpoint loaded into ``ddw``."""
+    ``detectron2`` (ResNet only), ``static``, ``ddw``, ``ddw_plain`` (``light``: static and ddw
+    only), ``ddw_<kernel>`` for each extra aggregation kernel, and with ``compile_backend``
+    copies of static and DDW whose backbones are compiled. ``weights``: a DDW checkpoint loaded
+    into ``ddw``."""
     family = ARCHS[arch][0]
     kinds = (["detectron2"] if family == "resnet" else []) + ["static", "ddw", "ddw_plain"]
+    if light:
+        kinds = ["static", "ddw"]
     models = {"static": _build(arch, "static", device)}
     calibrate_norms(models["static"], samples)
     for kind in kinds:
@@ -140,6 +146,9 @@ def build_models(
             models[kind] = _build(arch, kind, device, reference=models["static"])
     if weights:
         DDWCheckpointer(models["ddw"]).load(weights)
+    for kernel in kernels:
+        models[f"ddw_{kernel}"] = with_kernel(models["ddw"], kernel)
+        kinds.append(f"ddw_{kernel}")
     if compile_backend:
         for kind in ("static", "ddw"):
             models[f"{kind}_compiled"] = copy.deepcopy(models[kind])

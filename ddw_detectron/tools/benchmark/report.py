@@ -31,9 +31,15 @@ STEP_LABELS = (
 )
 
 
+def _kernels(report: Dict) -> List[str]:
+    """The extra aggregation kernels DDW was timed with (``ddw_<kernel>`` models)."""
+    return list(report["ratios"].get("kernels", {}))
+
+
 def _table_lines(report: Dict) -> List[str]:
     models = report["models"]
-    kinds = [kind for kind in models if not kind.endswith("_compiled")]
+    extra = {f"ddw_{kernel}" for kernel in _kernels(report)}
+    kinds = [kind for kind in models if not kind.endswith("_compiled") and kind not in extra]
     header = "| | " + " | ".join(NAMES[k] for k in kinds) + " | DDW / static |"
     lines = [header, "|---" * (len(kinds) + 2) + "|"]
     for label, key, fmt in ROWS:
@@ -100,15 +106,19 @@ def _floor_cell(ratio: float, floor: float) -> str:
     return f"x{floor:.3f} | {excess:.1f}"
 
 
-def _setting_row(setting: str, step: str, eager: Dict, compiled: Dict, memory: str) -> str:
+def _setting_row(
+    setting: str, step: str, eager: Dict, compiled: Dict, memory: str, kernels: List[str]
+) -> str:
     """One row: ``eager`` and ``compiled`` hold ``ratio``, ``floor`` (and eager ``spread``);
-    ``compiled`` is empty without compiled models."""
+    ``compiled`` is empty without compiled models; ``eager["kernels"]`` the ratio of DDW with each
+    of ``kernels``."""
     low, high = eager["spread"]
     cells = [
         setting,
         step,
         f"x{eager['ratio']:.3f} ({low:.3f}-{high:.3f})",
         _floor_cell(eager["ratio"], eager["floor"]),
+        *(f"x{eager['kernels'][kernel]:.3f}" for kernel in kernels),
         f"x{compiled['ratio']:.3f}" if compiled else "",
         f"x{compiled['floor']:.3f}" if compiled else "",
         memory,
@@ -116,12 +126,17 @@ def _setting_row(setting: str, step: str, eager: Dict, compiled: Dict, memory: s
     return "| " + " | ".join(cells) + " |"
 
 
-def _detection_rows(report: Dict) -> List[str]:
-    ratios, floors = report["ratios"], report["floors"]
-    setting = (
+def _detection_setting(report: Dict) -> str:
+    amp = ", AMP" if report.get("amp") else ""
+    return (
         f"{report['arch']} Faster R-CNN FPN, {report['image_size']} px, batch "
-        f"{report['batch_size']}"
+        f"{report['batch_size']}{amp}"
     )
+
+
+def _detection_rows(report: Dict, kernels: List[str]) -> List[str]:
+    ratios, floors = report["ratios"], report["floors"]
+    setting = _detection_setting(report)
     rows = []
     steps = (("train_step", "training step"), ("inference_backbone", "inference (backbone + FPN)"))
     for key, label in steps:
@@ -129,6 +144,7 @@ def _detection_rows(report: Dict) -> List[str]:
             "ratio": ratios[key],
             "spread": ratios["spread"][key],
             "floor": floors["eager"][key],
+            "kernels": {k: ratios["kernels"][k][key] for k in kernels},
         }
         compiled = {}
         if "compiled" in ratios:
@@ -141,15 +157,17 @@ def _detection_rows(report: Dict) -> List[str]:
                 eager,
                 compiled,
                 f"x{ratios['saved_bytes']:.3f}" if training else "",
+                kernels,
             )
         )
     return rows
 
 
-def _classification_rows(report: Dict) -> List[str]:
+def _classification_rows(report: Dict, kernels: List[str]) -> List[str]:
     rows = []
     for name, setting in report.get("classification", {}).items():
         for step, entry in setting["steps"].items():
+            entry = {**entry, "kernels": {k: entry["kernels"][k]["ratio"] for k in kernels}}
             compiled = {}
             if "compiled_ratio" in entry:
                 compiled = {"ratio": entry["compiled_ratio"], "floor": entry["compiled_floor"]}
@@ -161,6 +179,7 @@ def _classification_rows(report: Dict) -> List[str]:
                     entry,
                     compiled,
                     f"x{setting['peak_memory_ratio']:.3f}" if training else "",
+                    kernels,
                 )
             )
     return rows
@@ -170,12 +189,20 @@ def settings_table(report: Dict) -> List[str]:
     """Every setting in one table: DDW / static eager (rounds' spread), its floor, how many
     floors' excess the eager ratio costs, compiled DDW / static beside its own floor (the same
     bytes over the compiled static step), peak training memory."""
-    header = (
-        "| setting | step | eager DDW / static | floor | eager excess / floor excess "
-        "| compiled DDW / static | compiled floor | peak training memory |"
-    )
-    lines = [header, "|---" * 8 + "|"]
-    lines += _detection_rows(report) + _classification_rows(report)
+    kernels = _kernels(report)
+    columns = [
+        "setting",
+        "step",
+        "eager DDW / static",
+        "floor",
+        "eager excess / floor excess",
+        *(f"eager DDW / static, {kernel} kernel" for kernel in kernels),
+        "compiled DDW / static",
+        "compiled floor",
+        "peak training memory",
+    ]
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    lines += _detection_rows(report, kernels) + _classification_rows(report, kernels)
     lines += [
         "",
         f"Floor: the bytes the aggregation and routers must move (ddw_detectron.tools.benchmark."
@@ -189,7 +216,10 @@ def settings_table(report: Dict) -> List[str]:
 def markdown_table(report: Dict) -> str:
     """The side-by-side table (a column per eager model, DDW / static with the rounds' spread)
     and the compiled, operator, aggregation and skipping figures under it."""
-    lines = settings_table(report) + ["", "### The detector in detail", ""] + _table_lines(report)
+    lines = settings_table(report)
+    if report.get("light"):
+        return "\n".join(lines + ["", "Time ratios: median over rounds (lowest-highest round)."])
+    lines += ["", "### The detector in detail", ""] + _table_lines(report)
     lines += ["", "Time ratios: median over rounds (lowest-highest round)."]
     lines += _compiled_lines(report) + _operator_lines(report["operators"])
     lines += _aggregation_and_skipping_lines(report)

@@ -1,0 +1,24 @@
+"""The threshold gate of a node's incoming edges (scriptable: the eager and scripted stages
+share it)."""
+
+from torch import Tensor
+
+__all__ = ["GATES", "gate_weights"]
+
+# "ste": training thresholds with a straight-through gradient; "soft": no threshold in training.
+GATES = ("ste", "soft")
+
+
+def gate_weights(weights: Tensor, threshold: float, keep_strongest: bool) -> Tensor:
+    """The weights a node uses of its incoming edges ``weights`` ``[B, k]``: an edge whose weight
+    is ``<= threshold`` is dropped (0). With ``keep_strongest``, a sample whose every edge would be
+    dropped keeps its strongest one (all of them on a tie) at its own weight, so that the node
+    never loses its input and the stage never loses its last path (docs/method.md).
+
+    Returns ``[B, k]``, not differentiable through the mask (the caller adds the
+    straight-through gradient)."""
+    kept = weights > threshold
+    if keep_strongest and weights.shape[1] > 0:
+        strongest = weights == weights.max(dim=1, keepdim=True).values
+        kept = kept | (strongest & ~kept.any(dim=1, keepdim=True))
+    return weights * kept.to(weights.dtype)
