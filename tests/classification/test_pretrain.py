@@ -357,3 +357,22 @@ def test_a_full_disk_stops_pretraining_naming_last_pth_and_leaves_no_partial_fil
     assert f"could not write {small_disk / 'last.pth'}" in result.stderr
     assert "no earlier checkpoint exists" in result.stderr
     assert not list(small_disk.glob("*.incomplete"))
+
+
+def test_a_collapsed_run_stops_with_one_line_and_the_wiring_log_shows_it(data, tmp_path):
+    """Every router starting at 0.05, under the threshold: each stage's last node has no input
+    from the first step; the wiring log records it and the run stops after COLLAPSE_PATIENCE."""
+    result = pretrain(
+        data, tmp_path, "CLS.EPOCHS", "1", "MODEL.DDW.ROUTER_INIT_CHAIN", "0.05",
+        "MODEL.DDW.ROUTER_INIT_OTHER", "0.05", "MODEL.DDW.LOG_PERIOD", "1",
+        "MODEL.DDW.COLLAPSE_PATIENCE", "2", check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "collapsed" in line]
+    assert len(errors) == 1 and "collapsed at step 2: the output of stage res2" in errors[0]
+    assert "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in (tmp_path / "wiring.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]
+    assert lines[0]["ddw/res5/disconnected"] == 1.0 and lines[0]["ddw/res5/no_input"] > 0
+    # Every node after the first reads zeros and outputs relu(0): no gradient reaches a router.
+    assert lines[0]["ddw/res5/router_grad_norm"] == 0.0 and lines[0]["loss"] > 1.0

@@ -36,3 +36,26 @@ def test_wiring_hook_period_comes_from_the_config():
     cfg.MODEL.DDW.LOG_PERIOD = 0
     with pytest.raises(ValueError, match="MODEL.DDW.LOG_PERIOD = 0 is invalid: must be >= 1"):
         WiringHook.from_config(cfg)
+
+
+def test_wiring_hook_stops_a_collapsed_run_and_logs_router_gradients():
+    from detectron2.engine import SimpleTrainer
+
+    from ddw_detectron.utils.collapse import CollapseMonitor, RunCollapsed
+
+    torch.manual_seed(0)
+    model = LossModel().train()
+    with torch.no_grad():  # every edge at 0.05, under the threshold 0.1: node 2 has no input
+        for router in model.stage.routers:
+            router.fc.weight.zero_()
+            router.fc.bias.fill_(-2.944)
+    model.stage.threshold = 0.1
+    data = iter(lambda: torch.randn(2, 3, 4, 4), None)
+    trainer = SimpleTrainer(model, data, torch.optim.SGD(model.parameters(), lr=0.0))
+    trainer.register_hooks([WiringHook(period=1, collapse=CollapseMonitor(0.5, 3))])
+    with pytest.raises(RunCollapsed, match="collapsed at iteration 3: the output of stage"):
+        trainer.train(0, 100)
+    assert trainer.iter == 2
+    latest = trainer.storage.latest()
+    assert latest["ddw/stage/disconnected"][0] == 1.0
+    assert latest["ddw/stage/router_grad_norm"][0] > 0.0  # straight-through: dropped edges too

@@ -370,3 +370,28 @@ def test_nodes_with_disagreeing_shapes():
     stage = DAGStage([Block(3), Block(), nn.Conv2d(C, C, 3, stride=2, padding=1)], C)
     with pytest.raises(ValueError, match="node 2 gave"):
         stage(torch.randn(1, 3, 8, 8))
+
+
+def every_weight_at(stage, p):
+    """Every router outputs ``p`` for every edge and image."""
+    with torch.no_grad():
+        for router in stage.routers:
+            router.fc.weight.zero_()
+            router.fc.bias.fill_(torch.logit(torch.tensor(p)).item())
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_stage_with_every_weight_under_the_threshold_keeps_a_path_when_asked(training):
+    """Every edge at 0.05 under a threshold of 0.1: without keep_strongest_input the last node
+    has no input and the stage output is the same for two different images; with it every node
+    keeps its strongest edge (a tie here: all of them) and the output depends on the image."""
+    x = torch.randn(2, 3, 16, 16)
+    outputs = {}
+    for keep in (False, True):
+        stage = make_stage(4, threshold=0.1, keep_strongest_input=keep).train(training)
+        every_weight_at(stage, 0.05)
+        outputs[keep] = stage(x)
+        kept = stage.adjacency
+        assert bool((kept[:, :, 1:] != 0).any(dim=1).all()) == keep
+    assert torch.equal(outputs[False][0], outputs[False][1])
+    assert (outputs[True][0] - outputs[True][1]).abs().max() > 1e-3

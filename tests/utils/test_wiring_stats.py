@@ -1,7 +1,9 @@
 import torch
 
 from ddw_detectron.utils.wiring_stats import (
+    collapse_signals,
     dataset_statistics,
+    disconnected,
     dead_nodes,
     edge_usage,
     upper_edges,
@@ -80,3 +82,19 @@ def test_wiring_statistics_by_hand():
     assert abs(stats["kept"] - 5 / 6) < 1e-7
     assert abs(stats["diversity"] - (0.5 + 0.5 + 0.0) / 3) < 1e-7
     assert wiring_statistics(a[:1])["diversity"] == 0.0
+
+
+def test_collapse_signals_by_hand():
+    a = torch.zeros(4, 4, 4)
+    a[0, 0, 1], a[0, 1, 2], a[0, 2, 3] = 0.9, 0.8, 0.7  # the chain: connected
+    a[1, 0, 1], a[1, 0, 3] = 0.9, 0.3  # node 2 has no input, the output is still reached
+    a[2, 0, 1], a[2, 0, 2] = 0.9, 0.6  # node 3 has no input: disconnected
+    a[3, 1, 2], a[3, 2, 3] = 0.5, 0.5  # node 1 has no input: 1 -> 2 -> 3 starts nowhere
+    assert disconnected(a).tolist() == [False, False, True, True]
+    signals = collapse_signals(a)
+    assert abs(signals["no_input"] - 3 / 12) < 1e-6
+    assert signals["disconnected"] == 0.5
+    assert signals["min_max_in_edge"] == 0.0
+    signals = collapse_signals(a[:1])
+    assert (signals["no_input"], signals["disconnected"]) == (0.0, 0.0)
+    assert abs(signals["min_max_in_edge"] - 0.7) < 1e-6
