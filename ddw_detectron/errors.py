@@ -16,7 +16,8 @@ from .data.check import DatasetCheckError, DatasetNotFoundError
 from .data.skipping import UnreadableImageError
 from .utils.atomic import WriteError
 from .utils.collapse import RunCollapsed
-from .utils.run_lock import OutputDirBusyError
+from .modeling.stage_config import ConfigValueError
+from .utils.run_lock import OutputDirBusyError, OutputDirUnusableError
 from .utils.yaml_files import UnsafeConfigError
 
 __all__ = ["USER_ERRORS", "exit_on_user_errors"]
@@ -24,11 +25,13 @@ __all__ = ["USER_ERRORS", "exit_on_user_errors"]
 USER_ERRORS = (
     CheckpointReadError,
     CheckpointWriteError,
+    ConfigValueError,
     DatasetCheckError,
     DatasetNotFoundError,
     FactsMismatchError,
     IncompleteBackboneError,
     OutputDirBusyError,
+    OutputDirUnusableError,
     UnreadableImageError,
     UnsafeConfigError,
     WriteError,

@@ -17,9 +17,9 @@ loaded: use configs you trust.
 """
 
 from detectron2.config import LazyConfig
-from detectron2.engine import default_argument_parser, default_setup
+from detectron2.engine import default_argument_parser
 
-from ddw_detectron.engine import launch_from_args
+from ddw_detectron.engine import launch_from_args, setup_run
 from ddw_detectron.engine.lazy_runner import lazy_evaluate, lazy_train
 from ddw_detectron.errors import exit_on_user_errors
 
@@ -27,7 +27,7 @@ from ddw_detectron.errors import exit_on_user_errors
 def main(args):
     with exit_on_user_errors("lazyconfig_train_net"):
         cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
-        default_setup(cfg, args)
+        setup_run(cfg, args, cfg.train.output_dir)
         if args.eval_only:
             return lazy_evaluate(cfg)
         lazy_train(cfg, resume=args.resume)

@@ -13,19 +13,19 @@ CPU processes. ``--check-dataset`` runs the quick form of scripts/check_dataset.
 training datasets first and stops if a problem would break training.
 """
 
-from detectron2.engine import default_argument_parser, default_setup
+from detectron2.engine import default_argument_parser
 from detectron2.utils import comm
 
 from ddw_detectron.config import load_config
 from ddw_detectron.data.check import check_training_datasets
-from ddw_detectron.engine import launch_from_args, runner
+from ddw_detectron.engine import launch_from_args, runner, setup_run
 from ddw_detectron.errors import exit_on_user_errors
 
 
 def setup(args):
     cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
-    default_setup(cfg, args)
+    setup_run(cfg, args, cfg.OUTPUT_DIR)
     return cfg
 
 

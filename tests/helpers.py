@@ -2,6 +2,7 @@
 settings, running a script, killing a run midway, a torchvision network and photographs to
 compare against, planted files, generated ImageFolders, a dataset with unreadable images."""
 
+import contextlib
 import json
 import os
 import pickle
@@ -94,6 +95,29 @@ def run_python(path, *args, env=None, timeout=900, cwd=ROOT) -> subprocess.Compl
         timeout=timeout,
         cwd=cwd,
     )
+
+
+_HOLD = """
+import sys, time
+from ddw_detectron.utils.run_lock import lock_output_dir
+lock_output_dir(sys.argv[1])
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def output_dir_held(folder):
+    """Another process holds ``folder``'s run lock while in the block; yields its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def run_until(command, env, marker: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Dict, List, Mapping, Optional
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..layers import is_router_parameter
-from ..utils.atomic import WriteError, atomic_write_text
+from ..utils.atomic import WriteError, atomic_write_text, write_failure_cause
 from ..utils.rng import rng_states
 from .facts import FACTS_KEY, check_facts
 from .io import load_pickle_file, load_torch_file
@@ -95,12 +95,13 @@ class DDWCheckpointer(DetectionCheckpointer):
             super().save(partial, rng_states=rng_states(), **kwargs)
             os.replace(partial_path, os.path.join(self.save_dir, f"{name}.pth"))
         except (OSError, RuntimeError) as exc:
+            cause = write_failure_cause(exc, partial_path)
             if os.path.exists(partial_path):
                 os.remove(partial_path)
-            raise CheckpointWriteError(self._write_failure(name, exc)) from exc
+            raise CheckpointWriteError(self._write_failure(name, cause)) from exc
         self.tag_last_checkpoint(f"{name}.pth")
 
-    def _write_failure(self, name: str, exc: Exception) -> str:
+    def _write_failure(self, name: str, cause: str) -> str:
         previous = self.get_checkpoint_file() if self.has_checkpoint() else None
         state = (
             f"the previous checkpoint {previous} and last_checkpoint are intact: free space and "
@@ -108,7 +109,7 @@ class DDWCheckpointer(DetectionCheckpointer):
             if previous
             else "no earlier checkpoint exists"
         )
-        return f"could not write checkpoint {name}.pth in {self.save_dir} ({exc}); {state}"
+        return f"could not write checkpoint {name}.pth in {self.save_dir} ({cause}); {state}"
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         """Point ``last_checkpoint`` at ``last_filename_basename`` atomically: a kill during the

@@ -90,9 +90,9 @@ class Pretrainer:
         self.start_epoch = 0
         self.best_top1 = 0.0
         self.output_dir = cfg.OUTPUT_DIR
-        os.makedirs(self.output_dir, exist_ok=True)
         if self.rank == 0:
             lock_output_dir(self.output_dir)
+        os.makedirs(self.output_dir, exist_ok=True)
         self.writer = None
         if self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter

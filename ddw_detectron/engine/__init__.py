@@ -5,7 +5,7 @@ from ..data.check import DatasetNotFoundError, check_datasets
 from . import runner
 from .compile import compile_from_config
 from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
-from .launch import launch, launch_from_args
+from .launch import launch, launch_from_args, setup_run
 from .predictor import DDWPredictor
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
 from .trainer import DDWTrainer, check_replicas_agree, create_ddp_model
@@ -29,4 +29,5 @@ __all__ = [
     "restore_rng_states",
     "rng_states",
     "runner",
+    "setup_run",
 ]

@@ -13,10 +13,22 @@ import logging
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from detectron2.engine import default_setup
 from detectron2.engine import launch as detectron2_launch
 from detectron2.utils import comm
 
-__all__ = ["launch", "launch_from_args"]
+from ..utils.run_lock import lock_output_dir
+
+__all__ = ["launch", "launch_from_args", "setup_run"]
+
+
+def setup_run(cfg, args, output_dir: str) -> None:
+    """Detectron2's ``default_setup`` (logger, ``config.yaml``, environment) after the main
+    process has taken ``output_dir``'s lock: a run refused because another one holds the folder
+    writes nothing into it (``default_setup`` alone would overwrite its config and log)."""
+    if comm.is_main_process() and output_dir:
+        lock_output_dir(output_dir)
+    default_setup(cfg, args)
 
 
 def _find_free_port() -> int:

@@ -24,7 +24,7 @@ from .dynamic import (
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
-from .stage_config import STAGE_DEFAULTS
+from .stage_config import STAGE_DEFAULTS, ConfigValueError
 
 __all__ = [
     "FAMILY",
@@ -36,6 +36,41 @@ __all__ = [
 
 StageFactory = Callable[[str, List[nn.Module], int], nn.Module]
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
+# Blocks per stage by MODEL.RESNETS.DEPTH, as Detectron2's build_resnet_backbone has them.
+BLOCKS_PER_STAGE = {
+    18: [2, 2, 2, 2],
+    34: [3, 4, 6, 3],
+    50: [3, 4, 6, 3],
+    101: [3, 4, 23, 3],
+    152: [3, 8, 36, 3],
+}
+
+
+def check_resnet_config(r) -> None:
+    """Raise :class:`ConfigValueError` naming the key for ``MODEL.RESNETS`` values that
+    Detectron2's ``build_resnet_backbone`` meets with a bare ``KeyError`` or ``assert``."""
+    if r.DEPTH not in BLOCKS_PER_STAGE:
+        raise ConfigValueError(
+            f"MODEL.RESNETS.DEPTH = {r.DEPTH!r} is invalid: allowed values are "
+            f"{sorted(BLOCKS_PER_STAGE)}"
+        )
+    if r.DEPTH >= 50:
+        return
+    for key, value, allowed in (
+        ("RES2_OUT_CHANNELS", r.RES2_OUT_CHANNELS, 64),
+        ("RES5_DILATION", r.RES5_DILATION, 1),
+        ("NUM_GROUPS", r.NUM_GROUPS, 1),
+    ):
+        if value != allowed:
+            raise ConfigValueError(
+                f"MODEL.RESNETS.{key} = {value!r} is invalid for DEPTH {r.DEPTH}: Detectron2's "
+                f"R18/R34 need {allowed}"
+            )
+    if any(r.DEFORM_ON_PER_STAGE):
+        raise ConfigValueError(
+            f"MODEL.RESNETS.DEFORM_ON_PER_STAGE = {list(r.DEFORM_ON_PER_STAGE)} is invalid for "
+            f"DEPTH {r.DEPTH}: Detectron2's R18/R34 have no deformable blocks"
+        )
 
 
 class DDWResNet(DDWBackbone, ResNet):
@@ -75,6 +110,7 @@ def build_ddw_resnet_backbone(cfg, input_shape: ShapeSpec) -> DDWResNet:
     """DDW ResNet/ResNeXt from ``MODEL.RESNETS.*``, ``MODEL.BACKBONE.FREEZE_AT`` and
     ``MODEL.DDW.*``."""
     warn_if_untrained(cfg)
+    check_resnet_config(cfg.MODEL.RESNETS)
     static_cfg = cfg.clone()
     static_cfg.defrost()
     static_cfg.MODEL.BACKBONE.FREEZE_AT = 0
@@ -116,12 +152,11 @@ def lazy_backbone(cfg):
     from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock
 
     r = cfg.MODEL.RESNETS
-    blocks = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
-    blocks[152] = [3, 8, 36, 3]
+    check_resnet_config(r)
     in_channels, out_channels = r.STEM_OUT_CHANNELS, r.RES2_OUT_CHANNELS
     bottleneck = r.NUM_GROUPS * r.WIDTH_PER_GROUP
     stages = []
-    for index, count in enumerate(blocks[r.DEPTH]):
+    for index, count in enumerate(BLOCKS_PER_STAGE[r.DEPTH]):
         dilation = r.RES5_DILATION if index == 3 else 1
         first = 1 if index == 0 or dilation == 2 else 2
         kwargs = dict(num_blocks=count, stride_per_block=[first] + [1] * (count - 1))

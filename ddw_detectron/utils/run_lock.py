@@ -5,7 +5,7 @@ import fcntl
 import os
 from typing import IO, Dict
 
-__all__ = ["LOCK_FILE", "OutputDirBusyError", "lock_output_dir"]
+__all__ = ["LOCK_FILE", "OutputDirBusyError", "OutputDirUnusableError", "lock_output_dir"]
 
 LOCK_FILE = ".ddw_run.lock"
 # Folders this process holds: a later run in the same process (e.g. evaluation after training)
@@ -17,6 +17,10 @@ class OutputDirBusyError(RuntimeError):
     """Another running process writes into the output folder."""
 
 
+class OutputDirUnusableError(RuntimeError):
+    """The output folder cannot be made or written (a file of that name, no permission)."""
+
+
 def lock_output_dir(folder: str) -> None:
     """Hold ``folder/.ddw_run.lock`` (an exclusive ``flock``) until this process ends; raise
     :class:`OutputDirBusyError` naming the process that holds it. The lock goes with the
@@ -24,9 +28,15 @@ def lock_output_dir(folder: str) -> None:
     folder = os.path.abspath(folder)
     if folder in _HELD:
         return
-    os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, LOCK_FILE)
-    handle = open(path, "a+")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise OutputDirUnusableError(
+            f"OUTPUT_DIR {folder} cannot be used: {exc.strerror or exc}"
+            + (" (a file of that name exists)" if os.path.isfile(folder) else "")
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

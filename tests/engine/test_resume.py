@@ -145,7 +145,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", full)
     with pytest.raises(
         CheckpointWriteError,
-        match=r"could not write checkpoint model_0000003.pth .*No space left on device"
+        match=r"could not write checkpoint model_0000003.pth .*\(the disk holding .* is full\)"
         r".*model_0000001.pth and last_checkpoint are intact",
     ):
         checkpointer.save("model_0000003", iteration=3)

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from ddw_detectron.data.shapes import VERSION
-from tests.helpers import ROOT, TINY_DETECTION, run_python
+from tests.helpers import ROOT, TINY_DETECTION, output_dir_held, run_python
 
 pytestmark = pytest.mark.long(85)
 
@@ -278,3 +278,20 @@ def test_freeze_wiring_reports_the_ap_of_both_models(first_run, cache, tmp_path)
     assert report["ap_loss"] == pytest.approx(report["dynamic"]["AP"] - report["frozen"]["AP"])
     assert set(report["wiring"]) == {"res2", "res3", "res4", "res5"}
     assert "box AP dynamic" in result.stdout and (tmp_path / "frozen.pth").is_file()
+
+
+@pytest.mark.parametrize("eval_only", [False, True])
+def test_a_run_refused_for_a_busy_folder_writes_nothing_into_it(cache, tmp_path, eval_only):
+    (tmp_path / "config.yaml").write_text("SOLVER:\n  MAX_ITER: 400\n")
+    (tmp_path / "log.txt").write_text("the running run's log\n")
+    with output_dir_held(tmp_path) as pid:
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        args = ["--eval-only"] if eval_only else []
+        result = train_net(cache, tmp_path, "SOLVER.MAX_ITER", "4", args=args, check=False)
+        after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert result.returncode == 1
+    assert f"train_net: error: {tmp_path} is in use by a running process (process {pid}" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert after == before

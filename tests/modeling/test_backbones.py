@@ -196,9 +196,23 @@ def test_invalid_config_values_name_the_key(key, value, match):
         build(family, cfg)
 
 
-def test_unknown_resnet_depth_is_an_error():
-    with pytest.raises(KeyError):
-        build("resnet", make_cfg("resnet", **{"MODEL.RESNETS.DEPTH": 42}))
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("DEPTH", 42, r"MODEL.RESNETS.DEPTH = 42 is invalid: allowed values are \[18, 34, 50"),
+        ("RES2_OUT_CHANNELS", 32, "RES2_OUT_CHANNELS = 32 is invalid for DEPTH 18"),
+        ("RES5_DILATION", 2, "RES5_DILATION = 2 is invalid for DEPTH 18"),
+        ("DEFORM_ON_PER_STAGE", [False, False, False, True], "no deformable blocks"),
+    ],
+)
+@pytest.mark.parametrize("builder", ["yaml", "lazy"])
+def test_resnet_settings_detectron2_would_assert_on_name_the_key(key, value, match, builder):
+    from ddw_detectron.config import ConfigValueError
+    from ddw_detectron.modeling.resnet import lazy_backbone
+
+    cfg = make_cfg("resnet", **{f"MODEL.RESNETS.{key}": value})
+    with pytest.raises(ConfigValueError, match=match):
+        build("resnet", cfg) if builder == "yaml" else lazy_backbone(cfg)
 
 
 def test_missing_ddw_keys_is_a_clear_error():
