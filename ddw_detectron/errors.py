@@ -14,9 +14,9 @@ from .checkpoint import (
 )
 from .data.check import DatasetCheckError, DatasetNotFoundError
 from .data.skipping import UnreadableImageError
+from .modeling.stage_config import ConfigValueError
 from .utils.atomic import WriteError
 from .utils.collapse import RunCollapsed
-from .modeling.stage_config import ConfigValueError
 from .utils.run_lock import OutputDirBusyError, OutputDirUnusableError
 from .utils.yaml_files import UnsafeConfigError
 

@@ -6,7 +6,9 @@ from ddw_detectron.layers.gate import gate_weights
 
 def test_edges_at_or_under_the_threshold_are_dropped():
     w = torch.tensor([[0.05, 0.1, 0.3], [0.9, 0.2, 0.1]])
-    assert torch.equal(gate_weights(w, 0.1, False), torch.tensor([[0.0, 0.0, 0.3], [0.9, 0.2, 0.0]]))
+    assert torch.equal(
+        gate_weights(w, 0.1, False), torch.tensor([[0.0, 0.0, 0.3], [0.9, 0.2, 0.0]])
+    )
 
 
 def test_a_node_with_every_edge_under_the_threshold_keeps_its_strongest_only_when_asked():

@@ -3,8 +3,8 @@ import torch
 from ddw_detectron.utils.wiring_stats import (
     collapse_signals,
     dataset_statistics,
-    disconnected,
     dead_nodes,
+    disconnected,
     edge_usage,
     upper_edges,
     wiring_statistics,
