@@ -149,12 +149,36 @@ class DDWCheckpointer(DetectionCheckpointer):
 
     def _load_model(self, checkpoint):
         if self.facts is not None:
+            if not checkpoint.get(FACTS_KEY):
+                logger.warning(
+                    f"{self._loading} carries no facts record (the input convention, stride "
+                    "position and wiring it was made with): that they match this config cannot "
+                    "be checked"
+                )
             check_facts(checkpoint.get(FACTS_KEY), self.facts, str(self._loading))
         keys = list(checkpoint["model"])
         incompatible = super()._load_model(checkpoint)
         self.last_incompatible = incompatible
         self._check_backbone(incompatible, keys)
+        self._warn_if_random_routers(incompatible)
         return incompatible
+
+    def _warn_if_random_routers(self, incompatible) -> None:
+        """Weights without routers into a model whose routers start at random: the pretrained
+        network would run with a random wiring from the first step."""
+        missing = {k for k in incompatible.missing_keys if is_router_parameter(k)}
+        random = [
+            name
+            for name, p in self.model.named_parameters()
+            if name in missing and name.endswith("fc.weight") and bool(p.detach().ne(0).any())
+        ]
+        if random:
+            logger.warning(
+                f"{self._loading} has no router weights and the model's {len(random)} routers "
+                "start at random (MODEL.DDW.ROUTER_INIT_CHAIN 0): the loaded network runs with "
+                "a random wiring, not the one it was trained with. For the start near the base "
+                "network set MODEL.DDW.ROUTER_INIT_CHAIN 0.99 (docs/training.md)"
+            )
 
     def _check_backbone(self, incompatible, checkpoint_keys) -> None:
         """Raise :class:`IncompleteBackboneError` unless every backbone tensor loaded."""

@@ -57,3 +57,38 @@ def test_backbone_of_other_shapes_is_refused(tmp_path):
         DDWCheckpointer(Tiny()).load(str(tmp_path / "other.pth"))
     torch.save({"model": Tiny().state_dict()}, tmp_path / "same.pth")
     DDWCheckpointer(Tiny()).load(str(tmp_path / "same.pth"))
+
+
+def ddw_r18(chain: float):
+    from ddw_detectron.checkpoint.facts import model_facts
+    from tests.helpers import build, make_cfg
+
+    cfg = make_cfg("resnet", **{"MODEL.DDW.ROUTER_INIT_CHAIN": chain})
+    torch.manual_seed(0)
+    model = nn.Module()
+    model.backbone = build("resnet", cfg)
+    return model, model_facts(cfg)
+
+
+@pytest.mark.parametrize("chain", [0.0, 0.99])
+def test_static_weights_without_facts_or_routers_are_loaded_with_warnings(tmp_path, caplog, chain):
+    model, facts = ddw_r18(chain)
+    static = {k: v for k, v in model.state_dict().items() if ".routers." not in k}
+    torch.save({"model": static}, tmp_path / "static.pth")
+    checkpointer = DDWCheckpointer(model, facts=facts)
+    with caplog.at_level("WARNING"):
+        checkpointer.load(str(tmp_path / "static.pth"))
+    text = caplog.text
+    assert f"{tmp_path / 'static.pth'} carries no facts record" in text
+    random_routers = "has no router weights and the model's" in text
+    assert random_routers == (chain == 0.0)
+    if random_routers:
+        assert "set MODEL.DDW.ROUTER_INIT_CHAIN 0.99" in text
+
+
+def test_weights_with_facts_and_routers_load_without_a_warning(tmp_path, caplog):
+    model, facts = ddw_r18(0.0)
+    DDWCheckpointer(model, save_dir=str(tmp_path), facts=facts).save("full")
+    with caplog.at_level("WARNING"):
+        DDWCheckpointer(model, facts=facts).load(str(tmp_path / "full.pth"))
+    assert "no facts record" not in caplog.text and "no router weights" not in caplog.text

@@ -55,3 +55,52 @@ def test_a_missing_file_is_named(tmp_path):
     for name in ("none.pth", "none.pkl"):
         with pytest.raises(CheckpointReadError, match=f"checkpoint {tmp_path / name} does not"):
             load_checkpoint_file(str(tmp_path / name))
+
+
+def zero_the_middle(path, count=4096):
+    """Zero ``count`` bytes at the middle of ``path``, its size unchanged."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(count)
+    path.write_bytes(bytes(data))
+
+
+def test_bytes_damaged_in_the_middle_are_refused_naming_the_entry(tmp_path):
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(1024, 1024))  # the middle: in a tensor
+    path = tmp_path / "model_final.pth"
+    torch.save({"model": model.state_dict(), "iteration": 9}, path)
+    assert load_torch_file(str(path))["iteration"] == 9  # intact: loads
+    size = path.stat().st_size
+    zero_the_middle(path)
+    assert path.stat().st_size == size
+    # torch.load itself reads the damaged file without a word:
+    assert torch.load(path, weights_only=True)["iteration"] == 9
+    with pytest.raises(CheckpointReadError, match=r"model_final.pth: entry .*/data/\d+ is damaged"):
+        load_torch_file(str(path))
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_model_zoo_pickles_of_each_protocol_load(tmp_path, protocol):
+    import pickle
+
+    weights = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int64(3), "b": b"\x00x"}
+    path = tmp_path / "zoo.pkl"
+    path.write_bytes(pickle.dumps({"model": weights, "__author__": "x"}, protocol=protocol))
+    loaded = load_pickle_file(str(path))["model"]
+    assert np.array_equal(loaded["w"], weights["w"]) and loaded["b"] == b"\x00x"
+
+
+def test_only_exact_numpy_names_are_admitted(tmp_path):
+    # A protocol-4 pickle naming a dotted numpy attribute that merely ends in "dtype".
+    def short_unicode(text: bytes) -> bytes:
+        return b"\x8c" + bytes([len(text)]) + text
+
+    # PROTO 4, the module and name as strings, STACK_GLOBAL, STOP.
+    payload = b"\x80\x04" + short_unicode(b"numpy") + short_unicode(b"lib.npyio.easy_dtype")
+    payload += b"\x93."
+    path = tmp_path / "dotted.pkl"
+    path.write_bytes(payload)
+    with pytest.raises(UnsafeFileError, match=r"numpy.lib.npyio.easy_dtype"):
+        load_pickle_file(str(path))

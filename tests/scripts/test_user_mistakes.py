@@ -1,6 +1,7 @@
 """A user's mistake in a config, a key or the output folder: one line naming it, exit status 1,
 no traceback, through the real entry points."""
 
+import re
 import subprocess
 
 import pytest
@@ -96,3 +97,21 @@ def test_a_read_only_output_dir_is_named(tmp_path):
     finally:
         subprocess.run(["umount", str(disk)], check=True)
     assert f"OUTPUT_DIR {disk / 'out'} cannot be used: Read-only file system" in line
+
+
+def test_a_checkpoint_damaged_in_the_middle_is_refused_naming_the_entry(tmp_path):
+    from detectron2.modeling import build_model
+
+    from ddw_detectron.config import load_config
+    from ddw_detectron.engine import DDWCheckpointer
+
+    model = build_model(load_config(str(DEMO), ["MODEL.DEVICE", "cpu"]))
+    DDWCheckpointer(model, save_dir=str(tmp_path)).save("model_final")
+    path = tmp_path / "model_final.pth"
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(4096)
+    path.write_bytes(bytes(data))
+    line = one_error_line(train_net(DEMO, tmp_path / "out", "MODEL.WEIGHTS", path), "train_net")
+    assert f"cannot read checkpoint {path}: entry " in line
+    assert re.search(r"entry \S+/data/\d+ is damaged", line)
