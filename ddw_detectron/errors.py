@@ -13,6 +13,7 @@ from .checkpoint import (
     IncompleteBackboneError,
 )
 from .data.check import DatasetCheckError, DatasetNotFoundError
+from .data.own import DatasetArgumentError
 from .data.skipping import UnreadableImageError
 from .modeling.stage_config import ConfigValueError
 from .utils.atomic import WriteError
@@ -26,6 +27,7 @@ USER_ERRORS = (
     CheckpointReadError,
     CheckpointWriteError,
     ConfigValueError,
+    DatasetArgumentError,
     DatasetCheckError,
     DatasetNotFoundError,
     FactsMismatchError,

@@ -4,6 +4,7 @@ that disagree with the annotations, degenerate or out-of-image boxes, unknown ca
 images without annotations, duplicate ids.
 
     python scripts/check_dataset.py --dataset coco_2017_train            # any registered dataset
+    python scripts/check_dataset.py --dataset mine=annotations.json:images/
     python scripts/check_dataset.py --json annotations.json --image-root images/ \
         --report report.json
     python scripts/check_dataset.py --dataset coco_2017_val --full-decode   # decode every pixel
@@ -18,12 +19,13 @@ import json
 import sys
 
 from ddw_detectron.data.check import DatasetCheckError, check_dataset
+from ddw_detectron.data.own import DATASET_ARGUMENT_HELP, register_dataset_argument
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a dataset registered in Detectron2's DatasetCatalog")
+    source.add_argument("--dataset", help=DATASET_ARGUMENT_HELP)
     source.add_argument("--json", help="a COCO-format annotation file (with --image-root)")
     parser.add_argument("--image-root", help="the folder the json's file names are relative to")
     parser.add_argument(
@@ -36,7 +38,8 @@ def main(argv=None) -> int:
     if args.json and not args.image_root:
         parser.error("--json needs --image-root")
     try:
-        report = check_dataset(args.dataset, args.json, args.image_root, args.full_decode)
+        name = register_dataset_argument(args.dataset) if args.dataset else None
+        report = check_dataset(name, args.json, args.image_root, args.full_decode)
     except (DatasetCheckError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"check_dataset: error: {exc}", file=sys.stderr)
         return 2

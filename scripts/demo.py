@@ -17,12 +17,13 @@ import sys
 from pathlib import Path
 
 import cv2
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 
 import ddw_detectron
 from ddw_detectron.config import load_config
+from ddw_detectron.data.own import DATASET_ARGUMENT_HELP, register_dataset_argument
 from ddw_detectron.engine import DDWPredictor
 from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.utils.image_tools import image_files, image_tool_parser, warn_if_untrained
@@ -104,6 +105,10 @@ def main(argv=None):
     parser = image_tool_parser(*__doc__.split("\n\n", 1))
     parser.add_argument("--video-input", default="", help="a video file")
     parser.add_argument(
+        "--dataset", default="", metavar="NAME=JSON:IMAGES",
+        help=DATASET_ARGUMENT_HELP + ": its class names label the boxes",
+    )  # fmt: skip
+    parser.add_argument(
         "--confidence-threshold", type=float, default=0.5, help="lowest score drawn (0.5)"
     )
     parser.add_argument(
@@ -114,10 +119,14 @@ def main(argv=None):
         parser.error("give --input and/or --video-input")
 
     with exit_on_user_errors("demo"):
+        dataset = register_dataset_argument(args.dataset) if args.dataset else None
+        if dataset:
+            DatasetCatalog.get(dataset)  # reading the json sets its class names
         cfg = setup(args)
         warn_if_untrained("demo", cfg)
         predictor = DDWPredictor(cfg)
-    metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused")
+    named = dataset or (cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused")
+    metadata = MetadataCatalog.get(named)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     done = run_images(predictor, metadata, image_files(args.input), output) if args.input else 0

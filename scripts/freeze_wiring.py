@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ddw_detectron.checkpoint import DDWCheckpointer, consumer_facts
 from ddw_detectron.config import load_config
+from ddw_detectron.data.own import DATASET_ARGUMENT_HELP, register_dataset_argument
 from ddw_detectron.engine import DDWTrainer, check_datasets
 from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.utils.freezing import FREEZE_MODES, freeze_over_dataset
@@ -34,7 +35,7 @@ def main(argv=None):
         "--config-file", required=True, metavar="FILE", help="the trained detector's config"
     )
     parser.add_argument(
-        "--dataset", required=True, help="registered dataset to collect wirings on and evaluate"
+        "--dataset", required=True, help=DATASET_ARGUMENT_HELP + "; wirings collected on it"
     )
     parser.add_argument(
         "--mode",
@@ -52,6 +53,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     with exit_on_user_errors("freeze_wiring", ValueError):
+        args.dataset = register_dataset_argument(args.dataset)
         cfg = load_config(args.config_file, args.opts)
         cfg.DATASETS.TEST = (args.dataset,)
         check_datasets(cfg)

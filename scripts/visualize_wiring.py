@@ -25,6 +25,7 @@ from detectron2.modeling import build_model
 from ddw_detectron.checkpoint import DDWCheckpointer, consumer_facts
 from ddw_detectron.config import load_config
 from ddw_detectron.data.check import require_datasets
+from ddw_detectron.data.own import DATASET_ARGUMENT_HELP, register_dataset_argument
 from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.layers import DAGStage
 from ddw_detectron.utils.html_page import provenance
@@ -36,7 +37,7 @@ from ddw_detectron.utils.wiring_runs import skimage_photos
 def main(argv=None):
     parser = image_tool_parser(*__doc__.split("\n\n", 1))
     parser.add_argument(
-        "--dataset", default="", help="a registered dataset (per-class statistics need annotations)"
+        "--dataset", default="", help=DATASET_ARGUMENT_HELP + " (per-class statistics)"
     )
     parser.add_argument(
         "--skimage-photos", action="store_true", help="add scikit-image's bundled photographs"
@@ -67,9 +68,10 @@ def main(argv=None):
     class_names = None
     if args.dataset:
         with exit_on_user_errors("visualize_wiring"):
-            require_datasets([args.dataset])
-        records += DatasetCatalog.get(args.dataset)
-        class_names = MetadataCatalog.get(args.dataset).get("thing_classes")
+            name = register_dataset_argument(args.dataset)
+            require_datasets([name])
+        records += DatasetCatalog.get(name)
+        class_names = MetadataCatalog.get(name).get("thing_classes")
     output = Path(args.output)
     (output / "images").mkdir(parents=True, exist_ok=True)
     if args.skimage_photos:

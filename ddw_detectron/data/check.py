@@ -6,7 +6,7 @@ import math
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from PIL import Image
 from tqdm import tqdm
@@ -23,6 +23,7 @@ __all__ = [
     "check_dataset",
     "check_records",
     "check_training_datasets",
+    "count_unusable_boxes",
     "image_problem",
     "read_coco_json",
     "read_image_size",
@@ -190,6 +191,28 @@ def _box_numbers(box) -> Optional[List[float]]:
     except (TypeError, ValueError):
         return None
     return numbers if len(numbers) == 4 and all(math.isfinite(v) for v in numbers) else None
+
+
+def _unusable_box(annotation: Dict) -> bool:
+    """Whether a record's box is one training drops: not four finite numbers, or no area."""
+    from detectron2.structures import BoxMode
+
+    numbers = _box_numbers(annotation.get("bbox"))
+    if numbers is None:
+        return True
+    mode = annotation.get("bbox_mode", BoxMode.XYWH_ABS)
+    _, _, w, h = BoxMode.convert(numbers, mode, BoxMode.XYWH_ABS)
+    return not (w > 1e-6 and h > 1e-6)
+
+
+def count_unusable_boxes(records: Sequence[Dict]) -> Tuple[int, int]:
+    """``(boxes, images)``: the boxes of Detectron2 ``records`` that training drops without a
+    word (NaN or missing coordinates, zero or negative size) and the images holding them."""
+    per_image = [
+        sum(_unusable_box(a) for a in record.get("annotations", ()) if not a.get("iscrowd", 0))
+        for record in records
+    ]
+    return sum(per_image), sum(1 for n in per_image if n)
 
 
 def _check_box(report: DatasetReport, box, width, height, path: str, where: str) -> None:

@@ -51,6 +51,7 @@ class SkipUnreadable:
         self.mapper = mapper
         self.log_path = log_path
         self.skip = skip
+        self._logged = set()  # file names this process has warned about and logged
 
     def __call__(self, record: Dict) -> Optional[Dict]:
         try:
@@ -60,16 +61,23 @@ class SkipUnreadable:
             reason = f"{type(exc).__name__}: {exc}"
             if not self.skip:
                 raise UnreadableImageError(f"cannot read image {file_name}: {reason}") from exc
-            logger.warning(f"skipping unreadable image {file_name}: {reason}")
-            if self.log_path:
-                line = (json.dumps({"file_name": file_name, "reason": reason}) + "\n").encode()
-                os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
-                fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    os.write(fd, line)
-                finally:
-                    os.close(fd)
+            if file_name not in self._logged:
+                self._logged.add(file_name)
+                logger.warning(f"skipping unreadable image {file_name}: {reason}")
+                self._log(file_name, reason)
             return None
+
+    def _log(self, file_name: str, reason: str) -> None:
+        """One line per file: each process writes a file's line unless the log has it."""
+        if not self.log_path or file_name in read_skip_log(self.log_path):
+            return
+        line = (json.dumps({"file_name": file_name, "reason": reason}) + "\n").encode()
+        os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
 
 class MapSkipping(Dataset):

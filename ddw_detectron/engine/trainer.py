@@ -24,7 +24,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import DDWCheckpointer, consumer_facts
 from ..compat import build_coco_evaluator
-from ..data.check import DatasetNotFoundError, check_datasets, image_problem
+from ..data.check import (
+    DatasetNotFoundError,
+    check_datasets,
+    count_unusable_boxes,
+    image_problem,
+)
 from ..data.skipping import MapSkipping, SkipUnreadable, refresh_skip_log
 from ..layers import is_router_parameter
 from ..utils.run_lock import lock_output_dir
@@ -123,6 +128,17 @@ def scale_router_groups(groups: List[Dict], model: torch.nn.Module, factor: floa
                     }
                 )
     return result
+
+
+def _say_unusable_boxes(names, records) -> None:
+    """Say once (main process) how many boxes training will drop as unusable."""
+    boxes, images = count_unusable_boxes(records)
+    if boxes and comm.is_main_process():
+        logging.getLogger(__name__).warning(
+            f"{boxes} boxes in {images} images of DATASETS.TRAIN {list(names)} are NaN, missing "
+            "or of zero or negative size: training drops them (scripts/check_dataset.py lists "
+            "them)"
+        )
 
 
 class DDWTrainer(DefaultTrainer):
@@ -262,6 +278,7 @@ class DDWTrainer(DefaultTrainer):
             else 0,
             proposal_files=cfg.DATASETS.PROPOSAL_FILES_TRAIN if cfg.MODEL.LOAD_PROPOSALS else None,
         )
+        _say_unusable_boxes(cfg.DATASETS.TRAIN, dataset)
         sampler = build_train_sampler(cfg, dataset)
         loader = build_detection_train_loader(
             MapSkipping(DatasetFromList(dataset, copy=False), mapper),

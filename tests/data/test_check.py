@@ -112,3 +112,23 @@ def test_a_malformed_json_is_named_by_the_checker_and_before_training(tmp_path):
     )  # fmt: skip
     assert result.returncode != 0
     assert f"train_net: error: annotation file {broken} is not valid JSON" in result.stderr
+
+
+def test_count_unusable_boxes_by_hand():
+    from detectron2.structures import BoxMode
+
+    from ddw_detectron.data.check import count_unusable_boxes
+
+    def box(bbox, mode=BoxMode.XYWH_ABS, crowd=0):
+        return {"bbox": bbox, "bbox_mode": mode, "category_id": 0, "iscrowd": crowd}
+
+    records = [
+        {"annotations": [box([0, 0, 5, 5]), box([1, 1, float("nan"), 4])]},
+        {"annotations": [box([4, 4, 2, 8], BoxMode.XYXY_ABS), box([0, 0, 3, -2])]},
+        {"annotations": [box([0, 0, 0, 0], crowd=1), box([2, 2, 4, 4], BoxMode.XYXY_ABS)]},
+        {"annotations": [box(None)]},
+        {},
+    ]
+    # Unusable: NaN, XYXY with x1 < x0, a negative height, a missing box. The crowd box is not
+    # trained on; XYXY [2, 2, 4, 4] is 2 x 2, usable.
+    assert count_unusable_boxes(records) == (4, 3)

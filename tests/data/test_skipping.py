@@ -60,3 +60,14 @@ def test_skip_log_ignores_a_line_cut_by_a_kill(tmp_path):
     log = tmp_path / "skipped.jsonl"
     log.write_text(json.dumps({"file_name": "a.jpg", "reason": "r"}) + "\n" + '{"file_name": "b.j')
     assert read_skip_log(str(log)) == {"a.jpg": "r"}
+
+
+def test_an_image_met_again_is_warned_about_and_logged_once(bad_dataset, tmp_path, caplog):
+    records, planted = bad_dataset
+    log = tmp_path / "skipped.jsonl"
+    first, second = SkipUnreadable(mapper(), str(log)), SkipUnreadable(mapper(), str(log))
+    for skipping in (first, first, second, first):  # second: as another worker process
+        assert skipping(records[planted["missing"]]) is None
+    assert len(log.read_text().splitlines()) == 1
+    warnings = [r for r in caplog.records if planted["missing"] in r.getMessage()]
+    assert len(warnings) == 2  # once per process

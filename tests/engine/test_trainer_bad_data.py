@@ -174,3 +174,38 @@ def test_a_new_run_counts_unreadable_images_afresh(planted, tmp_path, capsys):
     trainer.resume_or_load(resume=False)
     assert "count afresh" in capsys.readouterr().out
     assert not (tmp_path / "skipped_images.jsonl").exists()
+
+
+def test_boxes_training_would_drop_are_counted_once(tmp_path, caplog):
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.structures import BoxMode
+
+    def records():
+        box = {"bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": 0}
+        return [
+            {
+                "file_name": str(tmp_path / f"{i}.png"),
+                "image_id": i,
+                "height": 64,
+                "width": 64,
+                "annotations": [{**box, "bbox": [1, 1, 9, 9]}]
+                + ([{**box, "bbox": [1, 1, float("nan"), 5]}] if i < 2 else [])
+                + ([{**box, "bbox": [3, 3, -4, 5]}] if i == 0 else []),
+            }
+            for i in range(4)
+        ]
+
+    DatasetCatalog.register("ddw_test_nan_boxes", records)
+    MetadataCatalog.get("ddw_test_nan_boxes").thing_classes = ["a"]
+    try:
+        cfg = tiny_cfg(tmp_path, "DATASETS.TRAIN", "('ddw_test_nan_boxes',)")
+        with caplog.at_level("WARNING"):
+            DDWTrainer.build_train_loader(cfg)
+    finally:
+        DatasetCatalog.remove("ddw_test_nan_boxes")
+        MetadataCatalog.remove("ddw_test_nan_boxes")
+    lines = [r.getMessage() for r in caplog.records if "training drops them" in r.getMessage()]
+    assert lines == [
+        "3 boxes in 2 images of DATASETS.TRAIN ['ddw_test_nan_boxes'] are NaN, missing or of "
+        "zero or negative size: training drops them (scripts/check_dataset.py lists them)"
+    ]
