@@ -40,7 +40,7 @@ from .data import (
     collate_skipping,
 )
 from .optim import build_optimizer, parameter_groups
-from .wiring_log import WiringLog
+from .wiring_log import WiringLog, disconnected_images
 
 __all__ = ["classification_counts", "topk_correct", "Pretrainer"]
 
@@ -422,12 +422,13 @@ class Pretrainer:
 
     @torch.no_grad()
     def evaluate(self, model: Optional[nn.Module] = None) -> Dict[str, float]:
-        """Top-1 and top-5 (%) and the mean cross-entropy (``val_loss``, no label smoothing) of
-        ``model`` (default: the trained model) on the val set."""
+        """Top-1 and top-5 (%), the mean cross-entropy (``val_loss``, no label smoothing) and the
+        share (%) of images some stage's wiring cut off (``val_disconnected``: their prediction
+        does not depend on the image) of ``model`` (default: the trained model) on the val set."""
         model = model or self.ddp
         model.eval()
-        # top1, top5, summed loss, n, skipped
-        counts = torch.zeros(5, dtype=torch.float64, device=self.device)
+        # top1, top5, summed loss, n, skipped, disconnected
+        counts = torch.zeros(6, dtype=torch.float64, device=self.device)
         for images, targets, n_skipped in self.val_loader:
             counts[4] += n_skipped
             if len(targets) == 0:
@@ -437,6 +438,7 @@ class Pretrainer:
                 logits = model(images)
             batch = classification_counts(logits, targets)
             counts[:4] += torch.tensor(batch, dtype=torch.float64, device=self.device)
+            counts[5] += disconnected_images(model)
         if self.distributed:
             dist.all_reduce(counts)
         n = max(1.0, float(counts[3]))
@@ -445,6 +447,7 @@ class Pretrainer:
             "top5": 100.0 * float(counts[1]) / n,
             "val_loss": float(counts[2]) / n,
             "val_skipped_images": int(counts[4]),
+            "val_disconnected": 100.0 * float(counts[5]) / n,
         }
 
     def _evaluate_epoch(self) -> Dict[str, float]:

@@ -7,9 +7,19 @@ from torch import nn
 
 from ..layers import collect_wiring, router_grad_norms
 from ..utils.collapse import CollapseMonitor
-from ..utils.wiring_stats import telemetry
+from ..utils.wiring_stats import disconnected, telemetry
 
-__all__ = ["WiringLog"]
+__all__ = ["WiringLog", "disconnected_images"]
+
+
+def disconnected_images(model: nn.Module) -> int:
+    """How many images of the last forward had some stage's output cut off from the image (no
+    path of kept edges through it; 0 for a model without DAG stages)."""
+    cut = None
+    for adjacency in collect_wiring(model).values():
+        stage = disconnected(adjacency.detach().cpu())
+        cut = stage if cut is None else cut | stage
+    return 0 if cut is None else int(cut.sum())
 
 
 class WiringLog:

@@ -41,7 +41,7 @@ def classification_cfg(config: str, opts: Sequence[str]):
 
 def pretrain(config: str, opts: Sequence[str], result_path: str) -> None:
     """Train a classifier (resuming from ``OUTPUT_DIR/last.pth``); the result: the last epoch's
-    ``top1`` and ``val_loss`` and the training time (``train_seconds``)."""
+    ``top1``, ``val_loss`` and ``val_disconnected`` and the training time (``train_seconds``)."""
     from detectron2.utils.logger import setup_logger
 
     from ..classification import Pretrainer
@@ -57,6 +57,7 @@ def pretrain(config: str, opts: Sequence[str], result_path: str) -> None:
         {
             "top1": last["top1"],
             "val_loss": last["val_loss"],
+            "val_disconnected": last.get("val_disconnected", 0.0),
             "train_seconds": float(sum(line["seconds"] for line in lines)),
         },
     )

@@ -3,6 +3,7 @@ per-seed figures; paired differences with their 95% confidence interval and verd
 Markdown document, a JSON and a plot."""
 
 import json
+import math
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -18,9 +19,17 @@ METRICS = {
     "detection": (("AP", "AP50", "AP75"), "AP"),
 }
 LOWER_IS_BETTER = {"val_loss"}
-# A run whose main metric ends within this of chance learned nothing (a collapse, see
-# docs/experiments.md): classification chance is 100 / 16 classes.
-COLLAPSE = {"classification": 100.0 / 16 + 1.0, "detection": 1.0}
+# A collapse, by what happened (docs/method.md): a classification run whose wiring cut at least
+# this share (%) of the validation images off from the image, or whose validation loss ended at
+# chance (at least this share of ln 16); a detection run under this AP.
+COLLAPSED_IMAGES = 5.0
+CHANCE_LOSS = 0.95 * math.log(16)
+COLLAPSE_AP = 1.0
+COLLAPSE_RULE = {
+    "classification": f"the wiring cut at least {COLLAPSED_IMAGES:.0f}% of the validation images "
+    f"off from the image, or the validation loss ended at chance, >= {CHANCE_LOSS:.2f}",
+    "detection": f"AP under {COLLAPSE_AP:.0f}",
+}
 TITLES = {
     "classification": (
         "Classification: ddw_mixed (16 classes, 5,000 validation images), narrow ResNet-50 from "
@@ -62,10 +71,9 @@ def summarize(results: Dict[str, Dict], seeds: Dict[str, Sequence[int]]) -> Dict
                 for m in metrics
                 if None not in value[a][m] and None not in value[b][m]
             }
-        main = METRICS[task][1]
         collapsed = {
-            name: [s for s, v in zip(done, figures[main]) if v < COLLAPSE[task]]
-            for name, figures in value.items()
+            a.name: [s for s in done if is_collapse(task, results[f"{task}/{a.name}/seed{s}"])]
+            for a in ARMS[task]
         }
         summary[task] = {"seeds": done, "arms": arms, "contrasts": contrasts}
         summary[task]["collapsed"] = {k: v for k, v in collapsed.items() if v}
@@ -83,6 +91,15 @@ def summarize(results: Dict[str, Dict], seeds: Dict[str, Sequence[int]]) -> Dict
                 for name in dict.fromkeys(PRETRAINING.values())
             }
     return summary
+
+
+def is_collapse(task: str, result: Dict) -> bool:
+    """Whether a run's ``result`` shows a collapse (see :data:`COLLAPSED_IMAGES`)."""
+    if task == "detection":
+        return result["AP"] < COLLAPSE_AP
+    return (
+        result.get("val_disconnected", 0.0) >= COLLAPSED_IMAGES or result["val_loss"] >= CHANCE_LOSS
+    )
 
 
 def _without_collapses(task, seeds, value, collapsed) -> Dict:
@@ -174,13 +191,12 @@ def _collapse_lines(task: str, entry: Dict) -> List[str]:
     if not entry.get("collapsed"):
         return []
     labels = {a.name: a.label for a in ARMS[task]}
-    main = METRICS[task][1]
     runs = "; ".join(
         f"{labels[name]}: seed {', '.join(map(str, seeds))}"
         for name, seeds in entry["collapsed"].items()
     )
     lines = [
-        f"Collapsed runs ({main} under {COLLAPSE[task]:.2f}, i.e. nothing learned): {runs}.",
+        f"Collapsed runs ({COLLAPSE_RULE[task]}): {runs}.",
         "",
     ]
     if entry["contrasts_without_collapses"]:

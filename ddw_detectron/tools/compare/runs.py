@@ -41,6 +41,11 @@ MANIFEST = "compare_run.json"
 DETECTION_TEST = ["DATASETS.TEST", "('ddw_shapes_test',)"]
 
 
+# Every run trains to its end, a collapsed one too: the comparison records what happened
+# (report.is_collapse) where a user's run would stop.
+TRAIN_THROUGH_COLLAPSE = ("MODEL.DDW.COLLAPSE_SHARE", "0.0")
+
+
 @dataclass(frozen=True)
 class Job:
     """One job: a trained arm, a detection arm's pretraining (``pretrain``), or the
@@ -169,6 +174,7 @@ class Comparison:
         """``(config file, overrides)`` of a classification arm."""
         opts = [
             *arm("classification", name).opts,
+            *TRAIN_THROUGH_COLLAPSE,
             "CLS.DATA_ROOT",
             str(mixed_root(self.scale)),
             "CLS.SEED",
@@ -183,6 +189,7 @@ class Comparison:
         """``(config file, overrides)`` of a detection arm's pretraining on the shapes crops."""
         opts = [
             *arm("detection", name).opts,
+            *TRAIN_THROUGH_COLLAPSE,
             "CLS.DATA_ROOT",
             str(shapes_classification_root()),
             "CLS.SEED",
@@ -198,6 +205,7 @@ class Comparison:
         pretrained = self.folder("detection", f"pretrain-{PRETRAINING[name]}", seed)
         opts = [
             *arm("detection", name).opts,
+            *TRAIN_THROUGH_COLLAPSE,
             *DETECTION_TEST,
             "SEED",
             str(seed),

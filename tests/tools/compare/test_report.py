@@ -54,3 +54,16 @@ def test_a_run_that_learned_nothing_is_named_and_left_out_of_the_post_hoc_view()
     post_hoc = entry["contrasts_without_collapses"]["ddw - static_dag"]
     assert post_hoc["seeds"] == [0, 2] and post_hoc["per_seed"] == [3, 5]
     assert "static_dag - static" not in entry["contrasts_without_collapses"]  # none collapsed
+
+
+def test_a_collapse_is_what_happened_not_a_top1_cutoff():
+    from ddw_detectron.tools.compare.report import CHANCE_LOSS, is_collapse
+
+    # The run of issue #38: 10.12% top-1, above any "near chance" cutoff, with 42% of the
+    # validation images cut off from the image by res5's wiring.
+    assert is_collapse("classification", {"top1": 10.12, "val_loss": 2.2, "val_disconnected": 42})
+    assert is_collapse("classification", {"top1": 9.0, "val_loss": CHANCE_LOSS})
+    assert not is_collapse(
+        "classification", {"top1": 30.0, "val_loss": 2.0, "val_disconnected": 4.9}
+    )
+    assert is_collapse("detection", {"AP": 0.5}) and not is_collapse("detection", {"AP": 40.0})
