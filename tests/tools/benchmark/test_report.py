@@ -61,3 +61,18 @@ def test_settings_table_leaves_compiled_cells_empty_without_compiled_models():
     lines = settings_table(_report(compiled=False))
     rows = [line.split(" | ") for line in lines if line.startswith("| ") and "x1." in line]
     assert len(rows) == 3 and all(row[5:7] == ["", ""] for row in rows)
+
+
+def test_a_kernel_column_per_extra_kernel_and_the_light_report():
+    from ddw_detectron.tools.benchmark.report import markdown_table
+
+    report = _report(compiled=False)
+    report["ratios"]["kernels"] = {"triton": {"train_step": 1.011, "inference_backbone": 1.022}}
+    entry = report["classification"]["R-50, 224 px"]["steps"]["train_step"]
+    entry["kernels"] = {"triton": {"ratio": 1.033}}
+    report["light"] = True
+    lines = markdown_table(report).splitlines()
+    assert "| eager DDW / static, triton kernel |" in lines[0]
+    rows = [line.split(" | ") for line in lines if line.startswith("| ") and "x1." in line]
+    assert [row[5] for row in rows] == ["x1.011", "x1.022", "x1.033"]
+    assert not any("The detector in detail" in line for line in lines)  # light: timings only
