@@ -33,7 +33,8 @@ def test_dry_run_passes_every_step_and_writes_the_section(cache, tmp_path):
     assert report["steps"]["bench_b8"]["operators"] is None  # light: timings only
     kernels = report["steps"]["kernels"]["shapes"]
     assert set(kernels) == {"tiny, k=3", "tiny, k=9"}
-    assert all(entry["difference"] < 1e-2 for entry in kernels.values())  # bfloat16
+    # bfloat16: the eager sum rounds after each of its k - 1 additions, the fused one sums in fp32
+    assert all(entry["difference"] < entry["shape"][4] * 2**-8 for entry in kernels.values())
     assert report["steps"]["train"]["iterations"] == 2
     assert report["steps"]["export"]["max_box_difference"] < 1e-3
     section = (tmp_path / "device_check.md").read_text()
