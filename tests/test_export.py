@@ -18,13 +18,14 @@ from tests.helpers import ALL_STAGES, CONFIGS, build, make_cfg
 
 
 def reactive_routers(model):
-    """Routers that react to the image, so that wirings differ."""
+    """Routers that react to the image, with edge weights around the threshold 0.4, so that
+    wirings, and which edges are kept, differ by image."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if ".routers." in name and name.endswith("fc.weight"):
-                p.normal_(std=1.0)
+                p.normal_(std=4.0 / p.shape[1] ** 0.5)
             if ".routers." in name and name.endswith("fc.bias"):
-                p.zero_()
+                p.fill_(-0.4)
     return model
 
 
@@ -34,6 +35,10 @@ def model():
     cfg.merge_from_file(str(CONFIGS / "Base-DDW-RCNN-FPN.yaml"))
     cfg.MODEL.DDW.DYNAMIC_STAGES = ALL_STAGES["resnet"]
     cfg.MODEL.DDW.THRESHOLD = 0.4
+    # R-34: stages of 3 to 6 nodes, where kept edges can differ; no stage cut off from the image
+    # (an untrained network's wiring otherwise leaves some images with a constant stage).
+    cfg.MODEL.RESNETS.DEPTH = 34
+    cfg.MODEL.DDW.KEEP_STRONGEST_INPUT = True
     torch.manual_seed(0)
     return reactive_routers(build_model(cfg).eval())
 

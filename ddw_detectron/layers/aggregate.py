@@ -15,12 +15,12 @@ without the autograd function. While tracing or compiling it runs as plain tenso
 operators only and the compiler fuses the sum itself.
 """
 
-import importlib.util
-import os
 from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
+
+from .triton_support import interpreting, triton_available
 
 __all__ = [
     "AUTO_KERNELS",
@@ -199,16 +199,6 @@ KERNELS = ("auto", "eager", "triton")
 AUTO_KERNELS = {"cpu": "eager", "cuda": "eager"}
 
 
-def interpreting() -> bool:
-    """True when Triton runs kernels in its interpreter (``TRITON_INTERPRET=1``), on the CPU."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0", "false", "False")
-
-
-def triton_available() -> bool:
-    """Whether the ``triton`` package can be imported."""
-    return importlib.util.find_spec("triton") is not None
-
-
 def resolve_kernel(kernel: str, device: torch.device) -> str:
     """``"eager"`` or ``"triton"``: ``kernel`` (one of :data:`KERNELS`) on ``device``. Raises
     ValueError when ``"triton"`` cannot run there."""
@@ -227,10 +217,16 @@ def resolve_kernel(kernel: str, device: torch.device) -> str:
     return kernel
 
 
-def _fused():
-    from . import fused_aggregate  # imports Triton: only when its kernels are used
+def _fused_sum(features: List[Tensor], weights: Tensor) -> Tensor:
+    from .fused_aggregate import fused_weighted_sum  # imports Triton: only when it is used
 
-    return fused_aggregate
+    return fused_weighted_sum(features, weights)
+
+
+def _fused_backward(grad: Tensor, features: List[Tensor], weights: Tensor, needs):
+    from .fused_aggregate import fused_backward
+
+    return fused_backward(grad, features, weights, needs)
 
 
 def sum_with(
@@ -239,7 +235,7 @@ def sum_with(
     """The weighted sum by ``kernel``: :func:`sum_nonzero` (``"eager"``) or the fused one
     (``"triton"``, which skips every input of weight zero per sample by itself)."""
     if kernel == "triton":
-        return _fused().fused_weighted_sum(features, weights)
+        return _fused_sum(features, weights)
     return sum_nonzero(features, weights, kept)
 
 
@@ -285,7 +281,7 @@ class _BufferedAggregate(torch.autograd.Function):
         weights, *features = ctx.saved_tensors
         if ctx.kernel == "triton":
             needs = [ctx.needs_input_grad[i + 3] for i in range(len(features))]
-            grad_weights, grad_features = _fused().fused_backward(grad, features, weights, needs)
+            grad_weights, grad_features = _fused_backward(grad, features, weights, needs)
         else:
             grad_weights, grad_features = _eager_backward(ctx, grad, weights, features)
         if grad_weights is not None:

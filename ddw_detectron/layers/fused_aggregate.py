@@ -26,7 +26,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .aggregate import interpreting
+from .triton_support import interpreting
 
 __all__ = ["GROUP", "fused_backward", "fused_weighted_sum"]
 

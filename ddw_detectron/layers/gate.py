@@ -17,8 +17,8 @@ def gate_weights(weights: Tensor, threshold: float, keep_strongest: bool) -> Ten
 
     Returns ``[B, k]``, not differentiable through the mask (the caller adds the
     straight-through gradient)."""
-    kept = weights > threshold
+    dropped = weights <= threshold
     if keep_strongest and weights.shape[1] > 0:
         strongest = weights == weights.max(dim=1, keepdim=True).values
-        kept = kept | (strongest & ~kept.any(dim=1, keepdim=True))
-    return weights * kept.to(weights.dtype)
+        dropped = dropped & ~(strongest & dropped.all(dim=1, keepdim=True))
+    return weights.masked_fill(dropped, 0.0)

@@ -4,7 +4,8 @@ defaults of :func:`~ddw_detectron.modeling.dynamic.dag_stage_factory`) and their
 from detectron2.config import CfgNode as CN
 
 from ..layers import GATES, ROUTER_MODES
-from ..layers.aggregate import KERNELS, interpreting
+from ..layers.aggregate import KERNELS
+from ..layers.triton_support import interpreting
 from ..utils.collapse import DEFAULT_PATIENCE, DEFAULT_SHARE
 
 __all__ = [
