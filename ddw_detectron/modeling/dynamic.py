@@ -29,7 +29,6 @@ __all__ = [
     "freeze_stage",
     "build_rcnn_fpn",
     "build_retinanet_fpn",
-    "register_fpn_builders",
 ]
 
 Nodes = Union[Sequence[nn.Module], Mapping[str, nn.Module]]
@@ -236,30 +235,6 @@ def _fpn_in_features(cfg, bottom_up: Backbone):
             f"the bottom-up backbone, whose outputs are {list(available)} (set its OUT_FEATURES)"
         )
     return in_features
-
-
-def register_fpn_builders(family: str, bottom_up: Callable):
-    """Make and register in ``BACKBONE_REGISTRY`` a family's two FPN builders around its
-    bottom-up builder: ``build_ddw_<family>_fpn_backbone`` (R-CNN, P2-P6) and
-    ``build_retinanet_ddw_<family>_fpn_backbone`` (RetinaNet, P3-P7). Returns them."""
-    from detectron2.modeling import BACKBONE_REGISTRY
-
-    def rcnn(cfg, input_shape):
-        return build_rcnn_fpn(cfg, bottom_up(cfg, input_shape))
-
-    def retinanet(cfg, input_shape):
-        return build_retinanet_fpn(cfg, bottom_up(cfg, input_shape))
-
-    builders = []
-    for builder, name, what in (
-        (rcnn, f"build_ddw_{family}_fpn_backbone", "P2-P6 (``LastLevelMaxPool``), for R-CNN"),
-        (retinanet, f"build_retinanet_ddw_{family}_fpn_backbone", "P3-P7, for RetinaNet"),
-    ):
-        builder.__name__ = builder.__qualname__ = name
-        builder.__doc__ = f"DDW {family} (``{bottom_up.__name__}``) + Detectron2's FPN with {what}."
-        BACKBONE_REGISTRY.register(builder)
-        builders.append(builder)
-    return tuple(builders)
 
 
 def build_rcnn_fpn(cfg, bottom_up: Backbone) -> FPN:

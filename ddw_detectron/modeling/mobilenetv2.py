@@ -27,13 +27,14 @@ from typing import Callable, List, Optional, Sequence
 from detectron2.config import CfgNode as CN
 from detectron2.config import instantiate
 from detectron2.layers import CNNBlockBase, Conv2d, ShapeSpec, get_norm
-from detectron2.modeling.backbone import BACKBONE_REGISTRY, Backbone
+from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
 from torch import Tensor, nn
 
 from .dynamic import (
     DDWBackbone,
+    build_rcnn_fpn,
+    build_retinanet_fpn,
     lazy_dynamic_kwargs,
-    register_fpn_builders,
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
@@ -294,9 +295,16 @@ def lazy_backbone(cfg):
     )
 
 
-build_ddw_mobilenetv2_fpn_backbone, build_retinanet_ddw_mobilenetv2_fpn_backbone = (
-    register_fpn_builders("mobilenetv2", build_ddw_mobilenetv2_backbone)
-)
+@BACKBONE_REGISTRY.register()
+def build_ddw_mobilenetv2_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """DDW MobileNetV2 + Detectron2's FPN, P2-P6 (``LastLevelMaxPool``): for R-CNN."""
+    return build_rcnn_fpn(cfg, build_ddw_mobilenetv2_backbone(cfg, input_shape))
+
+
+@BACKBONE_REGISTRY.register()
+def build_retinanet_ddw_mobilenetv2_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """DDW MobileNetV2 + Detectron2's FPN, P3-P7: for RetinaNet."""
+    return build_retinanet_fpn(cfg, build_ddw_mobilenetv2_backbone(cfg, input_shape))
 
 
 def torchvision_key(key: str) -> Optional[str]:

@@ -13,13 +13,15 @@ from detectron2.config import CfgNode as CN
 from detectron2.config import instantiate
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import BACKBONE_REGISTRY
+from detectron2.modeling.backbone.fpn import FPN
 from detectron2.modeling.backbone.regnet import RegNet, ResBottleneckBlock, SimpleStem
 from torch import nn
 
 from .dynamic import (
     DDWBackbone,
+    build_rcnn_fpn,
+    build_retinanet_fpn,
     lazy_dynamic_kwargs,
-    register_fpn_builders,
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
@@ -148,9 +150,16 @@ def lazy_backbone(cfg):
     )
 
 
-build_ddw_regnet_fpn_backbone, build_retinanet_ddw_regnet_fpn_backbone = register_fpn_builders(
-    "regnet", build_ddw_regnet_backbone
-)
+@BACKBONE_REGISTRY.register()
+def build_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """DDW RegNet + Detectron2's FPN, P2-P6 (``LastLevelMaxPool``): for R-CNN."""
+    return build_rcnn_fpn(cfg, build_ddw_regnet_backbone(cfg, input_shape))
+
+
+@BACKBONE_REGISTRY.register()
+def build_retinanet_ddw_regnet_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """DDW RegNet + Detectron2's FPN, P3-P7: for RetinaNet."""
+    return build_retinanet_fpn(cfg, build_ddw_regnet_backbone(cfg, input_shape))
 
 
 def torchvision_key(key: str) -> Optional[str]:

@@ -12,15 +12,17 @@ from typing import Callable, List, Optional, Sequence
 
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, ResNet
+from detectron2.modeling.backbone.fpn import FPN
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
 from .dynamic import (
     DDWBackbone,
+    build_rcnn_fpn,
+    build_retinanet_fpn,
     dynamic_stage_names,
     lazy_dynamic_kwargs,
     make_dag_stage,
-    register_fpn_builders,
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
@@ -126,9 +128,16 @@ def build_ddw_resnet_backbone(cfg, input_shape: ShapeSpec) -> DDWResNet:
     )
 
 
-build_ddw_resnet_fpn_backbone, build_retinanet_ddw_resnet_fpn_backbone = register_fpn_builders(
-    "resnet", build_ddw_resnet_backbone
-)
+@BACKBONE_REGISTRY.register()
+def build_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """DDW ResNet/ResNeXt + Detectron2's FPN, P2-P6 (``LastLevelMaxPool``): for R-CNN."""
+    return build_rcnn_fpn(cfg, build_ddw_resnet_backbone(cfg, input_shape))
+
+
+@BACKBONE_REGISTRY.register()
+def build_retinanet_ddw_resnet_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """DDW ResNet/ResNeXt + Detectron2's FPN, P3-P7: for RetinaNet."""
+    return build_retinanet_fpn(cfg, build_ddw_resnet_backbone(cfg, input_shape))
 
 
 def torchvision_key(key: str) -> Optional[str]:
