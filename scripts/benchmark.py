@@ -36,6 +36,32 @@ from ddw_detectron.tools.benchmark.profile import format_operator_excess, operat
 from ddw_detectron.tools.process import STEADY_MALLOC, steady_malloc_active
 
 
+def _add_settings_arguments(parser) -> None:
+    """What is timed besides the detector: classification settings, kernels, light mode."""
+    parser.add_argument(
+        "--classification",
+        nargs="*",
+        default=[],
+        choices=[*GROUPS, *CLASSIFICATION],
+        metavar="SETTING",
+        help="also classification settings: 'cpu' (those make bench runs), 'gpu' (the batch sizes "
+        "GPU users pretrain with), or some of: " + "; ".join(CLASSIFICATION),
+    )
+    parser.add_argument(
+        "--kernels",
+        nargs="*",
+        default=[],
+        choices=["eager", "triton"],
+        help="also time DDW with these aggregation kernels (MODEL.DDW.AGGREGATION_KERNEL) beside "
+        "the default 'auto'; 'triton' needs CUDA",
+    )
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="the detector's timings, memory and floors only (no FLOP or operator counts)",
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="R-50", choices=sorted(ARCHS), help="the backbone")
@@ -70,28 +96,7 @@ def build_parser():
     parser.add_argument(
         "--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU"
     )
-    parser.add_argument(
-        "--classification",
-        nargs="*",
-        default=[],
-        choices=[*GROUPS, *CLASSIFICATION],
-        metavar="SETTING",
-        help="also classification settings: 'cpu' (those make bench runs), 'gpu' (the batch sizes "
-        "GPU users pretrain with), or some of: " + "; ".join(CLASSIFICATION),
-    )
-    parser.add_argument(
-        "--kernels",
-        nargs="*",
-        default=[],
-        choices=["eager", "triton"],
-        help="also time DDW with these aggregation kernels (MODEL.DDW.AGGREGATION_KERNEL) beside "
-        "the default 'auto'; 'triton' needs CUDA",
-    )
-    parser.add_argument(
-        "--light",
-        action="store_true",
-        help="the detector's timings, memory and floors only (no FLOP or operator counts)",
-    )
+    _add_settings_arguments(parser)
     parser.add_argument(
         "--profile",
         choices=list(CLASSIFICATION),

@@ -34,6 +34,18 @@ from ddw_detectron.utils.wiring_report import write_wiring_report
 from ddw_detectron.utils.wiring_runs import skimage_photos
 
 
+def _records(args):
+    """The images looked at (``--input``, then ``--dataset``'s) and the dataset's class names."""
+    records = [{"file_name": str(f)} for f in image_files(args.input, recursive=True)]
+    if not args.dataset:
+        return records, None
+    with exit_on_user_errors("visualize_wiring"):
+        name = register_dataset_argument(args.dataset)
+        require_datasets([name])
+    records += DatasetCatalog.get(name)
+    return records, MetadataCatalog.get(name).get("thing_classes")
+
+
 def main(argv=None):
     parser = image_tool_parser(*__doc__.split("\n\n", 1))
     parser.add_argument(
@@ -64,14 +76,7 @@ def main(argv=None):
             DDWCheckpointer(model, facts=consumer_facts(cfg)).load(cfg.MODEL.WEIGHTS)
     model.eval()
 
-    records = [{"file_name": str(f)} for f in image_files(args.input, recursive=True)]
-    class_names = None
-    if args.dataset:
-        with exit_on_user_errors("visualize_wiring"):
-            name = register_dataset_argument(args.dataset)
-            require_datasets([name])
-        records += DatasetCatalog.get(name)
-        class_names = MetadataCatalog.get(name).get("thing_classes")
+    records, class_names = _records(args)
     output = Path(args.output)
     (output / "images").mkdir(parents=True, exist_ok=True)
     if args.skimage_photos:

@@ -58,6 +58,6 @@ class CollapseMonitor:
             f"the run has collapsed at {where}: the output of stage {stages} of the batch's "
             f"images did not depend on the image in {self.patience} checks in a row "
             "(MODEL.DDW.COLLAPSE_SHARE / COLLAPSE_PATIENCE): the stage's wiring dropped every "
-            "path through it. Training stopped; MODEL.DDW.KEEP_STRONGEST_INPUT True prevents "
-            "this (docs/method.md)."
+            "path through it. Training stopped. With AdamW, a lower router learning rate "
+            "(MODEL.DDW.ROUTER_LR_FACTOR 0.1) trained every seed measured (docs/method.md)."
         )
