@@ -60,6 +60,8 @@ def _check_tree(config_file: str, chain: List[str]) -> None:
             "config keys"
         )
     base = content.get("_BASE_")
+    if base is not None and not isinstance(base, str):
+        raise UnsafeConfigError(f"config file {config_file}: _BASE_ must be a path, got {base!r}")
     if base is None or base.startswith(("https://", "http://")):
         return
     path = _base_path(config_file, base)
