@@ -193,6 +193,10 @@ def _box_numbers(box) -> Optional[List[float]]:
     return numbers if len(numbers) == 4 and all(math.isfinite(v) for v in numbers) else None
 
 
+def _has_area(width: float, height: float) -> bool:
+    return width > 1e-6 and height > 1e-6
+
+
 def _unusable_box(annotation: Dict) -> bool:
     """Whether a record's box is one training drops: not four finite numbers, or no area."""
     from detectron2.structures import BoxMode
@@ -202,7 +206,7 @@ def _unusable_box(annotation: Dict) -> bool:
         return True
     mode = annotation.get("bbox_mode", BoxMode.XYWH_ABS)
     _, _, w, h = BoxMode.convert(numbers, mode, BoxMode.XYWH_ABS)
-    return not (w > 1e-6 and h > 1e-6)
+    return not _has_area(w, h)
 
 
 def count_unusable_boxes(records: Sequence[Dict]) -> Tuple[int, int]:
@@ -223,7 +227,7 @@ def _check_box(report: DatasetReport, box, width, height, path: str, where: str)
         )
         return
     x, y, w, h = numbers
-    if w <= 1e-6 or h <= 1e-6:
+    if not _has_area(w, h):
         report.problems.append(
             Problem("degenerate_box", f"{where}: box {list(box)} has no area", path)
         )

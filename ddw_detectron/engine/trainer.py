@@ -132,8 +132,10 @@ def scale_router_groups(groups: List[Dict], model: torch.nn.Module, factor: floa
 
 def _say_unusable_boxes(names, records) -> None:
     """Say once (main process) how many boxes training will drop as unusable."""
+    if not comm.is_main_process():
+        return
     boxes, images = count_unusable_boxes(records)
-    if boxes and comm.is_main_process():
+    if boxes:
         logging.getLogger(__name__).warning(
             f"{boxes} boxes in {images} images of DATASETS.TRAIN {list(names)} are NaN, missing "
             "or of zero or negative size: training drops them (scripts/check_dataset.py lists "

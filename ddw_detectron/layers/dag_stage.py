@@ -20,7 +20,7 @@ from .aggregate import (
     sum_with,
     weighted_sum_of_columns,
 )
-from .gate import GATES, gate_weights
+from .gate import GATES, gate_weights, incoming_column
 from .recompute import RecomputedInput
 from .router import ROUTER_MODES, build_router
 
@@ -171,6 +171,7 @@ class DAGStage(nn.Module):
         self.edge_weight_l1: Optional[Tensor] = None
         self.skipped_nodes: List[int] = []
         self._zero_input_cache: Dict[int, Tuple[Tuple, Tensor]] = {}
+        self._edge_index_cache: Optional[Tuple[Tensor, Tensor]] = None
 
     def node(self, i: int) -> nn.Module:
         return self._modules[self._node_names[i]]
@@ -259,8 +260,7 @@ class DAGStage(nn.Module):
         or column ``j`` of ``forced_adjacency`` when one is set (used as it is)."""
         if self.forced_adjacency is not None:
             return self.forced_adjacency[:, :j, j]
-        raw = torch.stack([row_entries[i][j - 1 - i] for i in range(j)], dim=1)
-        return self._gate(raw)
+        return self._gate(incoming_column(row_entries, j))
 
     def _check_forced(self, batch: int) -> None:
         forced, n = self.forced_adjacency, self.num_nodes
@@ -314,13 +314,23 @@ class DAGStage(nn.Module):
             return node(sum_with("triton", features, weights, None))
         return node(weighted_sum_of_columns(features, weights.unbind(dim=1)))
 
+    def _edge_index(self, device: torch.device) -> Tuple[Tensor, Tensor]:
+        """The (source, target) indices of the edges in the order ``used`` holds them, target by
+        target (into node 1, then node 2, ...): made on the device, once per device in eager
+        mode (a compiled graph makes them itself: a cached attribute would recompile it)."""
+        cached = self._edge_index_cache
+        if cached is not None and cached[0].device == device and not exporting():
+            return cached
+        lower = torch.tril_indices(self.num_nodes, self.num_nodes, offset=-1, device=device)
+        if not exporting():
+            self._edge_index_cache = (lower[1], lower[0])
+        return lower[1], lower[0]
+
     def _record(self, used: List[Tensor], raw_rows: List[Tensor], batch: int, n: int, like):
         adjacency = like.new_zeros((batch, n, n), dtype=torch.float32)
         if used:
-            sources = [i for j in range(1, n) for i in range(j)]
-            targets = [j for j in range(1, n) for _ in range(j)]
-            values = torch.cat(used, dim=1).detach().float()
-            adjacency[:, sources, targets] = values
+            sources, targets = self._edge_index(like.device)
+            adjacency[:, sources, targets] = torch.cat(used, dim=1).detach().float()
         self.adjacency = adjacency
         if self.training and torch.is_grad_enabled() and raw_rows:
             self.edge_weight_l1 = torch.cat(raw_rows, dim=1).sum(dim=1).mean()

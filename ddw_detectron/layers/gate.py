@@ -1,9 +1,12 @@
 """The threshold gate of a node's incoming edges (scriptable: the eager and scripted stages
 share it)."""
 
+from typing import List
+
+import torch
 from torch import Tensor
 
-__all__ = ["GATES", "gate_weights"]
+__all__ = ["GATES", "gate_weights", "incoming_column"]
 
 # "ste": training thresholds with a straight-through gradient; "soft": no threshold in training.
 GATES = ("ste", "soft")
@@ -22,3 +25,12 @@ def gate_weights(weights: Tensor, threshold: float, keep_strongest: bool) -> Ten
         strongest = weights == weights.max(dim=1, keepdim=True).values
         dropped = dropped & ~(strongest & dropped.all(dim=1, keepdim=True))
     return weights.masked_fill(dropped, 0.0)
+
+
+def incoming_column(rows: List[List[Tensor]], j: int) -> Tensor:
+    """Node ``j``'s incoming edge weights ``[B, j]`` from the routers' outputs as columns:
+    ``rows[i]`` holds router ``i``'s ``[B]`` weights of its edges ``i -> i+1, i+2, ...``."""
+    entries: List[Tensor] = []
+    for i in range(j):
+        entries.append(rows[i][j - 1 - i])
+    return torch.stack(entries, dim=1)

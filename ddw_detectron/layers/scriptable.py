@@ -2,12 +2,11 @@
 
 from typing import Dict, List, Optional, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from .aggregate import nonzero_columns, sum_nonzero
 from .dag_stage import DAGStage
-from .gate import gate_weights
+from .gate import gate_weights, incoming_column
 
 __all__ = ["ScriptableDAGStage", "make_scriptable"]
 
@@ -57,10 +56,7 @@ class ScriptableDAGStage(nn.Module):
             if j == 0:
                 u = x
             else:
-                entries: List[Tensor] = []
-                for i in range(j):
-                    entries.append(rows[i][j - 1 - i])
-                raw = torch.stack(entries, dim=1)
+                raw = incoming_column(rows, j)
                 weights = gate_weights(raw, self.threshold, self.keep_strongest_input)
                 u = sum_nonzero(outputs, weights, nonzero_columns(weights))
             out, row = step(u)
