@@ -3,7 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The environment is rebuilt when any of these files changes (the stamp's name is their hash).
-ENV_FILES := requirements.txt requirements-dev.txt setup.py pyproject.toml scripts/setup_env.sh scripts/install_detectron2.py \
+ENV_FILES := requirements.txt requirements-dev.txt projects/DDWLab/requirements.txt \
+	projects/DDWLab/pyproject.toml setup.py pyproject.toml scripts/setup_env.sh scripts/install_detectron2.py \
 	ddw_detectron/compat/detectron2_C.py
 ENV_HASH := $(shell cat $(ENV_FILES) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.ddw-env-$(ENV_HASH)

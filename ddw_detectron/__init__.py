@@ -1,11 +1,11 @@
 """Differentiable Dynamic Wirings (DDW) backbones for Detectron2.
 
-Importing this package registers the DDW backbones in Detectron2's ``BACKBONE_REGISTRY``, the
-demo datasets ``ddw_shapes_*`` in its ``DatasetCatalog``, and fvcore's handle for the
-aggregation's multiply-adds (so Detectron2's FLOP tools count DDW).
+Importing this package registers the DDW backbones in Detectron2's ``BACKBONE_REGISTRY`` and
+fvcore's handle for the aggregation's multiply-adds (so Detectron2's FLOP tools count DDW). It
+registers no dataset.
 """
 
-from . import data, modeling  # noqa: F401  (register the demo datasets and the backbones)
+from . import modeling  # noqa: F401  (registers the backbones)
 from .config import add_ddw_config
 from .layers import DAGStage, Router, aggregate, collect_wiring
 from .utils.flops import register_fvcore_handles
@@ -19,6 +19,5 @@ __all__ = [
     "DAGStage",
     "Router",
     "aggregate",
-    "data",
     "modeling",
 ]

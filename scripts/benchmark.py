@@ -29,11 +29,11 @@ from pathlib import Path
 
 import torch
 
-from ddw_detectron.tools.benchmark import ARCHS, BenchmarkOptions, write_benchmark
-from ddw_detectron.tools.benchmark.classification import GROUPS
-from ddw_detectron.tools.benchmark.classification import SETTINGS as CLASSIFICATION
-from ddw_detectron.tools.benchmark.profile import format_operator_excess, operator_excess
-from ddw_detectron.tools.process import STEADY_MALLOC, steady_malloc_active
+from ddw_lab.benchmark import ARCHS, BenchmarkOptions, write_benchmark
+from ddw_lab.benchmark.classification import GROUPS
+from ddw_lab.benchmark.classification import SETTINGS as CLASSIFICATION
+from ddw_lab.benchmark.profile import format_operator_excess, operator_excess
+from ddw_lab.process import STEADY_MALLOC, steady_malloc_active
 
 
 def _add_settings_arguments(parser) -> None:

@@ -15,11 +15,15 @@ mis-sized images, unknown categories, duplicate ids), 0 otherwise (warnings only
 """
 
 import argparse
+import importlib.util
 import json
 import sys
 
 from ddw_detectron.data.check import DatasetCheckError, check_dataset
 from ddw_detectron.data.own import DATASET_ARGUMENT_HELP, register_dataset_argument
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 def main(argv=None) -> int:

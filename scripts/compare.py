@@ -17,9 +17,9 @@ import shlex
 import sys
 
 from ddw_detectron.errors import exit_on_user_errors
-from ddw_detectron.tools.compare import TASKS, Comparison, write_outputs
-from ddw_detectron.tools.manifest import FolderConflict
-from ddw_detectron.tools.process import JobFailed
+from ddw_lab.compare import TASKS, Comparison, write_outputs
+from ddw_lab.manifest import FolderConflict
+from ddw_lab.process import JobFailed
 
 
 def parse_args(argv=None):

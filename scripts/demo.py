@@ -13,6 +13,7 @@ For every image, ``<name>.jpg`` holds the detections drawn by Detectron2's ``Vis
 ``--wiring-every``-th frame. Files that are not readable images are skipped with a message.
 """
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from ddw_detectron.engine import DDWPredictor
 from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.utils.image_tools import image_files, image_tool_parser, warn_if_untrained
 from ddw_detectron.utils.visualize import save_wiring
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 def setup(args):

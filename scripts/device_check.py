@@ -13,7 +13,7 @@ Writes device_check.json and device_check.md (a section for BENCHMARKS.md) into 
 import argparse
 import sys
 
-from ddw_detectron.tools.device_check import OPTIONAL_STEPS, STEPS, run_device_check
+from ddw_lab.device_check import OPTIONAL_STEPS, STEPS, run_device_check
 
 
 def main(argv=None):

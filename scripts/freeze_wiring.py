@@ -14,6 +14,7 @@ are evaluated on the dataset and the AP loss of freezing is printed and written 
 """
 
 import argparse
+import importlib.util
 import json
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from ddw_detectron.data.own import DATASET_ARGUMENT_HELP, register_dataset_argum
 from ddw_detectron.engine import DDWTrainer, check_datasets
 from ddw_detectron.errors import exit_on_user_errors
 from ddw_detectron.utils.freezing import FREEZE_MODES, freeze_over_dataset
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 def box_ap(results):

@@ -16,12 +16,17 @@ LazyConfig's ``dotted.key=value``. What the run reads of ``train.*``:
 loaded: use configs you trust.
 """
 
+import importlib.util
+
 from detectron2.config import LazyConfig
 from detectron2.engine import default_argument_parser
 
 from ddw_detectron.engine import launch_from_args, setup_run
 from ddw_detectron.engine.lazy_runner import lazy_evaluate, lazy_train
 from ddw_detectron.errors import exit_on_user_errors
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 def main(args):

@@ -11,7 +11,7 @@
 
 import argparse
 
-from ddw_detectron.data.prepare import DATASETS, prepare
+from ddw_lab.data.prepare import DATASETS, prepare
 
 
 def main(argv=None):

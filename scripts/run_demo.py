@@ -12,14 +12,14 @@ DDW backbone pretraining (the classification trainer) -> hand-off of backbone_de
 import argparse
 
 from ddw_detectron.errors import exit_on_user_errors
-from ddw_detectron.tools.demo.pipeline import (
+from ddw_lab.demo.pipeline import (
     DEMO_CONFIGS,
     STEPS,
     DemoFolderConflict,
     DemoPipeline,
     HandOffError,
 )
-from ddw_detectron.tools.process import JobFailed
+from ddw_lab.process import JobFailed
 
 
 def main(argv=None):

@@ -38,19 +38,21 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/nul
   "$PYTHON" -m venv "$VENV"
   touch "$VENV/.ddw-created"
 fi
-requirements=(-r requirements.txt -r requirements-dev.txt)
+requirements=(-r requirements.txt -r projects/DDWLab/requirements.txt -r requirements-dev.txt)
 if [ ! -f "$VENV/.ddw-created" ] && "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
   # A user's own environment (make VENV=...): its torch, and a Detectron2 built against it, stay.
   kept="$(mktemp)"
   grep -vE '^(torch|torchvision)==' requirements.txt > "$kept"
-  requirements=(-r "$kept" -r requirements-dev.txt)
+  requirements=(-r "$kept" -r projects/DDWLab/requirements.txt -r requirements-dev.txt)
   echo "setup_env: $VENV has its own torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)'); keeping it"
 fi
 echo "setup_env: installing pinned requirements into $VENV"
 pip_install "${requirements[@]}" || die "the pinned requirements did not install into $VENV (see pip's output above)"
 "$VENV/bin/python" scripts/install_detectron2.py
 pip_install --no-deps --no-build-isolation -e . || die "ddw_detectron did not install into $VENV"
-"$VENV/bin/python" -c 'import ddw_detectron' || die "ddw_detectron did not install into $VENV"
+# The lab (projects/DDWLab): make demo, compare, bench and device-check import it.
+pip_install --no-deps --no-build-isolation -e projects/DDWLab || die "ddw_lab did not install into $VENV"
+"$VENV/bin/python" -c 'import ddw_detectron, ddw_lab' || die "ddw_detectron did not install into $VENV"
 rm -f "$VENV"/.ddw-env-*
 touch "$STAMP"
 echo "setup_env: $VENV is ready"

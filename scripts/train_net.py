@@ -17,6 +17,8 @@ the quick form of scripts/check_dataset.py on the training datasets first and st
 would break training.
 """
 
+import importlib.util
+
 from detectron2.engine import default_argument_parser
 from detectron2.utils import comm
 
@@ -25,6 +27,9 @@ from ddw_detectron.data.check import check_training_datasets
 from ddw_detectron.data.own import DATASET_ARGUMENT_HELP, register_dataset_arguments
 from ddw_detectron.engine import launch_from_args, runner, setup_run
 from ddw_detectron.errors import exit_on_user_errors
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 def setup(args):

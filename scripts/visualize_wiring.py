@@ -16,6 +16,7 @@ annotations, by each image's dominant ground-truth class), a 2-D embedding of th
 their wiring, ``statistics.json`` with every number, and ``index.html`` showing the pictures.
 """
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from ddw_detectron.utils.html_page import provenance
 from ddw_detectron.utils.image_tools import image_files, image_tool_parser, warn_if_untrained
 from ddw_detectron.utils.wiring_report import write_wiring_report
 from ddw_detectron.utils.wiring_runs import skimage_photos
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 def _records(args):

@@ -11,6 +11,8 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+import ddw_lab  # noqa: E402, F401  (registers the generated datasets ddw_shapes_* the tests use)
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes-long runs, only with DDW_SLOW_TESTS=1")
@@ -58,7 +60,7 @@ def module_folder(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cache(module_folder):
     """A dataset cache with a small classification set (the real generator, fewer images)."""
-    from ddw_detectron.data import shapes
+    from ddw_lab.data import shapes
 
     folder = module_folder("datasets")
     patch = pytest.MonkeyPatch()

@@ -1,6 +1,7 @@
-"""The package's layout: the library never imports the tooling (``ddw_detectron.tools``) nor
-reaches into ``scripts/``; ``ddw_detectron.layers`` imports no Detectron2; no module of the package
-imports, at any depth and inside functions too, a module that imports it back."""
+"""The package's layout: the library never imports the lab (``ddw_lab``, under
+``projects/DDWLab``) nor reaches into ``scripts/``, and the lab lives outside the importable
+package; ``ddw_detectron.layers`` imports no Detectron2; no module of the package imports, at any
+depth and inside functions too, a module that imports it back."""
 
 import ast
 from pathlib import Path
@@ -56,17 +57,34 @@ def graph() -> Dict[str, Set[str]]:
     }
 
 
-def test_the_library_never_imports_the_tooling_nor_the_scripts():
-    for name, imported in graph().items():
-        if name.startswith("ddw_detectron.tools"):
-            continue
-        tooling = [m for m in imported if m.startswith("ddw_detectron.tools")]
-        assert not tooling, f"{name} imports the tooling: {tooling}"
+def test_the_library_never_imports_the_lab_nor_the_scripts():
     for path in PACKAGE.rglob("*.py"):
-        if "tools" not in path.relative_to(PACKAGE).parts:
-            assert '"scripts"' not in path.read_text() and "scripts/" not in "".join(
-                line for line in path.read_text().splitlines() if "open(" in line or "Path(" in line
-            ), path
+        lab = sorted(m for m in imports_of(path) if m.split(".")[0] in ("ddw_lab", "projects"))
+        assert not lab, f"{module_name(path)} imports the lab: {lab}"
+        text = path.read_text()
+        assert "import_module" not in text or "ddw_lab" not in text, path
+        assert '"scripts"' not in text and "scripts/" not in "".join(
+            line for line in text.splitlines() if "open(" in line or "Path(" in line
+        ), path
+
+
+def test_the_lab_is_outside_the_package_and_registers_nothing_on_library_import():
+    import subprocess
+    import sys
+
+    assert not (PACKAGE / "tools").exists()
+    for generated in ("shapes", "mixed", "digits"):
+        assert not (PACKAGE / "data" / f"{generated}.py").exists(), generated
+    check = (
+        "import sys, ddw_detectron;"
+        "from detectron2.data import DatasetCatalog;"
+        "print(sorted(m for m in sys.modules if m.startswith('ddw_lab')),"
+        " [d for d in DatasetCatalog.list() if d.startswith('ddw_')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == "[] []", out
 
 
 def test_layers_is_pure_pytorch():

@@ -1,8 +1,3 @@
-"""Datasets of ddw_detectron; the demo dataset is registered on import."""
-
-from .shapes import CLASSES as SHAPES_CLASSES
-from .shapes import ensure_shapes_split, register_shapes
-
-register_shapes()
-
-__all__ = ["SHAPES_CLASSES", "ensure_shapes_split", "register_shapes"]
+"""Data of ddw_detectron: the dataset check, unreadable images skipped and counted, and a
+user's own COCO-format datasets named on the command line. The library registers no dataset;
+the lab's generated ones are registered by importing ``ddw_lab``."""

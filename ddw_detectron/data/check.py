@@ -143,12 +143,11 @@ class DatasetNotFoundError(FileNotFoundError):
 def require_datasets(names) -> None:
     """Fail early with :class:`DatasetNotFoundError`, naming the dataset and the path, when a
     dataset of ``names`` is unknown (with the registered names closest to it) or its files are
-    missing (with where Detectron2 looks for them). The demo datasets are generated."""
+    missing (with where Detectron2 looks for them). A generated dataset's metadata may carry
+    ``make_files``, a callable that makes its files: it is called instead of the check."""
     from difflib import get_close_matches
 
     from detectron2.data import DatasetCatalog, MetadataCatalog
-
-    from .shapes import ensure_shapes_split
 
     for name in names:
         if name not in DatasetCatalog.list():
@@ -158,10 +157,10 @@ def require_datasets(names) -> None:
                 f"dataset {name!r} is not registered in Detectron2's DatasetCatalog{hint} "
                 f"(a project registers its own; {len(DatasetCatalog.list())} are registered)"
             )
-        if name.startswith("ddw_shapes_"):
-            ensure_shapes_split(name[len("ddw_shapes_") :])
-            continue
         metadata = MetadataCatalog.get(name).as_dict()
+        if metadata.get("make_files") is not None:
+            metadata["make_files"]()
+            continue
         for attribute in ("json_file", "image_root"):
             path = metadata.get(attribute)
             if path and not os.path.exists(path):

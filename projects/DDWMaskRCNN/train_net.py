@@ -5,6 +5,7 @@ python projects/DDWMaskRCNN/train_net.py \
     --config-file projects/DDWMaskRCNN/configs/mask_rcnn_DDW_R_18_FPN_light_shapes.yaml
 """
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from ddw_detectron.engine import launch_from_args, runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ddw_mask  # noqa: E402,F401  (registers LightMaskHead)
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 def main(args):

@@ -6,6 +6,7 @@ DefaultTrainer (no ddw_detectron trainer involved).
         --config-file projects/WiringProbe/configs/wiring_probe_DDW_R_18_FPN_shapes.yaml
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,9 @@ from ddw_detectron.engine import launch_from_args, runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wiring_probe import add_wiring_probe_config  # noqa: E402  (also registers WiringProbeRCNN)
+
+if importlib.util.find_spec("ddw_lab"):  # the clone's lab: its generated datasets ddw_shapes_*
+    import ddw_lab  # noqa: F401
 
 
 class Trainer(DefaultTrainer):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from ddw_detectron.data.shapes import VERSION
+from ddw_lab.data.shapes import VERSION
 from tests.helpers import ROOT, TINY_DETECTION, output_dir_held, run_python
 
 pytestmark = pytest.mark.long(85)
