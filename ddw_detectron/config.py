@@ -6,10 +6,11 @@ the package that reads it (Detectron2's pattern of ``add_*_config`` functions), 
 - ``MODEL.<family>.*`` of the families Detectron2 has no keys for (``MOBILENETV2``, ``REGNET``):
   each family's module (``BackboneFamily.add_config``); ResNet and ResNeXt use Detectron2's own
   ``MODEL.RESNETS.*`` unchanged;
-- ``DATALOADER.MAX_UNREADABLE_IMAGE_SHARE``, ``TEST.SKIP_UNREADABLE_IMAGES``:
+- ``DATALOADER.MAX_UNREADABLE_IMAGE_SHARE``, ``TEST.EXCLUDE_UNREADABLE_IMAGES``:
   :mod:`ddw_detectron.data.skipping`;
 - ``MODEL.COMPILE.*``: :mod:`ddw_detectron.engine.compile`;
-- ``CLS.*`` (pretraining only): :func:`ddw_detectron.classification.add_classification_config`.
+- ``CLS.*`` (pretraining only): :func:`ddw_detectron.classification.add_classification_config`;
+- renamed keys, still loadable with a warning: :mod:`ddw_detectron.utils.renamed_keys`.
 """
 
 from detectron2.config import CfgNode as CN
@@ -18,6 +19,7 @@ from .data.skipping import add_data_config
 from .engine.compile import add_compile_config
 from .modeling import FAMILIES
 from .modeling.stage_config import ConfigValueError, add_stage_config
+from .utils.renamed_keys import add_renamed_keys, move_renamed_keys
 from .utils.yaml_files import UnsafeConfigError, merge_config_file, read_yaml
 
 __all__ = [
@@ -40,13 +42,15 @@ def add_ddw_config(cfg: CN) -> CN:
     for family in FAMILIES.values():
         if family.add_config is not None:
             family.add_config(cfg)
+    add_renamed_keys(cfg)
     return cfg
 
 
 def load_config(config_file: str, opts=(), extra=()) -> CN:
     """Detectron2's config with the DDW keys (and those added by the ``extra`` functions),
-    merged with ``config_file`` (plain YAML only) and ``KEY VALUE`` overrides; ``MODEL.DEVICE``
-    falls back to the CPU when CUDA is not available."""
+    merged with ``config_file`` (plain YAML only) and ``KEY VALUE`` overrides, renamed keys
+    moved to their new names; ``MODEL.DEVICE`` falls back to the CPU when CUDA is not
+    available."""
     import torch
     from detectron2.config import get_cfg
 
@@ -56,6 +60,7 @@ def load_config(config_file: str, opts=(), extra=()) -> CN:
         add(cfg)
     merge_config_file(cfg, config_file)
     cfg.merge_from_list(list(opts))
+    move_renamed_keys(cfg, f"{config_file} or its overrides")
     if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
         cfg.MODEL.DEVICE = "cpu"
     return cfg

@@ -374,6 +374,9 @@ class Block(nn.Module):
 
 
 def make_stage(n=4, seed=0, **kwargs):
+    """A stage of ``n`` small blocks; by default the bare complete-DAG operator (threshold 0, no
+    node skipping: every edge computed), which the tests compare with hand-written sums."""
+    kwargs = {"threshold": 0.0, "skip_unused_nodes": False, **kwargs}
     torch.manual_seed(seed)
     nodes = [Block(3, stride=2)] + [Block() for _ in range(n - 1)]
     return DAGStage(nodes, C, **kwargs)

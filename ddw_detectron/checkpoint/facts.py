@@ -11,6 +11,8 @@ disagreements, one line per key with both values.
 
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from ..layers.router import RENAMED_ROUTER_MODES
+
 __all__ = [
     "FACTS_KEY",
     "FactsMismatchError",
@@ -63,7 +65,7 @@ def model_facts(cfg) -> Dict:
     facts = {
         "family": family.name,
         "MODEL.DDW.DYNAMIC_STAGES": sorted(ddw.DYNAMIC_STAGES),
-        "MODEL.DDW.ROUTER_MODE": ddw.ROUTER_MODE,
+        "MODEL.DDW.ROUTER_MODE": _current_name(ddw.ROUTER_MODE),
         "MODEL.DDW.ROUTER_HIDDEN_DIM": int(ddw.ROUTER_HIDDEN_DIM),
         "INPUT.FORMAT": cfg.INPUT.FORMAT,
         "MODEL.PIXEL_MEAN": [float(v) for v in cfg.MODEL.PIXEL_MEAN],
@@ -96,6 +98,11 @@ def consumer_facts(cfg) -> Optional[Dict]:
         return None
 
 
+def _current_name(value):
+    """A router mode under its current name (weights saved before a rename state the old)."""
+    return RENAMED_ROUTER_MODES.get(value, value) if isinstance(value, str) else value
+
+
 def _differ(a, b) -> bool:
     """Whether two fact values differ (numbers within 1e-3 are equal)."""
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
@@ -119,7 +126,7 @@ def mismatches(theirs: Mapping, ours: Mapping, keys: Optional[Sequence[str]] = N
             "MODEL.DDW.DYNAMIC_STAGES", True
         ):
             continue
-        if _differ(theirs[key], ours[key]):
+        if _differ(_current_name(theirs[key]), _current_name(ours[key])):
             lines.append(f"  {key}: {theirs[key]!r} in the weights, {ours[key]!r} in the config")
     return lines
 

@@ -164,4 +164,4 @@ def add_data_config(cfg) -> None:
     # Evaluation stops at an unreadable image, naming it, unless this is True: then such images
     # are left out before inference (found by decoding each image once), count as images where
     # nothing was detected, and their number is printed beside the AP.
-    cfg.TEST.SKIP_UNREADABLE_IMAGES = False
+    cfg.TEST.EXCLUDE_UNREADABLE_IMAGES = False

@@ -298,9 +298,9 @@ class DDWTrainer(DefaultTrainer):
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
         """Detectron2's test loader; an unreadable image stops evaluation naming the file,
-        unless ``TEST.SKIP_UNREADABLE_IMAGES`` leaves such images out beforehand."""
+        unless ``TEST.EXCLUDE_UNREADABLE_IMAGES`` leaves such images out beforehand."""
         mapper = SkipUnreadable(DatasetMapper(cfg, is_train=False), skip=False)
-        if not cfg.TEST.SKIP_UNREADABLE_IMAGES:
+        if not cfg.TEST.EXCLUDE_UNREADABLE_IMAGES:
             return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
         records, skipped = [], {}
         for record in DatasetCatalog.get(dataset_name):
@@ -325,7 +325,7 @@ class DDWTrainer(DefaultTrainer):
             if name in cfg.DATASETS.TEST and skipped:
                 message = (
                     f"{name}: {len(skipped)} unreadable images were left out of inference "
-                    "(TEST.SKIP_UNREADABLE_IMAGES) and count as images without detections: "
+                    "(TEST.EXCLUDE_UNREADABLE_IMAGES) and count as images without detections: "
                     f"{', '.join(list(skipped)[:10])}"
                 )
                 logging.getLogger(__name__).warning(message)

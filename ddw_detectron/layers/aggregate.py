@@ -35,11 +35,11 @@ __all__ = [
     "sum_with",
     "nonzero_columns",
     "nonzero_columns_on_cpu",
-    "exporting",
+    "capturing_graph",
 ]
 
 
-def exporting() -> bool:
+def capturing_graph() -> bool:
     """True under ``torch.jit.trace``, ``torch.export`` and ``torch.compile``: DDW code then
     runs plain tensor ops with no data-dependent branch (every edge computed, dropped ones with
     weight 0)."""
@@ -318,7 +318,7 @@ def aggregate(
     for feature in features[1:]:
         dtype = torch.promote_types(dtype, feature.dtype)
     features = [f.to(dtype) for f in features]
-    if exporting():
+    if capturing_graph():
         return weighted_sum(features, weights)
     kernel = resolve_kernel(kernel, features[0].device)
     if not needs_grad:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .aggregate import (
     KERNELS,
     aggregate,
-    exporting,
+    capturing_graph,
     nonzero_columns,
     nonzero_columns_on_cpu,
     resolve_kernel,
@@ -22,9 +22,23 @@ from .aggregate import (
 )
 from .gate import GATES, gate_weights, incoming_column
 from .recompute import RecomputedInput
-from .router import ROUTER_MODES, build_router
+from .router import ROUTER_MODES, build_router, resolve_router_mode
 
-__all__ = ["DAGStage"]
+__all__ = ["STAGE_DEFAULTS", "DAGStage"]
+
+# The method's stage settings, written once: the defaults of DAGStage, of ``MODEL.DDW.*`` and of
+# ``dag_stage_factory`` (the LazyConfig path).
+STAGE_DEFAULTS = {
+    "threshold": 0.1,
+    "gate": "ste",
+    "router_hidden_dim": 0,
+    "memory_efficient": True,
+    "skip_unused_nodes": True,
+    "init_edge_weights": None,
+    "router_mode": "dynamic",
+    "aggregation_kernel": "auto",
+    "keep_strongest_input": False,
+}
 
 
 class _ForwardMode(NamedTuple):
@@ -90,8 +104,9 @@ class DAGStage(nn.Module):
             or ``"soft"`` (no threshold in training). At inference the threshold always applies.
         router_hidden_dim: 0 for single-FC routers, else the hidden width.
         router_mode: ``"dynamic"`` (the method: each router reads its node's output, so every
-            sample gets its own wiring) or ``"static"`` (one learned weight per edge shared by
-            every sample: a learned static DAG, through the same gate, threshold and buffer).
+            sample gets its own wiring) or ``"shared"`` (one learned weight per edge shared by
+            every sample: a learned static DAG, through the same gate, threshold and buffer;
+            the old name ``"static"`` is accepted with a warning).
         memory_efficient: buffered :func:`aggregate` with ``u_j`` recomputed in backward (True),
             or plain autograd sums (False). Both compute the same values.
         aggregation_kernel: how the buffered aggregation and inference sums run, one of
@@ -111,11 +126,9 @@ class DAGStage(nn.Module):
             chain (for fine-tuning from static weights), while the dropped edges can still come
             back through the ``ste`` gradient.
 
-    The defaults (threshold 0, no node skipping) make the stage the bare complete-DAG operator,
-    whose every edge is computed: what its unit tests check against hand-written sums. The
-    method's settings (``MODEL.DDW.*``, threshold 0.1) come from
-    ``ddw_detectron.modeling.stage_config.STAGE_DEFAULTS`` through the backbone builders and
-    ``dag_stage_factory``.
+    The defaults are the method's (:data:`STAGE_DEFAULTS`, also those of ``MODEL.DDW.*``);
+    ``threshold=0.0, skip_unused_nodes=False`` make the stage the bare complete-DAG operator,
+    whose every edge is computed.
 
     After each forward, ``adjacency`` holds the detached ``[B, n, n]`` matrix (strictly upper
     triangular) of the weights actually used (``forced_adjacency`` replaces the routers' when
@@ -128,18 +141,19 @@ class DAGStage(nn.Module):
         self,
         nodes: Union[Sequence[nn.Module], Mapping[str, nn.Module]],
         out_channels: int,
-        threshold: float = 0.0,
-        gate: str = "ste",
-        router_hidden_dim: int = 0,
-        memory_efficient: bool = True,
-        skip_unused_nodes: bool = False,
-        init_edge_weights: Optional[Tuple[float, float]] = None,
-        router_mode: str = "dynamic",
-        aggregation_kernel: str = "auto",
-        keep_strongest_input: bool = False,
+        threshold: float = STAGE_DEFAULTS["threshold"],
+        gate: str = STAGE_DEFAULTS["gate"],
+        router_hidden_dim: int = STAGE_DEFAULTS["router_hidden_dim"],
+        memory_efficient: bool = STAGE_DEFAULTS["memory_efficient"],
+        skip_unused_nodes: bool = STAGE_DEFAULTS["skip_unused_nodes"],
+        init_edge_weights: Optional[Tuple[float, float]] = STAGE_DEFAULTS["init_edge_weights"],
+        router_mode: str = STAGE_DEFAULTS["router_mode"],
+        aggregation_kernel: str = STAGE_DEFAULTS["aggregation_kernel"],
+        keep_strongest_input: bool = STAGE_DEFAULTS["keep_strongest_input"],
     ):
         super().__init__()
         names, nodes = _named_nodes(nodes)
+        router_mode = resolve_router_mode(router_mode)
         _check_arguments(threshold, gate, router_mode, aggregation_kernel, out_channels)
         for name, node in zip(names, nodes):
             self.add_module(name, node)
@@ -186,11 +200,11 @@ class DAGStage(nn.Module):
         """The weights ``[B, k]`` of one node's incoming edges as the node uses them."""
         if self.training and self.gate == "soft":
             return weights
-        kept = gate_weights(weights, self.threshold, self.keep_strongest_input)
+        gated = gate_weights(weights, self.threshold, self.keep_strongest_input)
         if self.training and torch.is_grad_enabled():
             # Straight-through: forward uses the thresholded weights, backward the identity.
-            return weights + (kept - weights).detach()
-        return kept
+            return weights + (gated - weights).detach()
+        return gated
 
     def _node_fingerprint(self, node: nn.Module, u: Tensor) -> Tuple:
         tensors = list(node.parameters()) + list(node.buffers())
@@ -271,7 +285,7 @@ class DAGStage(nn.Module):
             )
 
     def _forward_mode(self, x: Tensor) -> "_ForwardMode":
-        tracing = exporting()
+        tracing = capturing_graph()
         grad_graph = self.training and torch.is_grad_enabled()
         inference = not grad_graph and not tracing
         skip = inference and self.skip_unused_nodes and x.shape[0] == 1
@@ -319,10 +333,10 @@ class DAGStage(nn.Module):
         target (into node 1, then node 2, ...): made on the device, once per device in eager
         mode (a compiled graph makes them itself: a cached attribute would recompile it)."""
         cached = self._edge_index_cache
-        if cached is not None and cached[0].device == device and not exporting():
+        if cached is not None and cached[0].device == device and not capturing_graph():
             return cached
         lower = torch.tril_indices(self.num_nodes, self.num_nodes, offset=-1, device=device)
-        if not exporting():
+        if not capturing_graph():
             self._edge_index_cache = (lower[1], lower[0])
         return lower[1], lower[0]
 

@@ -1,21 +1,25 @@
 """The routers of a DAG node: the weights of the node's outgoing edges.
 
 A :class:`Router` (the method's) predicts them per sample from the node's output; a
-:class:`StaticRouter` learns one weight per edge shared by every sample (a learned static DAG,
-the control for instance-aware wiring). Both give ``[B, k]`` in (0, 1) and fix their output
-with :meth:`set_constant`.
+:class:`SharedRouter` learns one weight per edge shared by every sample (a learned static DAG,
+the control for instance-aware wiring; "static" alone names the base network). Both give
+``[B, k]`` in (0, 1) and fix their output with :meth:`set_constant`.
 """
 
 import math
+import warnings
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ROUTER_MODES", "Router", "StaticRouter", "build_router", "logit"]
+__all__ = ["ROUTER_MODES", "Router", "SharedRouter", "build_router", "logit", "resolve_router_mode"]
 
-# "dynamic": per-sample weights from the node output; "static": one learned weight per edge.
-ROUTER_MODES = ("dynamic", "static")
+# "dynamic": per-sample weights from the node output; "shared": one learned weight per edge.
+ROUTER_MODES = ("dynamic", "shared")
+# Old names of router modes, accepted with a warning until version 0.3.
+RENAMED_ROUTER_MODES = {"static": "shared"}
+_warned = set()
 # The logit a dropped edge is fixed at by ``set_constant``: sigmoid(-30) ~ 1e-13.
 _DROPPED_LOGIT = -30.0
 
@@ -113,7 +117,7 @@ class Router(nn.Module):
         )
 
 
-class StaticRouter(nn.Module):
+class SharedRouter(nn.Module):
     """One learned logit per edge, the same for every input: ``sigmoid(logits)`` for each
     sample. Through the stage's gate, threshold and buffer it makes a learned static DAG.
 
@@ -128,7 +132,7 @@ class StaticRouter(nn.Module):
     def __init__(self, num_edges: int, init_weights: Optional[Sequence[float]] = None):
         super().__init__()
         if num_edges < 1:
-            raise ValueError(f"StaticRouter: num_edges must be >= 1, got {num_edges}")
+            raise ValueError(f"SharedRouter: num_edges must be >= 1, got {num_edges}")
         _check_init(init_weights, num_edges)
         self.num_edges = num_edges
         if init_weights is None:
@@ -149,6 +153,30 @@ class StaticRouter(nn.Module):
         return f"num_edges={self.num_edges}"
 
 
+def resolve_router_mode(mode: str) -> str:
+    """``mode`` under its current name: an old name (:data:`RENAMED_ROUTER_MODES`) is
+    translated, with one warning per process; any other value is returned as given."""
+    if mode not in RENAMED_ROUTER_MODES:
+        return mode
+    new = RENAMED_ROUTER_MODES[mode]
+    if mode not in _warned:
+        _warned.add(mode)
+        warnings.warn(
+            f"router mode {mode!r} is renamed {new!r} (MODEL.DDW.ROUTER_MODE, router_mode); "
+            "the old name goes in 0.3",
+            FutureWarning,
+            stacklevel=3,
+        )
+    return new
+
+
+def __getattr__(name: str):
+    if name == "StaticRouter":
+        warnings.warn("StaticRouter is renamed SharedRouter", FutureWarning, stacklevel=2)
+        return SharedRouter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def build_router(
     mode: str,
     in_channels: int,
@@ -158,8 +186,9 @@ def build_router(
 ) -> nn.Module:
     """The router of ``mode`` (one of :data:`ROUTER_MODES`); ``hidden_dim`` applies to
     ``"dynamic"`` only."""
+    mode = resolve_router_mode(mode)
     if mode == "dynamic":
         return Router(in_channels, num_edges, hidden_dim=hidden_dim, init_weights=init_weights)
-    if mode == "static":
-        return StaticRouter(num_edges, init_weights=init_weights)
+    if mode == "shared":
+        return SharedRouter(num_edges, init_weights=init_weights)
     raise ValueError(f"router mode must be one of {ROUTER_MODES}, got {mode!r}")

@@ -2,6 +2,7 @@
 forward's wirings, the sparsity loss, fix a stage's wiring, impose per-sample wirings, name
 router parameters."""
 
+import warnings
 from contextlib import contextmanager
 from typing import Dict, Iterator, Mapping, Optional
 
@@ -14,6 +15,7 @@ __all__ = [
     "collect_wiring",
     "freeze_wiring",
     "is_router_parameter",
+    "dag_stages",
     "named_stages",
     "router_grad_norms",
     "sparsity_loss",
@@ -35,7 +37,7 @@ def collect_wiring(model: nn.Module) -> Dict[str, Tensor]:
     """
     return {
         name: stage.adjacency
-        for name, stage in named_stages(model).items()
+        for name, stage in dag_stages(model).items()
         if stage.adjacency is not None
     }
 
@@ -70,14 +72,14 @@ def router_grad_norms(model: nn.Module) -> Dict[str, float]:
     """``{stage name: L2 norm of its routers' gradients}`` as they stand (after a backward);
     stages whose routers have no gradient are left out. Reads the norms on the host."""
     norms = {}
-    for name, stage in named_stages(model).items():
+    for name, stage in dag_stages(model).items():
         grads = [p.grad for p in stage.routers.parameters() if p.grad is not None]
         if grads:
             norms[name] = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
     return norms
 
 
-def named_stages(model: nn.Module) -> Dict[str, DAGStage]:
+def dag_stages(model: nn.Module) -> Dict[str, DAGStage]:
     """``{stage name: DAGStage}`` of ``model``, named as :func:`collect_wiring` names them."""
     return {
         module.wiring_name or path: module
@@ -86,13 +88,24 @@ def named_stages(model: nn.Module) -> Dict[str, DAGStage]:
     }
 
 
+def named_stages(model: nn.Module) -> Dict[str, DAGStage]:
+    """The old name of :func:`dag_stages` (a backbone's ``named_stages()`` is another thing:
+    its base network's stages in order); warns, and goes in version 0.3."""
+    warnings.warn(
+        "ddw_detectron.layers.named_stages is renamed dag_stages; the old name goes in 0.3",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return dag_stages(model)
+
+
 @contextmanager
 def use_wiring(model: nn.Module, wiring: Mapping[str, Tensor]) -> Iterator[None]:
     """Within the block, each DAG stage named in ``wiring`` (``{stage name: Tensor[B, n, n]}``,
     as :func:`collect_wiring` returns) uses that per-sample matrix instead of its routers'
     output: the weights as used, not thresholded again. E.g. each image evaluated with another
     image's wiring."""
-    stages = named_stages(model)
+    stages = dag_stages(model)
     unknown = [name for name in wiring if name not in stages]
     if unknown:
         raise ValueError(f"use_wiring: no DAG stage named {unknown}; the stages are {list(stages)}")

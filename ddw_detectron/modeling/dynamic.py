@@ -10,10 +10,11 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..layers import DAGStage, collect_wiring
-from ..layers.aggregate import exporting
+from ..layers.aggregate import capturing_graph
+from ..layers.dag_stage import STAGE_DEFAULTS
 from ..utils.wiring_stats import telemetry
 from .stage_config import (
-    STAGE_DEFAULTS,
+    LOG_PERIOD,
     ConfigValueError,
     check_ddw_config,
     check_dynamic_stages,
@@ -134,7 +135,7 @@ class DDWBackbone:
         dynamic_stages: Sequence[str],
         stage_factory: Optional[Callable[[str, Nodes, int], nn.Module]] = None,
         stage_names: Optional[Sequence[str]] = None,
-        log_period: int = STAGE_DEFAULTS["log_period"],
+        log_period: int = LOG_PERIOD,
     ) -> None:
         """Replace the stages named in ``dynamic_stages`` by ``stage_factory(name, nodes,
         out_channels)`` (``dag_stage_factory()``, the method's defaults, when None), and log
@@ -168,7 +169,7 @@ class DDWBackbone:
         a LazyConfig loop, a project's), put the wiring statistics ``ddw/<stage>/*`` every
         ``log_period`` iterations. Outside those iterations nothing is read back from the
         device."""
-        if not backbone.training or exporting():
+        if not backbone.training or capturing_graph():
             return
         try:
             storage = get_event_storage()

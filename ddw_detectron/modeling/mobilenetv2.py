@@ -38,7 +38,7 @@ from .dynamic import (
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
-from .stage_config import STAGE_DEFAULTS
+from .stage_config import LOG_PERIOD
 
 __all__ = [
     "InvertedResidual",
@@ -154,7 +154,7 @@ class DDWMobileNetV2(DDWBackbone, Backbone):
         freeze_at: int = 0,
         dynamic_stages: Sequence[str] = (),
         stage_factory: Optional[StageFactory] = None,
-        log_period: int = STAGE_DEFAULTS["log_period"],
+        log_period: int = LOG_PERIOD,
     ):
         super().__init__()
         num_stages = self._check_arguments(width_mult, out_features)

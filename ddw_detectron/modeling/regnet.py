@@ -25,7 +25,7 @@ from .dynamic import (
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
-from .stage_config import STAGE_DEFAULTS
+from .stage_config import LOG_PERIOD
 
 __all__ = [
     "DDWRegNet",
@@ -71,7 +71,7 @@ class DDWRegNet(DDWBackbone, RegNet):
         *,
         dynamic_stages: Sequence[str] = (),
         stage_factory: Optional[StageFactory] = None,
-        log_period: int = STAGE_DEFAULTS["log_period"],
+        log_period: int = LOG_PERIOD,
         freeze_at: int = 0,
         **kwargs,
     ):

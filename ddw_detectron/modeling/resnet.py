@@ -26,7 +26,7 @@ from .dynamic import (
     warn_if_untrained,
 )
 from .family import BackboneFamily, register_family
-from .stage_config import STAGE_DEFAULTS, ConfigValueError
+from .stage_config import LOG_PERIOD, ConfigValueError
 
 __all__ = [
     "FAMILY",
@@ -97,7 +97,7 @@ class DDWResNet(DDWBackbone, ResNet):
         freeze_at: int = 0,
         dynamic_stages: Sequence[str] = (),
         stage_factory: Optional[StageFactory] = None,
-        log_period: int = STAGE_DEFAULTS["log_period"],
+        log_period: int = LOG_PERIOD,
     ):
         super().__init__(stem, stages, out_features=out_features, freeze_at=0)
         self.make_stages_dynamic(dynamic_stages, stage_factory, log_period=log_period)

@@ -1,14 +1,18 @@
-"""``MODEL.DDW.*``: the keys of the dynamic stages, their defaults (written once, also the
-defaults of :func:`~ddw_detectron.modeling.dynamic.dag_stage_factory`) and their checks."""
+"""``MODEL.DDW.*``: the keys of the dynamic stages (their defaults are
+:data:`~ddw_detectron.layers.dag_stage.STAGE_DEFAULTS`, those of ``DAGStage``) and their
+checks."""
 
 from detectron2.config import CfgNode as CN
 
-from ..layers import GATES, ROUTER_MODES
+from ..layers import GATES, ROUTER_MODES, resolve_router_mode
 from ..layers.aggregate import KERNELS
+from ..layers.dag_stage import STAGE_DEFAULTS
 from ..layers.triton_support import interpreting
 from ..utils.collapse import DEFAULT_PATIENCE, DEFAULT_SHARE
+from ..utils.renamed_keys import refuse_unmoved_keys
 
 __all__ = [
+    "LOG_PERIOD",
     "NEAR_STATIC_INIT",
     "STAGE_DEFAULTS",
     "ConfigValueError",
@@ -18,21 +22,8 @@ __all__ = [
     "check_dynamic_stages",
 ]
 
-# The method's stage settings, written once: the defaults of ``MODEL.DDW.*`` and of
-# ``dag_stage_factory`` (the LazyConfig path). ``DAGStage``'s own defaults differ on
-# purpose (its docstring says why).
-STAGE_DEFAULTS = {
-    "threshold": 0.1,
-    "gate": "ste",
-    "router_hidden_dim": 0,
-    "memory_efficient": True,
-    "skip_unused_nodes": True,
-    "init_edge_weights": None,
-    "router_mode": "dynamic",
-    "aggregation_kernel": "auto",
-    "keep_strongest_input": False,
-    "log_period": 20,
-}
+# Every LOG_PERIOD training iterations a backbone logs its wiring statistics.
+LOG_PERIOD = 20
 # ROUTER_INIT_CHAIN / ROUTER_INIT_OTHER of the start near the base network (fine-tuning).
 NEAR_STATIC_INIT = (0.99, 0.05)
 
@@ -55,8 +46,8 @@ def add_stage_config(cfg: CN) -> None:
     # 0: a router is GAP -> FC -> sigmoid; > 0: GAP -> FC(hidden) -> ReLU -> FC -> sigmoid.
     cfg.MODEL.DDW.ROUTER_HIDDEN_DIM = STAGE_DEFAULTS["router_hidden_dim"]
     # "dynamic": every router reads its node's output, so each image gets its own wiring (the
-    # method). "static": one learned weight per edge shared by every image, through the same
-    # gate, threshold and buffer: a learned static DAG (the control for per-image wiring).
+    # method). "shared" (formerly "static"): one learned weight per edge shared by every image,
+    # through the same gate, threshold and buffer: a learned static DAG (the control).
     cfg.MODEL.DDW.ROUTER_MODE = STAGE_DEFAULTS["router_mode"]
     # The routers' start. ROUTER_INIT_CHAIN 0: PyTorch's plain random initialisation, as the
     # method trains from scratch (images differ in wiring from the first step). > 0: every
@@ -96,7 +87,7 @@ def add_stage_config(cfg: CN) -> None:
     cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
     # The backbone puts its wiring statistics (ddw/<stage>/*) into the active EventStorage every
     # LOG_PERIOD training iterations (any Detectron2 trainer), as the writers log the losses.
-    cfg.MODEL.DDW.LOG_PERIOD = STAGE_DEFAULTS["log_period"]
+    cfg.MODEL.DDW.LOG_PERIOD = LOG_PERIOD
 
 
 def _fail(key: str, value, allowed: str) -> None:
@@ -136,11 +127,12 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
             "the config has no MODEL.DDW keys: call ddw_detectron.add_ddw_config(cfg) before "
             "merging a DDW config file"
         )
+    refuse_unmoved_keys(cfg)
     ddw = cfg.MODEL.DDW
     check_dynamic_stages(ddw.DYNAMIC_STAGES, stage_names)
     if not 0.0 <= ddw.THRESHOLD < 1.0:
         _fail("MODEL.DDW.THRESHOLD", ddw.THRESHOLD, "must be in [0, 1)")
-    if ddw.ROUTER_MODE not in ROUTER_MODES:
+    if resolve_router_mode(ddw.ROUTER_MODE) not in ROUTER_MODES:
         _fail("MODEL.DDW.ROUTER_MODE", ddw.ROUTER_MODE, f"allowed values are {list(ROUTER_MODES)}")
     check_kernel(cfg)
     if ddw.GATE not in GATES:

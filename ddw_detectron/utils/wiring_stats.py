@@ -64,12 +64,12 @@ def edge_usage(adjacency: torch.Tensor) -> Dict[str, float]:
     edges = upper_edges(adjacency)
     if edges.shape[1] == 0:
         return {"non_chain_kept_share": 0.0, "images_with_non_chain": 0.0, "distinct_patterns": 1}
-    kept = edges > 0
-    other = kept[:, ~_chain_mask(adjacency.shape[-1])]
+    is_kept = edges > 0
+    other = is_kept[:, ~_chain_mask(adjacency.shape[-1])]
     return {
-        "non_chain_kept_share": float(other.sum()) / max(1, int(kept.sum())),
+        "non_chain_kept_share": float(other.sum()) / max(1, int(is_kept.sum())),
         "images_with_non_chain": float(other.any(dim=1).float().mean()),
-        "distinct_patterns": int(torch.unique(kept, dim=0).shape[0]),
+        "distinct_patterns": int(torch.unique(is_kept, dim=0).shape[0]),
     }
 
 
@@ -79,9 +79,9 @@ def disconnected(adjacency: torch.Tensor) -> torch.Tensor:
     b, n, _ = adjacency.shape
     reached = torch.zeros(b, n, dtype=torch.bool)
     reached[:, 0] = True
-    kept = adjacency != 0
+    is_kept = adjacency != 0
     for j in range(1, n):
-        reached[:, j] = (kept[:, :j, j] & reached[:, :j]).any(dim=1)
+        reached[:, j] = (is_kept[:, :j, j] & reached[:, :j]).any(dim=1)
     return ~reached[:, n - 1]
 
 

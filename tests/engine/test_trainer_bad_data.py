@@ -66,7 +66,7 @@ def test_training_skips_names_and_counts_unreadable_images(planted, tmp_path, ca
         tmp_path,
         "DATALOADER.MAX_UNREADABLE_IMAGE_SHARE",
         "0.5",
-        "TEST.SKIP_UNREADABLE_IMAGES",
+        "TEST.EXCLUDE_UNREADABLE_IMAGES",
         "True",
     )
     trainer = DDWTrainer(cfg)
@@ -118,7 +118,7 @@ def test_evaluation_names_the_unreadable_file(planted, tmp_path):
 
 
 def test_evaluation_can_leave_unreadable_images_out_and_says_how_many(planted, tmp_path, capsys):
-    cfg = tiny_cfg(tmp_path, "TEST.SKIP_UNREADABLE_IMAGES", "True")
+    cfg = tiny_cfg(tmp_path, "TEST.EXCLUDE_UNREADABLE_IMAGES", "True")
     results = DDWTrainer.test(cfg, DDWTrainer.build_model(cfg))
     assert "bbox" in results
     out = capsys.readouterr().out

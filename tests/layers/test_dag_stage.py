@@ -281,7 +281,7 @@ def test_random_start_gives_different_images_different_wirings_at_step_zero():
 
 @pytest.mark.parametrize("training", [True, False])
 def test_static_router_mode_gives_every_image_one_wiring_and_trains_it(training):
-    stage = make_stage(5, threshold=0.3, router_mode="static").train(training)
+    stage = make_stage(5, threshold=0.3, router_mode="shared").train(training)
     x = torch.randn(4, 3, 16, 16) + 3 * torch.randn(4, 3, 1, 1)
     with torch.set_grad_enabled(training):
         out = stage(x)
@@ -298,7 +298,7 @@ def test_static_router_mode_gives_every_image_one_wiring_and_trains_it(training)
 
 
 def test_static_router_mode_scripts_bit_identically():
-    stage = make_stage(5, threshold=0.3, router_mode="static").eval()
+    stage = make_stage(5, threshold=0.3, router_mode="shared").eval()
     x = torch.randn(3, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(scripted(stage)(x), stage(x))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ddw_detectron.layers import Router, StaticRouter
+from ddw_detectron.layers import Router, SharedRouter
 from ddw_detectron.layers.router import build_router, logit
 
 
@@ -54,8 +54,8 @@ def test_pooling_is_global_average():
     torch.testing.assert_close(router(x), expected)
 
 
-def test_static_router_gives_every_input_the_same_weights_and_learns_them():
-    router = StaticRouter(3, init_weights=[0.9, 0.2, 0.6])
+def test_shared_router_gives_every_input_the_same_weights_and_learns_them():
+    router = SharedRouter(3, init_weights=[0.9, 0.2, 0.6])
     out = router(torch.randn(5, 16, 4, 4))
     torch.testing.assert_close(out, torch.tensor([[0.9, 0.2, 0.6]]).expand(5, 3))
     (out * torch.arange(5.0)[:, None]).sum().backward()
@@ -65,7 +65,7 @@ def test_static_router_gives_every_input_the_same_weights_and_learns_them():
 
 
 @pytest.mark.parametrize(
-    "router", [Router(4, 3, hidden_dim=5), StaticRouter(3)], ids=["dynamic", "static"]
+    "router", [Router(4, 3, hidden_dim=5), SharedRouter(3)], ids=["dynamic", "shared"]
 )
 def test_set_constant_fixes_the_output_and_drops_the_edges_under_the_threshold(router):
     router.set_constant(torch.tensor([0.7, 0.05, 0.3]), threshold=0.1)
@@ -79,14 +79,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="num_edges"):
         Router(4, 0)
     with pytest.raises(ValueError, match="num_edges"):
-        StaticRouter(0)
+        SharedRouter(0)
     with pytest.raises(ValueError, match="hidden_dim"):
         Router(4, 2, hidden_dim=-1)
     with pytest.raises(ValueError, match="init_weights has 1 values for 2 edges"):
         Router(4, 2, init_weights=[0.5])
     with pytest.raises(ValueError, match="init_weights has 1 values for 2 edges"):
-        StaticRouter(2, init_weights=[0.5])
+        SharedRouter(2, init_weights=[0.5])
     with pytest.raises(ValueError, match=r"in \(0, 1\)"):
         logit(1.0)
-    with pytest.raises(ValueError, match=r"router mode must be one of \('dynamic', 'static'\)"):
+    with pytest.raises(ValueError, match=r"router mode must be one of \('dynamic', 'shared'\)"):
         build_router("fixed", 4, 2)

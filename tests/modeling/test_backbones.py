@@ -174,7 +174,7 @@ def test_freeze_at_freezes_stem_and_first_stages_with_their_routers(family):
         ),
         ("MODEL.DDW.ROUTER_INIT_OTHER", 1.0, "ROUTER_INIT_OTHER"),
         ("MODEL.DDW.ROUTER_INIT_CHAIN", 1.5, "ROUTER_INIT_CHAIN = 1.5 is invalid"),
-        ("MODEL.DDW.ROUTER_MODE", "fixed", "allowed values are \\['dynamic', 'static'\\]"),
+        ("MODEL.DDW.ROUTER_MODE", "fixed", "allowed values are \\['dynamic', 'shared'\\]"),
         ("MODEL.REGNET.PRESET", "RegNetZ", "MODEL.REGNET.PRESET = 'RegNetZ' is invalid"),
         ("MODEL.MOBILENETV2.OUT_FEATURES", ["res5"], "MODEL.MOBILENETV2.OUT_FEATURES"),
     ],

@@ -8,8 +8,10 @@ import torch
 from detectron2.engine import DefaultTrainer, SimpleTrainer
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
+from torch import nn
 
 from ddw_detectron.config import load_config
+from ddw_detectron.modeling.dynamic import dag_stage_factory
 from tests.helpers import CONFIGS, TINY_DETECTION, build, make_cfg
 
 pytestmark = pytest.mark.long(40)
@@ -67,3 +69,24 @@ def test_a_plain_simple_trainer_loop_logs_the_wiring(cache, tmp_path):
     trainer.train(0, 4)
     history = trainer.storage.history("ddw/res4/kept")
     assert [i for _, i in history.values()] == [1, 3]
+
+
+def test_a_bare_dag_stage_has_the_configs_defaults():
+    import inspect
+
+    from ddw_detectron.layers import DAGStage
+
+    ddw = make_cfg().MODEL.DDW
+    stage = DAGStage([nn.Conv2d(3, 4, 1), nn.Conv2d(4, 4, 1)], 4)
+    assert stage.threshold == ddw.THRESHOLD == 0.1
+    assert stage.skip_unused_nodes is ddw.SKIP_UNUSED_NODES is True
+    assert (stage.gate, stage.router_mode) == (ddw.GATE, ddw.ROUTER_MODE)
+    assert (stage.memory_efficient, stage.aggregation_kernel) == (
+        ddw.MEMORY_EFFICIENT,
+        ddw.AGGREGATION_KERNEL,
+    )
+    assert stage.keep_strongest_input is ddw.KEEP_STRONGEST_INPUT
+    factory = inspect.signature(dag_stage_factory).parameters
+    for name, parameter in inspect.signature(DAGStage).parameters.items():
+        if name in factory and parameter.default is not inspect.Parameter.empty:
+            assert factory[name].default == parameter.default, name
