@@ -3,8 +3,9 @@ the optimizer and the trainer. The classifier itself is :mod:`ddw_detectron.mode
 
 from ..modeling.classifier import DDWClassifier, build_classifier
 from .config import add_classification_config
+from .evaluation import topk_correct
 from .optim import parameter_groups
-from .trainer import Pretrainer, topk_correct
+from .trainer import Pretrainer
 
 __all__ = [
     "DDWClassifier",

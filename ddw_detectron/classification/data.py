@@ -1,6 +1,7 @@
 """ImageFolder data for pretraining: the ImageNet transforms (torchvision's augmentations as
 config keys), batch MixUp/CutMix, corrupt images skipped."""
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -8,12 +9,13 @@ from typing import List, Optional, Tuple
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision import transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 __all__ = [
+    "build_loaders",
     "AUTO_AUGMENT",
     "ImageFolderDataset",
     "build_batch_mix",
@@ -161,3 +163,56 @@ def check_layout(data_root: str) -> None:
                 "ImageFolder "
                 "layout DATA_ROOT/train/<class>/*.JPEG and DATA_ROOT/val/<class>/*.JPEG"
             )
+
+
+def build_loaders(cfg, rank: int, world_size: int, pin_memory: bool = False):
+    """``(train sampler, train loader, val loader)`` of ``CLS.DATA_ROOT`` for process ``rank``
+    of ``world_size``: each process reads its share; ValueError naming the key when the class
+    folders disagree with ``CLS.NUM_CLASSES`` or no full training batch is left."""
+    check_layout(cfg.CLS.DATA_ROOT)
+    train_set = ImageFolderDataset(
+        os.path.join(cfg.CLS.DATA_ROOT, "train"), build_transforms(cfg, True)
+    )
+    val_set = ImageFolderDataset(
+        os.path.join(cfg.CLS.DATA_ROOT, "val"),
+        build_transforms(cfg, False),
+        classes=train_set.classes,
+    )
+    if len(train_set.classes) != cfg.CLS.NUM_CLASSES:
+        raise ValueError(
+            f"CLS.NUM_CLASSES = {cfg.CLS.NUM_CLASSES} but {cfg.CLS.DATA_ROOT}/train has "
+            f"{len(train_set.classes)} class folders"
+        )
+    train_sampler = DistributedSampler(
+        train_set,
+        num_replicas=world_size,
+        rank=rank,
+        shuffle=True,
+        seed=cfg.CLS.SEED,
+    )
+    val_sampler = DistributedSampler(val_set, num_replicas=world_size, rank=rank, shuffle=False)
+    workers = cfg.CLS.NUM_WORKERS
+    loader_args = dict(
+        batch_size=cfg.CLS.BATCH_SIZE,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        prefetch_factor=cfg.CLS.PREFETCH_FACTOR if workers > 0 else None,
+    )
+    train_collate = functools.partial(collate_skipping, mix=build_batch_mix(cfg))
+    train_loader = DataLoader(
+        train_set,
+        sampler=train_sampler,
+        drop_last=True,
+        collate_fn=train_collate,
+        **loader_args,
+    )
+    val_loader = DataLoader(
+        val_set, sampler=val_sampler, collate_fn=collate_skipping, **loader_args
+    )
+    if len(train_loader) == 0:
+        raise ValueError(
+            f"{len(train_set)} training images give no full batch of CLS.BATCH_SIZE = "
+            f"{cfg.CLS.BATCH_SIZE} per process on {world_size} process(es)"
+        )
+    return train_sampler, train_loader, val_loader

@@ -1,6 +1,8 @@
 """Pretraining's optimizer: parameter groups (no weight decay on norms, biases and routers; the
 routers' learning-rate factor) and ``CLS.OPTIMIZER``."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -51,3 +53,16 @@ def build_optimizer(cfg, groups, lr: float) -> torch.optim.Optimizer:
     raise ValueError(
         f"CLS.OPTIMIZER = {cfg.CLS.OPTIMIZER!r} is invalid: allowed values are {list(OPTIMIZERS)}"
     )
+
+
+def warmup_cosine(warmup: int, total: int, warmup_factor: float):
+    """The learning-rate factor at step ``it``: linear from ``warmup_factor`` to 1 over
+    ``warmup`` steps, then a cosine to 0 at ``total``."""
+
+    def factor(it: int) -> float:
+        if it < warmup:
+            return warmup_factor + (1 - warmup_factor) * it / warmup
+        progress = (it - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor

@@ -1,14 +1,12 @@
 """ImageNet-style pretraining of DDW backbones: one process, ``torchrun`` DDP (NCCL on GPUs,
 gloo on CPUs), resumable, with tqdm progress, TensorBoard scalars and a JSON line per epoch."""
 
-import functools
 import json
 import logging
-import math
 import os
 import random
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -16,13 +14,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..checkpoint import (
     DDWCheckpointer,
     convert_ddw,
-    load_torch_file,
     model_facts,
     save_detectron2_checkpoint,
 )
@@ -30,43 +26,16 @@ from ..engine.compile import compile_from_config
 from ..engine.resume import restore_rng_states, rng_states
 from ..engine.trainer import check_replicas_agree
 from ..modeling.classifier import build_classifier
-from ..utils.atomic import WriteError, atomic_save, atomic_write_text
 from ..utils.run_lock import lock_output_dir
-from .data import (
-    ImageFolderDataset,
-    build_batch_mix,
-    build_transforms,
-    check_layout,
-    collate_skipping,
-)
-from .optim import build_optimizer, parameter_groups
+from .data import build_loaders
+from .evaluation import classification_counts
+from .optim import build_optimizer, parameter_groups, warmup_cosine
+from .state import align_log, architecture, read_checkpoint, write_checkpoint
 from .wiring_log import WiringLog, disconnected_images
 
-__all__ = ["classification_counts", "topk_correct", "Pretrainer"]
+__all__ = ["Pretrainer"]
 
 logger = logging.getLogger("ddw_detectron.pretrain")
-
-
-def topk_correct(
-    logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] = (1, 5)
-) -> List[int]:
-    """Number of samples whose target is among the ``k`` highest logits, for each ``k``
-    (``k`` capped at the number of classes)."""
-    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
-    hits = top == targets[:, None]
-    return [int(hits[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
-
-
-def classification_counts(logits: torch.Tensor, targets: torch.Tensor) -> List[float]:
-    """``[top-1 hits, top-5 hits, summed cross-entropy, samples]`` of a batch (float64)."""
-    logits = logits.double()
-    top1, top5 = topk_correct(logits, targets)
-    loss = nn.functional.cross_entropy(logits, targets, reduction="sum")
-    return [float(top1), float(top5), float(loss), float(len(targets))]
-
-
-def _architecture(model: nn.Module) -> Dict[str, List[int]]:
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
 class Pretrainer:
@@ -120,54 +89,9 @@ class Pretrainer:
         self.cuda_extras = self.device.type == "cuda"
 
     def _build_data(self, cfg) -> None:
-        check_layout(cfg.CLS.DATA_ROOT)
-        self.train_set = ImageFolderDataset(
-            os.path.join(cfg.CLS.DATA_ROOT, "train"), build_transforms(cfg, True)
+        self.train_sampler, self.train_loader, self.val_loader = build_loaders(
+            cfg, self.rank, self.world_size, pin_memory=self.cuda_extras
         )
-        self.val_set = ImageFolderDataset(
-            os.path.join(cfg.CLS.DATA_ROOT, "val"),
-            build_transforms(cfg, False),
-            classes=self.train_set.classes,
-        )
-        if len(self.train_set.classes) != cfg.CLS.NUM_CLASSES:
-            raise ValueError(
-                f"CLS.NUM_CLASSES = {cfg.CLS.NUM_CLASSES} but {cfg.CLS.DATA_ROOT}/train has "
-                f"{len(self.train_set.classes)} class folders"
-            )
-        self.train_sampler = DistributedSampler(
-            self.train_set,
-            num_replicas=self.world_size,
-            rank=self.rank,
-            shuffle=True,
-            seed=cfg.CLS.SEED,
-        )
-        val_sampler = DistributedSampler(
-            self.val_set, num_replicas=self.world_size, rank=self.rank, shuffle=False
-        )
-        workers = cfg.CLS.NUM_WORKERS
-        loader_args = dict(
-            batch_size=cfg.CLS.BATCH_SIZE,
-            num_workers=workers,
-            pin_memory=self.cuda_extras,
-            persistent_workers=workers > 0,
-            prefetch_factor=cfg.CLS.PREFETCH_FACTOR if workers > 0 else None,
-        )
-        train_collate = functools.partial(collate_skipping, mix=build_batch_mix(cfg))
-        self.train_loader = DataLoader(
-            self.train_set,
-            sampler=self.train_sampler,
-            drop_last=True,
-            collate_fn=train_collate,
-            **loader_args,
-        )
-        self.val_loader = DataLoader(
-            self.val_set, sampler=val_sampler, collate_fn=collate_skipping, **loader_args
-        )
-        if len(self.train_loader) == 0:
-            raise ValueError(
-                f"{len(self.train_set)} training images give no full batch of CLS.BATCH_SIZE = "
-                f"{cfg.CLS.BATCH_SIZE} per process on {self.world_size} process(es)"
-            )
 
     def _build_model(self, cfg) -> None:
         model = build_classifier(cfg).to(self.device)
@@ -224,7 +148,7 @@ class Pretrainer:
         iters = len(self.train_loader)
         warmup, total = cfg.CLS.WARMUP_EPOCHS * iters, cfg.CLS.EPOCHS * iters
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, self._lr_factor(warmup, total, cfg.CLS.WARMUP_FACTOR)
+            self.optimizer, warmup_cosine(warmup, total, cfg.CLS.WARMUP_FACTOR)
         )
 
     @staticmethod
@@ -232,16 +156,6 @@ class Pretrainer:
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-
-    @staticmethod
-    def _lr_factor(warmup: int, total: int, warmup_factor: float):
-        def factor(it: int) -> float:
-            if it < warmup:
-                return warmup_factor + (1 - warmup_factor) * it / warmup
-            progress = (it - warmup) / max(1, total - warmup)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-        return factor
 
     # --- checkpoints -------------------------------------------------------------------
     @property
@@ -262,37 +176,18 @@ class Pretrainer:
             "epoch": epoch,
             "best_top1": self.best_top1,
             "backbone": self.cfg.MODEL.BACKBONE.NAME,
-            "architecture": _architecture(self.model),
+            "architecture": architecture(self.model),
             "rng": rng_states(),
             "result": result,
         }
-        try:
-            atomic_save(state, self.checkpoint_path)
-        except WriteError as exc:
-            previous = (
-                f"the previous {self.checkpoint_path} (after epoch {epoch - 1}) is intact: free "
-                "space and continue with --resume"
-                if epoch > 1
-                else "no earlier checkpoint exists"
-            )
-            raise WriteError(f"{exc}; {previous}") from exc
+        write_checkpoint(state, self.checkpoint_path, epoch)
 
     def resume(self) -> None:
         path = self.checkpoint_path
         if not os.path.isfile(path):
             logger.info(f"no checkpoint at {path}; starting from scratch")
             return
-        state = load_torch_file(path)
-        if state.get("architecture") != _architecture(self.model):
-            ours = _architecture(self.model)
-            differing = [k for k in ours if state.get("architecture", {}).get(k) != ours[k]][:3]
-            raise ValueError(
-                f"{path} is a checkpoint of another architecture "
-                f"({state.get('backbone', 'unknown')}; "
-                f"differs at {differing or 'its keys'}) than the config's "
-                f"{self.cfg.MODEL.BACKBONE.NAME}; "
-                "cannot resume. Use another OUTPUT_DIR or the matching config."
-            )
+        state = read_checkpoint(path, self.model, self.cfg.MODEL.BACKBONE.NAME)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -307,21 +202,10 @@ class Pretrainer:
             f"resumed from {path}: {self.start_epoch} epochs done, best top-1 {self.best_top1:.2f}"
         )
         if self.rank == 0:
-            self._align_log(state.get("result"))
+            align_log(
+                os.path.join(self.output_dir, "log.jsonl"), self.start_epoch, state.get("result")
+            )
             print(f"resumed from {path} after epoch {self.start_epoch}", flush=True)
-
-    def _align_log(self, result: Optional[Dict[str, float]]) -> None:
-        """Make ``log.jsonl`` hold one line per epoch of the checkpoint: drop lines of epochs
-        after it, add its own epoch's line if the run was killed before writing it."""
-        path = os.path.join(self.output_dir, "log.jsonl")
-        lines = []
-        if os.path.isfile(path):
-            with open(path) as f:
-                lines = [json.loads(line) for line in f if line.strip()]
-        lines = [line for line in lines if line["epoch"] <= self.start_epoch]
-        if result is not None and (not lines or lines[-1]["epoch"] < self.start_epoch):
-            lines.append(result)
-        atomic_write_text(path, "".join(json.dumps(line) + "\n" for line in lines))
 
     def export_backbone(self, model: Optional[nn.Module] = None) -> Optional[str]:
         """Write ``OUTPUT_DIR/backbone_detectron2.pth`` for ``MODEL.WEIGHTS`` (rank 0) from

@@ -49,13 +49,10 @@ def add_stage_config(cfg: CN) -> None:
     # method). "shared" (formerly "static"): one learned weight per edge shared by every image,
     # through the same gate, threshold and buffer: a learned static DAG (the control).
     cfg.MODEL.DDW.ROUTER_MODE = STAGE_DEFAULTS["router_mode"]
-    # The routers' start. ROUTER_INIT_CHAIN 0: PyTorch's plain random initialisation, as the
-    # method trains from scratch (images differ in wiring from the first step). > 0: every
-    # chain edge i -> i+1 starts near ROUTER_INIT_CHAIN and every other edge near
-    # ROUTER_INIT_OTHER for every image; with 0.99 and 0.05 (under THRESHOLD) a fresh network
-    # computes almost its static base, for fine-tuning from static ImageNet weights (the
-    # COCO configs); the dropped edges can come back through the straight-through gradient.
-    # Trained from scratch, that start collapsed (docs/experiments.md): keep it for static weights.
+    # The routers' start. 0: PyTorch's random init (the method's, from scratch). > 0: every chain
+    # edge i -> i+1 starts at ROUTER_INIT_CHAIN and every other edge at ROUTER_INIT_OTHER for every
+    # image; 0.99/0.05 computes the static base, for fine-tuning static ImageNet weights (COCO
+    # configs). From scratch that start collapsed: docs/method.md.
     cfg.MODEL.DDW.ROUTER_INIT_CHAIN = 0.0
     cfg.MODEL.DDW.ROUTER_INIT_OTHER = NEAR_STATIC_INIT[1]
     # A sample for which every incoming edge of a node falls under THRESHOLD keeps that node's
@@ -77,13 +74,9 @@ def add_stage_config(cfg: CN) -> None:
     # At inference with batch size 1, a node that receives no kept edge gets an all-zero input;
     # its output then does not depend on the image and comes from a cache. Exact.
     cfg.MODEL.DDW.SKIP_UNUSED_NODES = STAGE_DEFAULTS["skip_unused_nodes"]
-    # Learning rate of router parameters over the base learning rate, in both trainers
-    # (detection: SOLVER.BASE_LR, pretraining: the CLS learning rate). A router's gradient is
-    # one sigmoid derivative times an inner product of feature maps: at the initial weights
-    # (sigmoid' is 0.01 at 0.99 and 0.05 at 0.05) it is two orders of magnitude smaller than a
-    # conv layer's, so with SGD in a short schedule the routers barely move and a dropped edge
-    # never comes back; a factor over 1 lets them learn. 1 keeps the paper's single learning
-    # rate; 0 keeps a pretrained wiring as it is.
+    # Learning rate of router parameters over the base one, in both trainers. 1: the paper's
+    # single rate; 0 keeps a pretrained wiring; > 1 helps SGD move routers (tiny gradients near
+    # 0.99/0.05); 0.1 keeps AdamW from driving whole stages under THRESHOLD (docs/method.md).
     cfg.MODEL.DDW.ROUTER_LR_FACTOR = 1.0
     # The backbone puts its wiring statistics (ddw/<stage>/*) into the active EventStorage every
     # LOG_PERIOD training iterations (any Detectron2 trainer), as the writers log the losses.

@@ -51,7 +51,7 @@ def _classify(model, loader, wiring_of=None):
 
 
 def _classification_figures(logits, targets, reference=None) -> Dict[str, float]:
-    from ddw_detectron.classification.trainer import classification_counts
+    from ddw_detectron.classification.evaluation import classification_counts
 
     top1, _, loss, n = classification_counts(logits, targets)
     figures = {"top1": 100.0 * top1 / n, "val_loss": loss / n}
