@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # one process, torch's default threads.
 TEST_WORKERS ?= logical
 
-.PHONY: setup test lint format demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench \
+.PHONY: setup test test-installed lint format demo demo-data demo-pretrain demo-handoff demo-detect demo-report bench \
 	compare device-check clean
 
 setup: $(STAMP)
@@ -28,6 +28,11 @@ $(STAMP):
 test: $(STAMP)
 	$(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1) $(PY) -m pytest tests \
 		-n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The library's tests against its wheel (and the lab's) installed apart from the clone, from the
+# committed files: scripts/test_installed.sh.
+test-installed: $(STAMP)
+	OMP_NUM_THREADS=1 bash scripts/test_installed.sh $(PY) -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # ruff (pyproject.toml: line length 100, import order): lint fails on any finding or unformatted file.
 lint: $(STAMP)

@@ -22,6 +22,7 @@ from torch import nn
 
 import ddw_detectron
 from ddw_detectron.layers import DAGStage
+from ddw_detectron.model_zoo import configs_root
 from ddw_detectron.modeling import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -382,7 +383,8 @@ def make_stage(n=4, seed=0, **kwargs):
     return DAGStage(nodes, C, **kwargs)
 
 
-CONFIGS = ROOT / "configs"
+# The shipped configs through the library (the clone's configs/, or the installed package's).
+CONFIGS = configs_root()
 
 
 def build(family, cfg):
