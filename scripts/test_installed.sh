@@ -7,6 +7,7 @@
 #   usage: scripts/test_installed.sh PYTHON [pytest options]
 set -euo pipefail
 PY="$1"; shift
+[[ "$PY" == */* ]] && PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"  # survives the cd below
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 git archive HEAD | tar -x -C "$WORK" --one-top-level=source
