@@ -56,7 +56,8 @@ bench: $(STAMP)
 		--classification cpu \
 		--markdown BENCHMARKS.md --json output/benchmark.json
 
-# DDW against its static twin and its frozen wiring over 3 seeds (an hour or more on a 2-core CPU):
+# DDW against the chain, the learned static DAG, its frozen and shuffled wiring: 10 classification
+# seeds, 5 detection seeds (about 60 training runs: a day on a 2-core CPU, run it in parts):
 # output/compare/ and EVIDENCE.md. Rerun to resume; finished runs are reused.
 compare: $(STAMP)
 	$(PY) scripts/compare.py --output output/compare --evidence EVIDENCE.md

@@ -29,10 +29,10 @@ def parse_args(argv=None):
         "--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="tasks to run"
     )
     parser.add_argument(
-        "--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="classification seeds"
+        "--seeds", nargs="+", type=int, default=list(range(10)), help="classification seeds"
     )
     parser.add_argument(
-        "--detection-seeds", nargs="+", type=int, default=[0, 1, 2], help="detection seeds"
+        "--detection-seeds", nargs="+", type=int, default=list(range(5)), help="detection seeds"
     )
     parser.add_argument("--evidence", help="also write the Markdown here (e.g. EVIDENCE.md)")
     parser.add_argument(

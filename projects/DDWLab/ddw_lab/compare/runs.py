@@ -70,7 +70,7 @@ class Comparison:
 
     output: Path
     seeds: Dict[str, Sequence[int]] = field(
-        default_factory=lambda: {"classification": (0, 1, 2, 3, 4), "detection": (0, 1, 2)}
+        default_factory=lambda: {"classification": tuple(range(10)), "detection": tuple(range(5))}
     )
     tasks: Sequence[str] = TASKS
     opts: Dict[str, List[str]] = field(default_factory=dict)
