@@ -1,7 +1,5 @@
 """``ddw_detectron.classification.data``: transforms from ``CLS.*`` keys and batch mixing."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from PIL import Image
@@ -14,8 +12,9 @@ from ddw_detectron.classification.data import (
     collate_skipping,
 )
 from ddw_detectron.config import load_config
+from tests.helpers import CONFIGS
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ImageNet" / "DDW_R_18.yaml"
+CONFIG = CONFIGS / "ImageNet" / "DDW_R_18.yaml"
 
 
 def config(*opts):

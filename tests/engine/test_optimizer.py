@@ -1,7 +1,5 @@
 """MODEL.DDW.ROUTER_LR_FACTOR in both trainers."""
 
-from pathlib import Path
-
 import pytest
 from detectron2.modeling import build_model
 from detectron2.solver import build_optimizer
@@ -13,9 +11,7 @@ from ddw_detectron.classification import (
 )
 from ddw_detectron.engine import DDWTrainer
 from ddw_detectron.layers import is_router_parameter
-from tests.helpers import make_cfg
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+from tests.helpers import CONFIGS, make_cfg
 
 
 def detector_cfg(**overrides):

@@ -1,7 +1,5 @@
 """``ddw_detectron.utils.freezing``: a trained model's wiring fixed over a dataset."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
@@ -11,13 +9,9 @@ from ddw_detectron.engine import DDWTrainer
 from ddw_detectron.layers import collect_wiring
 from ddw_detectron.utils.freezing import fixed_wiring, freeze_over_dataset
 from ddw_detectron.utils.wiring_runs import collect_over_records
+from tests.helpers import CONFIGS
 
-DEMO = (
-    Path(__file__).resolve().parents[2]
-    / "configs"
-    / "Demo"
-    / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
-)
+DEMO = CONFIGS / "Demo" / "faster_rcnn_DDW_R_18_FPN_shapes.yaml"
 
 
 def test_fixed_wiring_by_hand():
