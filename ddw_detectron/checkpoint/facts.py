@@ -65,7 +65,7 @@ def model_facts(cfg) -> Dict:
     facts = {
         "family": family.name,
         "MODEL.DDW.DYNAMIC_STAGES": sorted(ddw.DYNAMIC_STAGES),
-        "MODEL.DDW.ROUTER_MODE": _current_name(ddw.ROUTER_MODE),
+        "MODEL.DDW.ROUTER_MODE": _current("MODEL.DDW.ROUTER_MODE", ddw.ROUTER_MODE),
         "MODEL.DDW.ROUTER_HIDDEN_DIM": int(ddw.ROUTER_HIDDEN_DIM),
         "INPUT.FORMAT": cfg.INPUT.FORMAT,
         "MODEL.PIXEL_MEAN": [float(v) for v in cfg.MODEL.PIXEL_MEAN],
@@ -98,9 +98,10 @@ def consumer_facts(cfg) -> Optional[Dict]:
         return None
 
 
-def _current_name(value):
-    """A router mode under its current name (weights saved before a rename state the old)."""
-    return RENAMED_ROUTER_MODES.get(value, value) if isinstance(value, str) else value
+def _current(key: str, value):
+    """A fact under its current name: weights saved before ``ROUTER_MODE static`` was renamed
+    ``shared`` state the old name."""
+    return RENAMED_ROUTER_MODES.get(value, value) if key == "MODEL.DDW.ROUTER_MODE" else value
 
 
 def _differ(a, b) -> bool:
@@ -126,7 +127,7 @@ def mismatches(theirs: Mapping, ours: Mapping, keys: Optional[Sequence[str]] = N
             "MODEL.DDW.DYNAMIC_STAGES", True
         ):
             continue
-        if _differ(_current_name(theirs[key]), _current_name(ours[key])):
+        if _differ(_current(key, theirs[key]), _current(key, ours[key])):
             lines.append(f"  {key}: {theirs[key]!r} in the weights, {ours[key]!r} in the config")
     return lines
 
