@@ -7,7 +7,7 @@ the package that reads it (Detectron2's pattern of ``add_*_config`` functions), 
   each family's module (``BackboneFamily.add_config``); ResNet and ResNeXt use Detectron2's own
   ``MODEL.RESNETS.*`` unchanged;
 - ``DATALOADER.MAX_UNREADABLE_IMAGE_SHARE``, ``TEST.EXCLUDE_UNREADABLE_IMAGES``:
-  :mod:`ddw_detectron.data.skipping`;
+  :mod:`ddw_detectron.data.unreadable`;
 - ``MODEL.COMPILE.*``: :mod:`ddw_detectron.engine.compile`;
 - ``CLS.*`` (pretraining only): :func:`ddw_detectron.classification.add_classification_config`;
 - renamed keys, still loadable with a warning: :mod:`ddw_detectron.utils.renamed_keys`.
@@ -15,7 +15,7 @@ the package that reads it (Detectron2's pattern of ``add_*_config`` functions), 
 
 from detectron2.config import CfgNode as CN
 
-from .data.skipping import add_data_config
+from .data.unreadable import add_data_config
 from .engine.compile import add_compile_config
 from .modeling import FAMILIES
 from .modeling.stage_config import ConfigValueError, add_stage_config

@@ -14,7 +14,7 @@ from .checkpoint import (
 )
 from .data.check import DatasetCheckError, DatasetNotFoundError
 from .data.own import DatasetArgumentError
-from .data.skipping import UnreadableImageError
+from .data.unreadable import UnreadableImageError
 from .modeling.stage_config import ConfigValueError
 from .utils.atomic import WriteError
 from .utils.collapse import RunCollapsed

@@ -1,5 +1,5 @@
 """ImageFolder data for pretraining: the ImageNet transforms (torchvision's augmentations as
-config keys), batch MixUp/CutMix, corrupt images skipped."""
+config keys), batch MixUp/CutMix, corrupt images excluded."""
 
 import functools
 import logging
@@ -20,7 +20,7 @@ __all__ = [
     "ImageFolderDataset",
     "build_batch_mix",
     "build_transforms",
-    "collate_skipping",
+    "collate_readable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class ImageFolderDataset(Dataset):
     """``root/<class>/<image>`` with classes sorted by name (torchvision's ImageFolder layout).
 
     An image that cannot be decoded gives ``None`` (and a warning naming it) instead of an
-    exception; :func:`collate_skipping` drops it and counts it.
+    exception; :func:`collate_readable` drops it and counts it.
     """
 
     def __init__(self, root: str, transform, classes: Optional[List[str]] = None):
@@ -134,24 +134,24 @@ class ImageFolderDataset(Dataset):
                 image = Image.open(f)
                 image = image.convert("RGB")
         except (OSError, ValueError, SyntaxError) as exc:
-            logger.warning(f"skipping unreadable image {path}: {exc}")
+            logger.warning(f"excluding unreadable image {path}: {exc}")
             return None
         return self.transform(image), target
 
 
-def collate_skipping(batch, mix=None):
+def collate_readable(batch, mix=None):
     """Stack the readable samples and apply the batch transform ``mix`` (from
-    :func:`build_batch_mix`) if given; returns ``(images, targets, number skipped)``, targets
+    :func:`build_batch_mix`) if given; returns ``(images, targets, number excluded)``, targets
     ``[N]`` class indices, or ``[N, classes]`` soft labels after ``mix``."""
     kept = [item for item in batch if item is not None]
-    skipped = len(batch) - len(kept)
+    excluded = len(batch) - len(kept)
     if not kept:
-        return torch.empty(0), torch.empty(0, dtype=torch.long), skipped
+        return torch.empty(0), torch.empty(0, dtype=torch.long), excluded
     images = torch.stack([item[0] for item in kept])
     targets = torch.tensor([item[1] for item in kept], dtype=torch.long)
     if mix is not None:
         images, targets = mix(images, targets)
-    return images, targets, skipped
+    return images, targets, excluded
 
 
 def check_layout(data_root: str) -> None:
@@ -199,7 +199,7 @@ def build_loaders(cfg, rank: int, world_size: int, pin_memory: bool = False):
         persistent_workers=workers > 0,
         prefetch_factor=cfg.CLS.PREFETCH_FACTOR if workers > 0 else None,
     )
-    train_collate = functools.partial(collate_skipping, mix=build_batch_mix(cfg))
+    train_collate = functools.partial(collate_readable, mix=build_batch_mix(cfg))
     train_loader = DataLoader(
         train_set,
         sampler=train_sampler,
@@ -208,7 +208,7 @@ def build_loaders(cfg, rank: int, world_size: int, pin_memory: bool = False):
         **loader_args,
     )
     val_loader = DataLoader(
-        val_set, sampler=val_sampler, collate_fn=collate_skipping, **loader_args
+        val_set, sampler=val_sampler, collate_fn=collate_readable, **loader_args
     )
     if len(train_loader) == 0:
         raise ValueError(

@@ -125,10 +125,10 @@ class Pretrainer:
         incompatible = checkpointer.last_incompatible
         if self.rank != 0 or incompatible is None:
             return
-        skipped = [key for key, _, _ in incompatible.incorrect_shapes]
+        mismatched = [key for key, _, _ in incompatible.incorrect_shapes]
         print(f"loaded MODEL.WEIGHTS {path}", flush=True)
         for title, keys in (
-            ("missing (left at their initialisation)", incompatible.missing_keys + skipped),
+            ("missing (left at their initialisation)", incompatible.missing_keys + mismatched),
             ("unexpected (not used)", incompatible.unexpected_keys),
         ):
             print(f"  {title}: {len(keys)}", flush=True)
@@ -238,12 +238,12 @@ class Pretrainer:
             dynamic_ncols=True,
             unit="it",
         )
-        totals = {"loss": 0.0, "seen": 0, "skipped": 0, "data_time": 0.0, "iters": 0}
+        totals = {"loss": 0.0, "seen": 0, "excluded": 0, "data_time": 0.0, "iters": 0}
         loss, start = float("nan"), time.perf_counter()
         tick = start
-        for images, targets, n_skipped in self.train_loader:
+        for images, targets, n_excluded in self.train_loader:
             data_time = time.perf_counter() - tick
-            totals["skipped"] += n_skipped
+            totals["excluded"] += n_excluded
             if len(targets) > 0:
                 loss = self._train_step(images, targets, epoch)
                 totals["loss"] += loss * len(targets)
@@ -291,15 +291,15 @@ class Pretrainer:
         return value
 
     def _epoch_train_stats(self, totals: Dict[str, float], elapsed: float) -> Dict[str, float]:
-        keys = ("loss", "seen", "skipped", "data_time", "iters")
+        keys = ("loss", "seen", "excluded", "data_time", "iters")
         stats = torch.tensor([totals[k] for k in keys], dtype=torch.float64, device=self.device)
         if self.distributed:
             dist.all_reduce(stats)
-        loss, seen, skipped, data_time, iters = stats.tolist()
+        loss, seen, excluded, data_time, iters = stats.tolist()
         return {
             "train_loss": loss / max(1, seen),
             "images_per_sec": seen / elapsed,
-            "skipped_images": int(skipped),
+            "unreadable_images": int(excluded),
             "data_time": data_time / max(1, iters),
             "time": elapsed * self.world_size / max(1, iters),
         }
@@ -311,10 +311,10 @@ class Pretrainer:
         does not depend on the image) of ``model`` (default: the trained model) on the val set."""
         model = model or self.ddp
         model.eval()
-        # top1, top5, summed loss, n, skipped, disconnected
+        # top1, top5, summed loss, n, excluded, disconnected
         counts = torch.zeros(6, dtype=torch.float64, device=self.device)
-        for images, targets, n_skipped in self.val_loader:
-            counts[4] += n_skipped
+        for images, targets, n_excluded in self.val_loader:
+            counts[4] += n_excluded
             if len(targets) == 0:
                 continue
             images, targets = self._to_device(images, targets)
@@ -330,7 +330,7 @@ class Pretrainer:
             "top1": 100.0 * float(counts[0]) / n,
             "top5": 100.0 * float(counts[1]) / n,
             "val_loss": float(counts[2]) / n,
-            "val_skipped_images": int(counts[4]),
+            "val_unreadable_images": int(counts[4]),
             "val_disconnected": 100.0 * float(counts[5]) / n,
         }
 
@@ -365,9 +365,9 @@ class Pretrainer:
                 lr=self.scheduler.get_last_lr()[0],
                 seconds=time.perf_counter() - start,
             )
-            skipped = result["skipped_images"] + result["val_skipped_images"]
-            if skipped:
-                logger.warning(f"epoch {epoch + 1}: {skipped} unreadable images were skipped")
+            excluded = result["unreadable_images"] + result["val_unreadable_images"]
+            if excluded:
+                logger.warning(f"epoch {epoch + 1}: {excluded} unreadable images were excluded")
             self.save(epoch + 1, result)
             if self.rank == 0:
                 self._log_epoch(result)

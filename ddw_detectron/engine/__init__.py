@@ -2,9 +2,10 @@
 
 from ..checkpoint import CheckpointWriteError, DDWCheckpointer
 from ..data.check import DatasetNotFoundError, check_datasets
+from . import hooks as _hooks
 from . import runner
 from .compile import compile_from_config
-from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
+from .hooks import UnreadableImagesHook, WiringHook, attach_sparsity_loss
 from .launch import launch, launch_from_args, setup_run
 from .predictor import DDWPredictor
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
@@ -17,7 +18,7 @@ __all__ = [
     "DDWTrainer",
     "DatasetNotFoundError",
     "ResumableTrainingSampler",
-    "SkippedImagesHook",
+    "UnreadableImagesHook",
     "WiringHook",
     "attach_sparsity_loss",
     "check_datasets",
@@ -31,3 +32,9 @@ __all__ = [
     "runner",
     "setup_run",
 ]
+
+
+def __getattr__(name: str):
+    if name == "SkippedImagesHook":  # the old name of UnreadableImagesHook, with a warning
+        return _hooks.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

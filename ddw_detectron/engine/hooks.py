@@ -1,18 +1,19 @@
 """Detectron2 hooks of ddw_detectron."""
 
+import warnings
 from typing import Optional
 
 import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
-from ..data.skipping import UnreadableImageError, format_files, read_skip_log
+from ..data.unreadable import UnreadableImageError, format_files, read_exclusion_log
 from ..layers import collect_wiring, router_grad_norms, sparsity_loss
 from ..utils.collapse import CollapseMonitor
 from ..utils.visualize import figure_to_array, wiring_figure
 from ..utils.wiring_stats import telemetry
 
-__all__ = ["SkippedImagesHook", "WiringHook", "attach_sparsity_loss"]
+__all__ = ["UnreadableImagesHook", "WiringHook", "attach_sparsity_loss"]
 
 
 class WiringHook(HookBase):
@@ -88,10 +89,10 @@ class WiringHook(HookBase):
             self.trainer.storage.put_image(f"ddw/wiring/{stage}", image)
 
 
-class SkippedImagesHook(HookBase):
-    """Every ``period`` iterations and at the end: the number of training images skipped as
-    unreadable so far (the log of :class:`~ddw_detectron.data.skipping.SkipUnreadable`) goes
-    to the ``EventStorage`` as ``data/skipped_images``; once it exceeds ``max_share`` of the
+class UnreadableImagesHook(HookBase):
+    """Every ``period`` iterations and at the end: the number of training images excluded as
+    unreadable so far (the log of :class:`~ddw_detectron.data.unreadable.ExcludeUnreadable`) goes
+    to the ``EventStorage`` as ``data/unreadable_images``; once it exceeds ``max_share`` of the
     ``dataset_size()`` training images, training stops with an error that lists the files."""
 
     def __init__(self, log_path: str, dataset_size, max_share: float, period: int = 20):
@@ -106,21 +107,22 @@ class SkippedImagesHook(HookBase):
             self.check()
 
     def check(self) -> None:
-        skipped = read_skip_log(self._log_path)
-        self.trainer.storage.put_scalar("data/skipped_images", len(skipped), smoothing_hint=False)
-        if not skipped:
+        excluded = read_exclusion_log(self._log_path)
+        storage = self.trainer.storage
+        storage.put_scalar("data/unreadable_images", len(excluded), smoothing_hint=False)
+        if not excluded:
             return
         size = self._dataset_size()
-        if len(skipped) > self._max_share * size:
+        if len(excluded) > self._max_share * size:
             raise UnreadableImageError(
                 "\n".join(
                     [
-                        f"{len(skipped)} of {size} training images are unreadable, more than "
+                        f"{len(excluded)} of {size} training images are unreadable, more than "
                         f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {self._max_share}; fix or remove "
                         "them "
                         "(scripts/check_dataset.py lists every problem), then resume with "
                         "--resume:",
-                        *format_files(skipped),
+                        *format_files(excluded),
                     ]
                 )
             )
@@ -139,3 +141,12 @@ def attach_sparsity_loss(model: torch.nn.Module, weight: float):
         return output
 
     return model.register_forward_hook(add_loss)
+
+
+def __getattr__(name: str):
+    if name == "SkippedImagesHook":
+        warnings.warn(
+            "SkippedImagesHook is renamed UnreadableImagesHook", FutureWarning, stacklevel=2
+        )
+        return UnreadableImagesHook
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,7 @@ class ResumableTrainingSampler(TrainingSampler):
         yield from itertools.islice(super().__iter__(), self.start, None)
 
     def resume(self, start: int, states: Optional[Dict]) -> None:
-        """Skip the first ``start`` indices, and set the generators to ``states`` when the
+        """Start after the first ``start`` indices, and set the generators to ``states`` when the
         first index is drawn: after the data loader has drawn its own seed, as it did in the
         interrupted run before the checkpoint."""
         self.start = start

@@ -30,11 +30,11 @@ from ..data.check import (
     count_unusable_boxes,
     image_problem,
 )
-from ..data.skipping import MapSkipping, SkipUnreadable, refresh_skip_log
+from ..data.unreadable import ExcludeUnreadable, MapReadable, refresh_exclusion_log
 from ..layers import is_router_parameter
 from ..utils.run_lock import lock_output_dir
 from .compile import compile_from_config
-from .hooks import SkippedImagesHook, WiringHook, attach_sparsity_loss
+from .hooks import UnreadableImagesHook, WiringHook, attach_sparsity_loss
 from .resume import ResumableTrainingSampler, restore_rng_states
 
 __all__ = [
@@ -103,9 +103,9 @@ def build_train_sampler(cfg, dataset: List[Dict]):
     )
 
 
-def skip_log_path(cfg) -> str:
-    """Where the training loader logs the images it skipped as unreadable."""
-    return os.path.join(cfg.OUTPUT_DIR, "skipped_images.jsonl")
+def exclusion_log_path(cfg) -> str:
+    """Where the training loader logs the images it excluded as unreadable."""
+    return os.path.join(cfg.OUTPUT_DIR, "unreadable_images.jsonl")
 
 
 def scale_router_groups(groups: List[Dict], model: torch.nn.Module, factor: float) -> List[Dict]:
@@ -199,7 +199,7 @@ class DDWTrainer(DefaultTrainer):
         ``DATALOADER.NUM_WORKERS 0``, one process, and no aspect-ratio grouping or images of
         one orientation) the resumed run computes what the uninterrupted run would have."""
         if comm.is_main_process():
-            self._refresh_skip_log(resume and self.checkpointer.has_checkpoint())
+            self._refresh_exclusion_log(resume and self.checkpointer.has_checkpoint())
         checkpoint = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
         if resume and self.checkpointer.has_checkpoint():
             self.start_iter = self.iter + 1
@@ -209,7 +209,7 @@ class DDWTrainer(DefaultTrainer):
                 consumed = self.start_iter * self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
                 self.train_sampler.resume(consumed, checkpoint.get("rng_states"))
 
-    def _refresh_skip_log(self, resume: bool) -> None:
+    def _refresh_exclusion_log(self, resume: bool) -> None:
         """Start the unreadable-image count afresh, or on resume re-check the images it lists
         (a file fixed since is counted no more)."""
 
@@ -217,7 +217,11 @@ class DDWTrainer(DefaultTrainer):
             records = get_detection_dataset_dicts(self.cfg.DATASETS.TRAIN)
             return {r["file_name"]: (r.get("width"), r.get("height")) for r in records}
 
-        message = refresh_skip_log(skip_log_path(self.cfg), resume, sizes)
+        path = exclusion_log_path(self.cfg)
+        earlier = os.path.join(self.cfg.OUTPUT_DIR, "skipped_images.jsonl")  # its name in 0.1
+        if os.path.isfile(earlier) and not os.path.exists(path):
+            os.replace(earlier, path)
+        message = refresh_exclusion_log(path, resume, sizes)
         if message:
             logging.getLogger(__name__).warning(message)
             print(message, flush=True)
@@ -260,18 +264,18 @@ class DDWTrainer(DefaultTrainer):
     @classmethod
     def train_mapper(cls, cfg):
         """The mapper of training records: Detectron2's ``DatasetMapper``. Override it to use a
-        project's own; :meth:`build_train_loader` wraps it in :class:`SkipUnreadable`."""
+        project's own; :meth:`build_train_loader` wraps it in :class:`ExcludeUnreadable`."""
         return DatasetMapper(cfg, is_train=True)
 
     @classmethod
     def build_train_loader(cls, cfg):
-        """Detectron2's training loader, with unreadable images skipped, named and logged."""
+        """Detectron2's training loader, with unreadable images excluded, named and logged."""
         share = cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE
         if not 0.0 <= share <= 1.0:
             raise ValueError(
                 f"DATALOADER.MAX_UNREADABLE_IMAGE_SHARE = {share!r} is invalid: must be in [0, 1]"
             )
-        mapper = SkipUnreadable(cls.train_mapper(cfg), skip_log_path(cfg))
+        mapper = ExcludeUnreadable(cls.train_mapper(cfg), exclusion_log_path(cfg))
         dataset = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN,
             filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
@@ -283,14 +287,14 @@ class DDWTrainer(DefaultTrainer):
         _say_unusable_boxes(cfg.DATASETS.TRAIN, dataset)
         sampler = build_train_sampler(cfg, dataset)
         loader = build_detection_train_loader(
-            MapSkipping(DatasetFromList(dataset, copy=False), mapper),
+            MapReadable(DatasetFromList(dataset, copy=False), mapper),
             mapper=None,
             sampler=sampler,
             total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
             aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
             num_workers=cfg.DATALOADER.NUM_WORKERS,
         )
-        loader.dataset_size = len(dataset)  # read by __init__ for the skipped-image share
+        loader.dataset_size = len(dataset)  # read by __init__ for the excluded-image share
         if isinstance(sampler, ResumableTrainingSampler):
             loader.resumable_sampler = sampler  # read by __init__ for resuming
         return loader
@@ -299,10 +303,10 @@ class DDWTrainer(DefaultTrainer):
     def build_test_loader(cls, cfg, dataset_name):
         """Detectron2's test loader; an unreadable image stops evaluation naming the file,
         unless ``TEST.EXCLUDE_UNREADABLE_IMAGES`` leaves such images out beforehand."""
-        mapper = SkipUnreadable(DatasetMapper(cfg, is_train=False), skip=False)
+        mapper = ExcludeUnreadable(DatasetMapper(cfg, is_train=False), exclude=False)
         if not cfg.TEST.EXCLUDE_UNREADABLE_IMAGES:
             return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
-        records, skipped = [], {}
+        records, excluded = [], {}
         for record in DatasetCatalog.get(dataset_name):
             problem = image_problem(
                 record["file_name"], record.get("width"), record.get("height"), full_decode=True
@@ -310,23 +314,23 @@ class DDWTrainer(DefaultTrainer):
             if problem is None:
                 records.append(record)
             else:
-                skipped[record["file_name"]] = problem[1]
-        cls.skipped_in_test[dataset_name] = skipped
+                excluded[record["file_name"]] = problem[1]
+        cls.excluded_in_test[dataset_name] = excluded
         return build_detection_test_loader(
             records, mapper=mapper, num_workers=cfg.DATALOADER.NUM_WORKERS
         )
 
-    skipped_in_test: Dict[str, Dict[str, str]] = {}
+    excluded_in_test: Dict[str, Dict[str, str]] = {}
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):
         results = super().test(cfg, model, evaluators)
-        for name, skipped in cls.skipped_in_test.items():
-            if name in cfg.DATASETS.TEST and skipped:
+        for name, excluded in cls.excluded_in_test.items():
+            if name in cfg.DATASETS.TEST and excluded:
                 message = (
-                    f"{name}: {len(skipped)} unreadable images were left out of inference "
+                    f"{name}: {len(excluded)} unreadable images were left out of inference "
                     "(TEST.EXCLUDE_UNREADABLE_IMAGES) and count as images without detections: "
-                    f"{', '.join(list(skipped)[:10])}"
+                    f"{', '.join(list(excluded)[:10])}"
                 )
                 logging.getLogger(__name__).warning(message)
                 if comm.is_main_process():
@@ -339,12 +343,12 @@ class DDWTrainer(DefaultTrainer):
         hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), wiring)
         cfg = self.cfg
         size = self.train_dataset_size
-        skipped = SkippedImagesHook(
-            skip_log_path(cfg),
+        unreadable = UnreadableImagesHook(
+            exclusion_log_path(cfg),
             (lambda: size)
             if size is not None
             else (lambda: len(get_detection_dataset_dicts(cfg.DATASETS.TRAIN))),
             cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE,
         )
-        hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), skipped)
+        hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), unreadable)
         return hooks

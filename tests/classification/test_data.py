@@ -9,7 +9,7 @@ from ddw_detectron.classification.data import (
     AUTO_AUGMENT,
     build_batch_mix,
     build_transforms,
-    collate_skipping,
+    collate_readable,
 )
 from ddw_detectron.config import load_config
 from tests.helpers import CONFIGS
@@ -85,9 +85,9 @@ def test_mixup_and_cutmix_give_soft_targets_the_loss_accepts(opts):
     assert build_batch_mix(config()) is None
     torch.manual_seed(0)
     batch = [(torch.rand(3, 16, 16) * 255, label) for label in (0, 1, 2, 3, 0, 1)]
-    plain, labels, _ = collate_skipping(batch)
-    images, targets, skipped = collate_skipping(batch + [None], mix=build_batch_mix(cfg))
-    assert skipped == 1 and images.shape == plain.shape and not torch.equal(images, plain)
+    plain, labels, _ = collate_readable(batch)
+    images, targets, excluded = collate_readable(batch + [None], mix=build_batch_mix(cfg))
+    assert excluded == 1 and images.shape == plain.shape and not torch.equal(images, plain)
     assert targets.shape == (6, 4) and targets.dtype.is_floating_point
     torch.testing.assert_close(targets.sum(dim=1), torch.ones(6))
     assert (targets.max(dim=1).values < 1).any(), "some targets must be mixtures"

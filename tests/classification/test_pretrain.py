@@ -153,16 +153,16 @@ def test_two_process_torchrun_gloo(data, tmp_path):
     assert metrics["top1"] == pytest.approx(epochs(tmp_path)[-1]["top1"])
 
 
-def test_corrupt_image_is_skipped_and_counted(data, tmp_path):
+def test_corrupt_image_is_excluded_and_counted(data, tmp_path):
     broken = tmp_path / "data"
     subprocess.run(["cp", "-r", str(data), str(broken)], check=True)
     (broken / "train" / "class_0" / "zzz_truncated.png").write_bytes(
         (data / "train" / "class_0" / "000.png").read_bytes()[:60]
     )
     result = pretrain(broken, tmp_path / "out", "CLS.EPOCHS", "1")
-    assert epochs(tmp_path / "out")[0]["skipped_images"] == 1
+    assert epochs(tmp_path / "out")[0]["unreadable_images"] == 1
     log = result.stdout + result.stderr  # Detectron2's logger setup writes to stdout
-    assert "zzz_truncated.png" in log and "1 unreadable images were skipped" in log
+    assert "zzz_truncated.png" in log and "1 unreadable images were excluded" in log
 
 
 @pytest.mark.parametrize("problem", ["empty class", "no val", "other architecture"])

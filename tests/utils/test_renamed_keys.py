@@ -87,3 +87,9 @@ def test_old_python_names_warn_and_still_work():
         assert layers.StaticRouter is SharedRouter
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         layers.Nothing  # noqa: B018
+    from ddw_detectron import engine
+
+    with pytest.warns(FutureWarning, match="SkippedImagesHook is renamed UnreadableImagesHook"):
+        assert engine.SkippedImagesHook is engine.UnreadableImagesHook
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        engine.Nothing  # noqa: B018

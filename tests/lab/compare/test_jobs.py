@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ddw_detectron.classification import add_classification_config, build_classifier
-from ddw_detectron.classification.data import collate_skipping
+from ddw_detectron.classification.data import collate_readable
 from ddw_lab import jobs
 from ddw_lab.compare import Comparison
 from ddw_lab.compare import jobs as derived
@@ -29,7 +29,7 @@ def test_classification_evaluation_imposes_the_wiring_it_is_given():
     model = tiny_classifier()
     images = torch.rand(6, 3, 32, 32) * 255
     samples = [(images[i], i % 3) for i in range(6)]
-    loader = DataLoader(samples, batch_size=4, collate_fn=collate_skipping)
+    loader = DataLoader(samples, batch_size=4, collate_fn=collate_readable)
     own, targets, wirings = derived._classify(model, loader)
     assert own.shape == (6, 3) and set(wirings) == {"res2", "res3", "res4", "res5"}
     other = torch.tensor([1, 2, 3, 4, 5, 0])

@@ -33,8 +33,8 @@ def _classify(model, loader, wiring_of=None):
     from ddw_detectron.layers import collect_wiring, use_wiring
 
     logits, targets, wirings, start = [], [], {}, 0
-    for images, labels, skipped in loader:
-        if skipped:
+    for images, labels, excluded in loader:
+        if excluded:
             raise RuntimeError("an unreadable validation image: the comparison needs them all")
         indices = torch.arange(start, start + len(labels))
         start += len(labels)
@@ -72,7 +72,7 @@ def evaluate_classifier_arms(
     from ddw_detectron.classification.data import (
         ImageFolderDataset,
         build_transforms,
-        collate_skipping,
+        collate_readable,
     )
     from ddw_detectron.modeling.classifier import build_classifier
     from ddw_detectron.utils.freezing import freeze_over_batches
@@ -88,7 +88,7 @@ def evaluate_classifier_arms(
     val_set = ImageFolderDataset(folders["val"], transform, classes=train_set.classes)
 
     def loader(dataset):
-        return DataLoader(dataset, batch_size=cfg.CLS.BATCH_SIZE, collate_fn=collate_skipping)
+        return DataLoader(dataset, batch_size=cfg.CLS.BATCH_SIZE, collate_fn=collate_readable)
 
     own, targets, wirings = _classify(model, loader(val_set))
     other = torch.from_numpy(derangement(len(targets), seed))

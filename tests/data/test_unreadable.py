@@ -1,4 +1,4 @@
-"""SkipUnreadable: each kind of unreadable image is skipped and named in training, and stops
+"""ExcludeUnreadable: each kind of unreadable image is excluded and named in training, and stops
 evaluation with its name."""
 
 import json
@@ -6,7 +6,11 @@ import json
 import pytest
 from detectron2.data import DatasetCatalog, DatasetMapper
 
-from ddw_detectron.data.skipping import SkipUnreadable, UnreadableImageError, read_skip_log
+from ddw_detectron.data.unreadable import (
+    ExcludeUnreadable,
+    UnreadableImageError,
+    read_exclusion_log,
+)
 from tests.helpers import make_cfg, register
 
 
@@ -22,13 +26,13 @@ def mapper(train=True):
 
 
 @pytest.mark.parametrize("kind", ["missing", "truncated", "corrupt_png", "empty", "wrong_size"])
-def test_each_unreadable_kind_is_skipped_named_and_logged(bad_dataset, kind, tmp_path, caplog):
+def test_each_unreadable_kind_is_excluded_named_and_logged(bad_dataset, kind, tmp_path, caplog):
     records, planted = bad_dataset
-    log = tmp_path / "skipped.jsonl"
-    skipping = SkipUnreadable(mapper(), str(log))
-    assert skipping(records[planted[kind]]) is None
-    assert planted[kind] in caplog.text and "skipping unreadable image" in caplog.text
-    logged = read_skip_log(str(log))
+    log = tmp_path / "unreadable.jsonl"
+    exclude = ExcludeUnreadable(mapper(), str(log))
+    assert exclude(records[planted[kind]]) is None
+    assert planted[kind] in caplog.text and "excluding unreadable image" in caplog.text
+    logged = read_exclusion_log(str(log))
     assert list(logged) == [planted[kind]]
     expected = {
         "missing": "No such file",
@@ -43,8 +47,8 @@ def test_each_unreadable_kind_is_skipped_named_and_logged(bad_dataset, kind, tmp
 def test_readable_images_pass_through_unchanged(bad_dataset, tmp_path):
     records, _ = bad_dataset
     good = [r for name, r in records.items() if "good_" in name]
-    skipping = SkipUnreadable(mapper(False), str(tmp_path / "log.jsonl"))
-    out = skipping(dict(good[0]))
+    exclude = ExcludeUnreadable(mapper(False), str(tmp_path / "log.jsonl"))
+    out = exclude(dict(good[0]))
     assert tuple(out["image"].shape) == (3, 64, 64) and not (tmp_path / "log.jsonl").exists()
 
 
@@ -53,21 +57,21 @@ def test_evaluation_mapper_raises_naming_the_file(bad_dataset):
     with pytest.raises(
         UnreadableImageError, match=f"cannot read image {planted['truncated']}: OSError"
     ):
-        SkipUnreadable(mapper(False), skip=False)(records[planted["truncated"]])
+        ExcludeUnreadable(mapper(False), exclude=False)(records[planted["truncated"]])
 
 
-def test_skip_log_ignores_a_line_cut_by_a_kill(tmp_path):
-    log = tmp_path / "skipped.jsonl"
+def test_exclusion_log_ignores_a_line_cut_by_a_kill(tmp_path):
+    log = tmp_path / "unreadable.jsonl"
     log.write_text(json.dumps({"file_name": "a.jpg", "reason": "r"}) + "\n" + '{"file_name": "b.j')
-    assert read_skip_log(str(log)) == {"a.jpg": "r"}
+    assert read_exclusion_log(str(log)) == {"a.jpg": "r"}
 
 
 def test_an_image_met_again_is_warned_about_and_logged_once(bad_dataset, tmp_path, caplog):
     records, planted = bad_dataset
-    log = tmp_path / "skipped.jsonl"
-    first, second = SkipUnreadable(mapper(), str(log)), SkipUnreadable(mapper(), str(log))
-    for skipping in (first, first, second, first):  # second: as another worker process
-        assert skipping(records[planted["missing"]]) is None
+    log = tmp_path / "unreadable.jsonl"
+    first, second = ExcludeUnreadable(mapper(), str(log)), ExcludeUnreadable(mapper(), str(log))
+    for exclude in (first, first, second, first):  # second: as another worker process
+        assert exclude(records[planted["missing"]]) is None
     assert len(log.read_text().splitlines()) == 1
     warnings = [r for r in caplog.records if planted["missing"] in r.getMessage()]
     assert len(warnings) == 2  # once per process
