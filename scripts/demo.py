@@ -57,7 +57,7 @@ def run_images(predictor, metadata, files, output: Path) -> int:
         try:
             image = read_image(str(path), format="BGR")
         except Exception as exc:  # PIL raises several kinds for files that are not images
-            print(f"skipping {path}: not a readable image ({type(exc).__name__})", file=sys.stderr)
+            print(f"excluding {path}: not a readable image ({type(exc).__name__})", file=sys.stderr)
             continue
         drawn, wiring, count = draw(predictor, metadata, image)
         cv2.imwrite(str(output / f"{path.stem}.jpg"), drawn[:, :, ::-1])
@@ -73,7 +73,7 @@ def run_images(predictor, metadata, files, output: Path) -> int:
 def run_video(predictor, metadata, path: Path, output: Path, wiring_every: int) -> int:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        print(f"skipping {path}: not a readable video", file=sys.stderr)
+        print(f"excluding {path}: not a readable video", file=sys.stderr)
         return 0
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     writer, frames = None, 0

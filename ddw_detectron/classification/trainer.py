@@ -279,14 +279,13 @@ class Pretrainer:
         if self.cfg.CLS.CLIP_GRAD_NORM > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.CLS.CLIP_GRAD_NORM)
-        self.scaler.step(self.optimizer)
-        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
+        self.scaler.step(self.optimizer)  # unscales the gradients first, in place
         self.scaler.update()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         value = loss.item()
-        self.wiring_log.after_step(self.step, self.model, value, scale)
+        self.wiring_log.after_step(self.step, self.model, value)
         self.step += 1
         return value
 

@@ -37,13 +37,14 @@ class WiringLog:
         self.path = os.path.join(output_dir, "wiring.jsonl")
         self.writer = writer
 
-    def after_step(self, step: int, model: nn.Module, loss: float, grad_scale: float = 1.0):
-        """After the backward of training step ``step`` (0-based), gradients still in place."""
+    def after_step(self, step: int, model: nn.Module, loss: float):
+        """After the optimizer step of training step ``step`` (0-based), gradients still in place
+        (under AMP unscaled already: ``GradScaler.step`` unscales them before stepping)."""
         if not self.enabled or (step + 1) % self.period:
             return
         scalars = telemetry(collect_wiring(model))
         for stage, norm in router_grad_norms(model).items():
-            scalars[f"ddw/{stage}/router_grad_norm"] = norm / grad_scale
+            scalars[f"ddw/{stage}/router_grad_norm"] = norm
         if self.writer is not None:
             for key, value in scalars.items():
                 self.writer.add_scalar(key, value, step + 1)

@@ -44,7 +44,7 @@ def image_files(paths: Sequence[str], recursive: bool = False) -> List[Path]:
         elif path.exists():
             files.append(path)
         else:
-            print(f"skipping {path}: no such file", file=sys.stderr)
+            print(f"excluding {path}: no such file", file=sys.stderr)
     return files
 
 

@@ -51,7 +51,7 @@ def skimage_photos(folder: Path) -> List[Dict]:
         try:
             image = getattr(data, name)()
         except Exception as exc:  # a photo that scikit-image would have to download
-            print(f"skipping scikit-image photo {name}: {type(exc).__name__}", file=sys.stderr)
+            print(f"excluding scikit-image photo {name}: {type(exc).__name__}", file=sys.stderr)
             continue
         path = folder / f"{name}.png"
         Image.fromarray(image).convert("RGB").save(path)
@@ -103,7 +103,7 @@ def collect_over_records(
             image = read_image(record["file_name"], format=cfg.INPUT.FORMAT)
         except Exception as exc:  # PIL raises several kinds for files that are not images
             logger.warning(
-                f"skipping {record['file_name']}: not a readable image ({type(exc).__name__}: "
+                f"excluding {record['file_name']}: not a readable image ({type(exc).__name__}: "
                 f"{exc})"
             )
             continue

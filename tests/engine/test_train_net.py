@@ -231,7 +231,7 @@ def test_demo_predictor_writes_detections_and_wirings(first_run, cache, tmp_path
         str(output / "model_final.pth"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"skipping {inputs / 'readme.txt'}: not a readable image" in result.stderr
+    assert f"excluding {inputs / 'readme.txt'}: not a readable image" in result.stderr
     out = tmp_path / "out"
     for name in (
         "00000.jpg",

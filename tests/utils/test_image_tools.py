@@ -30,7 +30,7 @@ def test_image_files_expands_folders_sorted_and_reports_missing_paths(tmp_path, 
     missing = tmp_path / "gone.jpg"
     paths = [str(tmp_path / "d.jpg"), str(folder), str(missing)]
     assert image_files(paths) == [tmp_path / "d.jpg", folder / "a.jpg", folder / "b.png"]
-    assert f"skipping {missing}: no such file" in capsys.readouterr().err
+    assert f"excluding {missing}: no such file" in capsys.readouterr().err
     assert image_files(paths, recursive=True)[1:] == [
         folder / "a.jpg",
         folder / "b.png",

@@ -100,7 +100,7 @@ def test_visualize_wiring_script(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"skipping {inputs / 'notes.txt'}: not a readable image" in result.stderr
+    assert f"excluding {inputs / 'notes.txt'}: not a readable image" in result.stderr
     out = tmp_path / "out"
     assert json.loads((out / "statistics.json").read_text())["num_images"] == 9
     shown = re.findall(r"<img src='([^']+)'>", (out / "index.html").read_text())
