@@ -25,6 +25,7 @@ from ..checkpoint import (
 from ..engine.compile import compile_from_config
 from ..engine.resume import restore_rng_states, rng_states
 from ..engine.trainer import check_replicas_agree
+from ..layers import set_threshold_warmup
 from ..modeling.classifier import build_classifier
 from ..utils.run_lock import lock_output_dir
 from .data import build_loaders
@@ -264,6 +265,9 @@ class Pretrainer:
 
     def _train_step(self, images: torch.Tensor, targets: torch.Tensor, epoch: int) -> float:
         images, targets = self._to_device(images, targets)
+        warmup = self.cfg.MODEL.DDW.THRESHOLD_WARMUP_ITERS
+        if self.step <= warmup:
+            set_threshold_warmup(self.model, self.step, warmup)
         with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
             loss = self.criterion(self.ddp(images), targets)
         if not torch.isfinite(loss):

@@ -5,7 +5,7 @@ from ..data.check import DatasetNotFoundError, check_datasets
 from . import hooks as _hooks
 from . import runner
 from .compile import compile_from_config
-from .hooks import UnreadableImagesHook, WiringHook, attach_sparsity_loss
+from .hooks import ThresholdWarmupHook, UnreadableImagesHook, WiringHook, attach_sparsity_loss
 from .launch import launch, launch_from_args, setup_run
 from .predictor import DDWPredictor
 from .resume import ResumableTrainingSampler, restore_rng_states, rng_states
@@ -18,6 +18,7 @@ __all__ = [
     "DDWTrainer",
     "DatasetNotFoundError",
     "ResumableTrainingSampler",
+    "ThresholdWarmupHook",
     "UnreadableImagesHook",
     "WiringHook",
     "attach_sparsity_loss",

@@ -8,12 +8,12 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from ..data.unreadable import UnreadableImageError, format_files, read_exclusion_log
-from ..layers import collect_wiring, router_grad_norms, sparsity_loss
+from ..layers import collect_wiring, router_grad_norms, set_threshold_warmup, sparsity_loss
 from ..utils.collapse import CollapseMonitor
 from ..utils.visualize import figure_to_array, wiring_figure
 from ..utils.wiring_stats import telemetry
 
-__all__ = ["UnreadableImagesHook", "WiringHook", "attach_sparsity_loss"]
+__all__ = ["ThresholdWarmupHook", "UnreadableImagesHook", "WiringHook", "attach_sparsity_loss"]
 
 
 class WiringHook(HookBase):
@@ -87,6 +87,24 @@ class WiringHook(HookBase):
             )
             image = torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
             self.trainer.storage.put_image(f"ddw/wiring/{stage}", image)
+
+
+class ThresholdWarmupHook(HookBase):
+    """Before each of the first ``warmup_iters`` iterations (``MODEL.DDW.THRESHOLD_WARMUP_ITERS``)
+    the DAG stages' training threshold is set to ``THRESHOLD * iter / warmup_iters``; from then on
+    it is ``THRESHOLD`` (:func:`~ddw_detectron.layers.set_threshold_warmup`). Resumes at the
+    iteration it left."""
+
+    def __init__(self, warmup_iters: int):
+        if warmup_iters < 0:
+            raise ValueError(
+                f"MODEL.DDW.THRESHOLD_WARMUP_ITERS = {warmup_iters} is invalid: must be >= 0"
+            )
+        self._warmup_iters = warmup_iters
+
+    def before_step(self):
+        if self.trainer.iter <= self._warmup_iters:
+            set_threshold_warmup(self.trainer.model, self.trainer.iter, self._warmup_iters)
 
 
 class UnreadableImagesHook(HookBase):

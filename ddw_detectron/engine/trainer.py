@@ -34,7 +34,7 @@ from ..data.unreadable import ExcludeUnreadable, MapReadable, refresh_exclusion_
 from ..layers import is_router_parameter
 from ..utils.run_lock import lock_output_dir
 from .compile import compile_from_config
-from .hooks import UnreadableImagesHook, WiringHook, attach_sparsity_loss
+from .hooks import ThresholdWarmupHook, UnreadableImagesHook, WiringHook, attach_sparsity_loss
 from .resume import ResumableTrainingSampler, restore_rng_states
 
 __all__ = [
@@ -351,4 +351,6 @@ class DDWTrainer(DefaultTrainer):
             cfg.DATALOADER.MAX_UNREADABLE_IMAGE_SHARE,
         )
         hooks.insert(len(hooks) - 1 if comm.is_main_process() else len(hooks), unreadable)
+        if cfg.MODEL.DDW.THRESHOLD_WARMUP_ITERS > 0:
+            hooks.insert(0, ThresholdWarmupHook(cfg.MODEL.DDW.THRESHOLD_WARMUP_ITERS))
         return hooks

@@ -13,6 +13,7 @@ from .wiring import (
     is_router_parameter,
     named_stages,
     router_grad_norms,
+    set_threshold_warmup,
     sparsity_loss,
     use_wiring,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "dag_stages",
     "named_stages",
     "router_grad_norms",
+    "set_threshold_warmup",
     "sparsity_loss",
     "use_wiring",
     "GATES",

@@ -20,7 +20,7 @@ from .aggregate import (
     sum_with,
     weighted_sum_of_columns,
 )
-from .gate import GATES, gate_weights, incoming_column
+from .gate import GATES, drop_edges, incoming_column
 from .recompute import RecomputedInput
 from .router import ROUTER_MODES, build_router, resolve_router_mode
 
@@ -161,6 +161,10 @@ class DAGStage(nn.Module):
         self.num_nodes = len(nodes)
         self.out_channels = out_channels
         self.threshold = float(threshold)
+        # While warming up (set_threshold_warmup), training thresholds at training_threshold: a
+        # buffer changed in place, so that a compiled stage is not recompiled at every step.
+        self.threshold_warming_up = False
+        self.register_buffer("training_threshold", torch.tensor(self.threshold), persistent=False)
         self.gate = gate
         self.memory_efficient = memory_efficient
         self.skip_unused_nodes = skip_unused_nodes
@@ -200,7 +204,11 @@ class DAGStage(nn.Module):
         """The weights ``[B, k]`` of one node's incoming edges as the node uses them."""
         if self.training and self.gate == "soft":
             return weights
-        gated = gate_weights(weights, self.threshold, self.keep_strongest_input)
+        if self.training and self.threshold_warming_up:
+            dropped = weights <= self.training_threshold
+        else:
+            dropped = weights <= self.threshold
+        gated = drop_edges(weights, dropped, self.keep_strongest_input)
         if self.training and torch.is_grad_enabled():
             # Straight-through: forward uses the thresholded weights, backward the identity.
             return weights + (gated - weights).detach()

@@ -6,7 +6,7 @@ from typing import List
 import torch
 from torch import Tensor
 
-__all__ = ["GATES", "gate_weights", "incoming_column"]
+__all__ = ["GATES", "drop_edges", "gate_weights", "incoming_column"]
 
 # "ste": training thresholds with a straight-through gradient; "soft": no threshold in training.
 GATES = ("ste", "soft")
@@ -20,7 +20,12 @@ def gate_weights(weights: Tensor, threshold: float, keep_strongest: bool) -> Ten
 
     Returns ``[B, k]``, not differentiable through the mask (the caller adds the
     straight-through gradient)."""
-    dropped = weights <= threshold
+    return drop_edges(weights, weights <= threshold, keep_strongest)
+
+
+def drop_edges(weights: Tensor, dropped: Tensor, keep_strongest: bool) -> Tensor:
+    """``weights`` ``[B, k]`` with the edges where ``dropped`` (bool ``[B, k]``) set to 0, as
+    :func:`gate_weights` does for the mask ``weights <= threshold``."""
     if keep_strongest and weights.shape[1] > 0:
         strongest = weights == weights.max(dim=1, keepdim=True).values
         dropped = dropped & ~(strongest & dropped.all(dim=1, keepdim=True))

@@ -18,6 +18,7 @@ __all__ = [
     "dag_stages",
     "named_stages",
     "router_grad_norms",
+    "set_threshold_warmup",
     "sparsity_loss",
     "use_wiring",
 ]
@@ -66,6 +67,19 @@ def freeze_wiring(stage: DAGStage, adjacency: Tensor) -> None:
         )
     for i, router in enumerate(stage.routers):
         router.set_constant(adjacency[i, i + 1 :], stage.threshold)
+
+
+def set_threshold_warmup(model: nn.Module, iteration: int, warmup_iters: int) -> None:
+    """Make every :class:`DAGStage` of ``model`` train with its threshold times
+    ``min(1, iteration / warmup_iters)``: the threshold rises linearly from 0 over the first
+    ``warmup_iters`` iterations (``MODEL.DDW.THRESHOLD_WARMUP_ITERS``; 0: no warm-up). Inference
+    always uses the full threshold."""
+    if warmup_iters < 0:
+        raise ValueError(f"set_threshold_warmup: warmup_iters must be >= 0, got {warmup_iters}")
+    factor = 1.0 if iteration >= warmup_iters else max(iteration, 0) / warmup_iters
+    for stage in dag_stages(model).values():
+        stage.threshold_warming_up = factor < 1.0
+        stage.training_threshold.fill_(stage.threshold * factor)
 
 
 def router_grad_norms(model: nn.Module) -> Dict[str, float]:

@@ -40,6 +40,9 @@ def add_stage_config(cfg: CN) -> None:
     cfg.MODEL.DDW.DYNAMIC_STAGES = []
     # tau: an edge whose weight is <= THRESHOLD is dropped for that image. In [0, 1).
     cfg.MODEL.DDW.THRESHOLD = STAGE_DEFAULTS["threshold"]
+    # > 0: in training the threshold rises linearly from 0 to THRESHOLD over the first this many
+    # iterations, so no edge is dropped while the network is random (a deviation: docs/method.md).
+    cfg.MODEL.DDW.THRESHOLD_WARMUP_ITERS = 0
     # "ste": training forward uses the thresholded weights, backward passes through the mask, so
     # a dropped edge can come back. "soft": no threshold in training. Inference always thresholds.
     cfg.MODEL.DDW.GATE = STAGE_DEFAULTS["gate"]
@@ -52,7 +55,7 @@ def add_stage_config(cfg: CN) -> None:
     # The routers' start. 0: PyTorch's random init (the method's, from scratch). > 0: every chain
     # edge i -> i+1 starts at ROUTER_INIT_CHAIN and every other edge at ROUTER_INIT_OTHER for every
     # image; 0.99/0.05 computes the static base, for fine-tuning static ImageNet weights (COCO
-    # configs). From scratch that start collapsed: docs/method.md.
+    # configs). From scratch, pair it with THRESHOLD_WARMUP_ITERS (docs/method.md).
     cfg.MODEL.DDW.ROUTER_INIT_CHAIN = 0.0
     cfg.MODEL.DDW.ROUTER_INIT_OTHER = NEAR_STATIC_INIT[1]
     # A sample for which every incoming edge of a node falls under THRESHOLD keeps that node's
@@ -125,6 +128,8 @@ def check_ddw_config(cfg: CN, stage_names) -> None:
     check_dynamic_stages(ddw.DYNAMIC_STAGES, stage_names)
     if not 0.0 <= ddw.THRESHOLD < 1.0:
         _fail("MODEL.DDW.THRESHOLD", ddw.THRESHOLD, "must be in [0, 1)")
+    if ddw.THRESHOLD_WARMUP_ITERS < 0:
+        _fail("MODEL.DDW.THRESHOLD_WARMUP_ITERS", ddw.THRESHOLD_WARMUP_ITERS, "must be >= 0")
     if resolve_router_mode(ddw.ROUTER_MODE) not in ROUTER_MODES:
         _fail("MODEL.DDW.ROUTER_MODE", ddw.ROUTER_MODE, f"allowed values are {list(ROUTER_MODES)}")
     check_kernel(cfg)

@@ -211,6 +211,19 @@ def test_gradients_are_clipped_to_the_configured_norm(data, tmp_path):
     assert float(norm) == pytest.approx(0.001, rel=1e-3)
 
 
+def test_the_training_threshold_warms_up_over_the_configured_iterations(data, tmp_path):
+    from ddw_detectron.layers import dag_stages
+
+    trainer = in_process(data, tmp_path, "MODEL.DDW.THRESHOLD_WARMUP_ITERS", "2")
+    stages = list(dag_stages(trainer.model).values())
+    images, targets, _ = next(iter(trainer.train_loader))
+    seen = []
+    for _ in range(3):
+        trainer._train_step(images, targets, epoch=0)
+        seen.append([(s.threshold_warming_up, float(s.training_threshold)) for s in stages][0])
+    assert seen == [(True, 0.0), (True, pytest.approx(0.05)), (False, pytest.approx(0.1))]
+
+
 def test_ema_is_evaluated_and_the_better_weights_are_exported(data, tmp_path, capsys):
     trainer = in_process(
         data, tmp_path, "CLS.EPOCHS", "2", "CLS.EMA.ENABLED", "True", "CLS.EMA.DECAY", "0.9"

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from ddw_detectron.engine import WiringHook, attach_sparsity_loss
+from ddw_detectron.engine import ThresholdWarmupHook, WiringHook, attach_sparsity_loss
 from ddw_detectron.layers import DAGStage
 
 
@@ -59,3 +59,24 @@ def test_wiring_hook_stops_a_collapsed_run_and_logs_router_gradients():
     latest = trainer.storage.latest()
     assert latest["ddw/stage/disconnected"][0] == 1.0
     assert latest["ddw/stage/router_grad_norm"][0] > 0.0  # straight-through: dropped edges too
+
+
+def test_threshold_warmup_hook_raises_the_training_threshold_per_iteration():
+    from detectron2.engine import SimpleTrainer
+
+    model = LossModel().train()
+    seen = []
+    model.stage.register_forward_pre_hook(
+        lambda stage, args: (
+            seen.append(float(stage.training_threshold))
+            if stage.threshold_warming_up
+            else seen.append(stage.threshold)
+        )
+    )
+    data = iter(lambda: torch.randn(2, 3, 4, 4), None)
+    trainer = SimpleTrainer(model, data, torch.optim.SGD(model.parameters(), lr=0.0))
+    trainer.register_hooks([ThresholdWarmupHook(4)])
+    trainer.train(2, 6)  # as a run resumed at iteration 2
+    assert seen == pytest.approx([0.05, 0.075, 0.1, 0.1])
+    with pytest.raises(ValueError, match="THRESHOLD_WARMUP_ITERS = -1 is invalid"):
+        ThresholdWarmupHook(-1)

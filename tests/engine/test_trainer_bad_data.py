@@ -211,3 +211,12 @@ def test_boxes_training_would_drop_are_counted_once(tmp_path, caplog):
         "3 boxes in 2 images of DATASETS.TRAIN ['ddw_test_nan_boxes'] are NaN, missing or of "
         "zero or negative size: training drops them (scripts/check_dataset.py lists them)"
     ]
+
+
+@pytest.mark.parametrize("iters, hooked", [(0, False), (5, True)])
+def test_the_threshold_warmup_hook_comes_from_the_config(planted, tmp_path, iters, hooked):
+    from ddw_detectron.engine import ThresholdWarmupHook
+
+    trainer = DDWTrainer(tiny_cfg(tmp_path, "MODEL.DDW.THRESHOLD_WARMUP_ITERS", str(iters)))
+    warmups = [h for h in trainer._hooks if isinstance(h, ThresholdWarmupHook)]
+    assert [h._warmup_iters for h in warmups] == ([iters] if hooked else [])

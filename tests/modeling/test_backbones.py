@@ -168,6 +168,11 @@ def test_freeze_at_freezes_stem_and_first_stages_with_their_routers(family):
         ),
         ("MODEL.DDW.THRESHOLD", 1.5, r"MODEL.DDW.THRESHOLD = 1.5 is invalid: must be in \[0, 1\)"),
         (
+            "MODEL.DDW.THRESHOLD_WARMUP_ITERS",
+            -5,
+            "THRESHOLD_WARMUP_ITERS = -5 is invalid: must be >= 0",
+        ),
+        (
             "MODEL.DDW.GATE",
             "hard",
             r"MODEL.DDW.GATE = 'hard' is invalid: allowed values are \['ste', 'soft'\]",
