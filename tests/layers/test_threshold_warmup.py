@@ -58,3 +58,19 @@ def test_dropped_edges_still_get_gradients_during_the_warmup():
 def test_a_negative_warmup_is_refused():
     with pytest.raises(ValueError, match="warmup_iters must be >= 0, got -1"):
         set_threshold_warmup(_stage(0.5), 0, -1)
+
+
+def test_a_compiled_stage_compiles_once_per_phase_not_once_per_step():
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    stage = _stage(0.07).train()
+    stage.compile(backend=counting_backend)
+    x = torch.randn(2, 3, 4, 4)
+    for iteration in range(8):
+        set_threshold_warmup(stage, iteration, 6)
+        stage(x)
+    assert len(graphs) == 2  # warming up, then the plain threshold
