@@ -162,7 +162,7 @@ class DAGStage(nn.Module):
         self.out_channels = out_channels
         self.threshold = float(threshold)
         # While warming up (set_threshold_warmup), training thresholds at training_threshold: a
-        # buffer changed in place, so that a compiled stage is not recompiled at every step.
+        # buffer changed in place, a graph input to a compiled stage rather than a constant.
         self.threshold_warming_up = False
         self.register_buffer("training_threshold", torch.tensor(self.threshold), persistent=False)
         self.gate = gate
