@@ -42,6 +42,19 @@ def test_plan_runs_derived_arms_after_their_model_and_shares_detection_pretraini
     assert weights.endswith("detection/pretrain-ddw/seed2/backbone_detectron2.pth")
 
 
+def test_near_chain_arm_warms_the_threshold_up_and_the_random_start_does_not(tmp_path):
+    def overrides(name):
+        _, opts = Comparison(tmp_path).classification_args(name, 3)
+        return dict(zip(opts[::2], opts[1::2]))
+
+    near_chain, random_start = overrides("ddw_chain_init"), overrides("ddw")
+    assert near_chain["MODEL.DDW.ROUTER_INIT_CHAIN"] == "0.99"
+    assert near_chain["MODEL.DDW.THRESHOLD_WARMUP_ITERS"] == "156"
+    assert near_chain["CLS.SEED"] == random_start["CLS.SEED"] == "3"
+    assert "MODEL.DDW.THRESHOLD_WARMUP_ITERS" not in random_start
+    assert "MODEL.DDW.ROUTER_INIT_CHAIN" not in random_start
+
+
 def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown tasks \\['segmentation'\\]"):
         Comparison(tmp_path, tasks=["segmentation"])
