@@ -120,7 +120,8 @@ class Comparison:
 
     def claim_output(self) -> None:
         """Refuse an ``output`` that holds a comparison of other settings; write the manifest."""
-        ours = {"opts": {k: list(v) for k, v in sorted(self.opts.items())}, "scale": self.scale}
+        opts = {key: list(self.opts.get(key, [])) for key in sorted(CONFIGS)}
+        ours = {"opts": opts, "scale": self.scale}
         claim_folder(self.output, MANIFEST, ours, "a comparison")
 
     def run(self) -> Dict[str, Dict]:
