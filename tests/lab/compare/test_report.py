@@ -1,7 +1,7 @@
 import pytest
 
 from ddw_lab.compare.arms import ARMS
-from ddw_lab.compare.report import summarize
+from ddw_lab.compare.report import _arms_table, summarize
 
 
 def _results(task, figures_by_seed):
@@ -54,6 +54,10 @@ def test_a_run_that_learned_nothing_is_named_and_left_out_of_the_post_hoc_view()
     post_hoc = entry["contrasts_without_collapses"]["ddw - static_dag"]
     assert post_hoc["seeds"] == [0, 2] and post_hoc["per_seed"] == [3, 5]
     assert "static_dag - static" not in entry["contrasts_without_collapses"]  # none collapsed
+    table = {line.split(" | ")[0][2:]: line for line in _arms_table("classification", entry)}
+    ddw = table["DDW (per-image wiring)"]
+    assert "74.00, **6.20**, 75.00 | 1 of 3 |" in ddw
+    assert "| 0 of 3 |" in table["learned static DAG"]
 
 
 def test_a_collapse_is_what_happened_not_a_top1_cutoff():

@@ -124,15 +124,21 @@ def _cell(entry: Dict, signed: bool = False) -> str:
 def _arms_table(task: str, entry: Dict) -> List[str]:
     metrics, main = METRICS[task]
     shown = [m for m in metrics if any(m in f for f in entry["arms"].values())]
-    header = ["arm", *shown, f"{main} per seed", "train time (s)"]
+    header = ["arm", *shown, f"{main} per seed (collapsed in bold)", "collapsed", "train time (s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for arm in ARMS[task]:
         figures = entry["arms"][arm.name]
         seconds = entry["train_seconds"].get(arm.name)
+        collapsed = entry.get("collapsed", {}).get(arm.name, [])
+        per_seed = [
+            f"**{x:.2f}**" if seed in collapsed else f"{x:.2f}"
+            for seed, x in zip(entry["seeds"], figures[main]["per_seed"])
+        ]
         cells = [
             arm.label,
             *(_cell(figures[m]) if m in figures else "" for m in shown),
-            ", ".join(f"{x:.2f}" for x in figures[main]["per_seed"]),
+            ", ".join(per_seed),
+            f"{len(collapsed)} of {len(entry['seeds'])}",
             f"{seconds['mean']:.0f}" if seconds else "(not retrained)",
         ]
         lines.append("| " + " | ".join(cells) + " |")
